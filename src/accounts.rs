@@ -1,0 +1,167 @@
+//! Accounts: who owns sites. Creation and lookup shared by the CLI, the bootstrap setting and the
+//! dashboard. Passwords are hashed with argon2id and never stored or logged in clear.
+
+use argon2::password_hash::{PasswordHasher, SaltString};
+use argon2::{Argon2, PasswordHash, PasswordVerifier};
+
+use crate::store::{self, Store, StoreError};
+
+/// Shortest accepted password, in characters.
+pub const MIN_PASSWORD_CHARS: usize = 10;
+/// Longest accepted password, in bytes (argon2 work is bounded by it).
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// A syntactically plausible email address, trimmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    /// Accepts `local@domain` with no spaces, at most 254 bytes.
+    pub fn parse(raw: &str) -> Result<Email, AccountError> {
+        let email = raw.trim();
+        let plausible = email.len() <= 254
+            && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+            && matches!(email.split_once('@'), Some((l, d)) if !l.is_empty() && !d.is_empty() && !d.contains('@'));
+        if plausible {
+            Ok(Email(email.to_owned()))
+        } else {
+            Err(AccountError::InvalidEmail)
+        }
+    }
+
+    /// The address.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Why an account operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// The email is not an address.
+    #[error("invalid email address")]
+    InvalidEmail,
+    /// The password is too short or too long.
+    #[error("password must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_BYTES} bytes long")]
+    WeakPassword,
+    /// An account with this email exists.
+    #[error("an account with this email already exists")]
+    DuplicateEmail,
+    /// No account has this email.
+    #[error("no account with this email")]
+    UnknownAccount,
+    /// Hashing failed.
+    #[error("password hashing failed")]
+    Hash,
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Checks a new password's length.
+pub fn check_password(password: &str) -> Result<(), AccountError> {
+    if password.chars().count() < MIN_PASSWORD_CHARS || password.len() > MAX_PASSWORD_BYTES {
+        return Err(AccountError::WeakPassword);
+    }
+    Ok(())
+}
+
+/// Hashes a password with argon2id and a random salt (PHC string).
+pub fn hash_password(password: &str) -> Result<String, AccountError> {
+    let salt = SaltString::encode_b64(&crate::ids::random_bytes::<16>())
+        .map_err(|_| AccountError::Hash)?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|_| AccountError::Hash)
+}
+
+/// Checks a password against a PHC hash (the comparison inside argon2 is constant-time).
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    PasswordHash::new(phc)
+        .map(|hash| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &hash)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// Creates an account; returns its id.
+pub fn create_account(
+    store: &Store,
+    email: &str,
+    password: &str,
+    now_ms: i64,
+) -> Result<i64, AccountError> {
+    let email = Email::parse(email)?;
+    check_password(password)?;
+    let hash = hash_password(password)?;
+    store
+        .write(|c| store::accounts::insert(c, email.as_str(), &hash, now_ms))?
+        .ok_or(AccountError::DuplicateEmail)
+}
+
+/// Finds an account by email.
+pub fn find_account(
+    store: &Store,
+    email: &str,
+) -> Result<store::accounts::AccountRow, AccountError> {
+    let email = Email::parse(email)?;
+    store
+        .read(|c| store::accounts::find_by_email(c, email.as_str()))?
+        .ok_or(AccountError::UnknownAccount)
+}
+
+/// Creates the account named by the bootstrap settings unless it exists; true when created.
+pub fn ensure_bootstrap_account(
+    store: &Store,
+    email: &str,
+    password: &str,
+    now_ms: i64,
+) -> Result<bool, AccountError> {
+    match create_account(store, email, password, now_ms) {
+        Ok(_) => Ok(true),
+        Err(AccountError::DuplicateEmail) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_checked_for_shape() {
+        assert!(Email::parse(" owner@example.com ").is_ok());
+        for bad in ["", "no-at", "@x", "x@", "a b@c.d", "a@b@c"] {
+            assert!(Email::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn accounts_are_unique_by_email_ignoring_case_and_passwords_verify() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("a.db")).unwrap();
+        create_account(&store, "Owner@Example.com", "correct horse", 1).unwrap();
+        assert!(matches!(
+            create_account(&store, "owner@example.com", "another pass", 2),
+            Err(AccountError::DuplicateEmail)
+        ));
+        assert!(matches!(
+            create_account(&store, "x@example.com", "short", 2),
+            Err(AccountError::WeakPassword)
+        ));
+        let (_, phc) = store
+            .read(|c| store::accounts::password_hash(c, "owner@example.com"))
+            .unwrap()
+            .unwrap();
+        assert!(phc.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &phc));
+        assert!(!verify_password("correct horse!", &phc));
+        assert!(matches!(
+            find_account(&store, "nobody@example.com"),
+            Err(AccountError::UnknownAccount)
+        ));
+    }
+}

@@ -1,0 +1,160 @@
+//! Builds the application: opens the store, loads the server key and sites, binds the listener
+//! (port 0 in tests) and starts the HTTP server with its background tasks.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::{Server, Service as _};
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{App, HttpServer};
+use anyhow::Context as _;
+
+use crate::captcha::Issuer;
+use crate::captcha::keys::ServerKey;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Settings;
+use crate::sites::SiteDirectory;
+use crate::store::Store;
+use crate::web::{self, AppState};
+
+/// How often the site directory checks the database for changes made by other processes.
+const SITE_REFRESH_EVERY: Duration = Duration::from_secs(1);
+/// How often expired single-use records are purged.
+const PURGE_EVERY: Duration = Duration::from_secs(60);
+
+/// Opens the store and prepares the state shared by the server and the CLI.
+pub fn prepare_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
+    let store = Store::open(&settings.database)?;
+    let key = ServerKey::load_or_create(&store, settings.server_key.as_deref(), clock.now_ms())
+        .context("loading the server key")?;
+    if let Some((email, password)) = &settings.bootstrap
+        && crate::accounts::ensure_bootstrap_account(&store, email, password, clock.now_ms())
+            .context("creating the bootstrap account")?
+    {
+        tracing::info!("created the bootstrap account");
+    }
+    let sites = SiteDirectory::default();
+    sites.reload(&store).context("loading sites")?;
+    Ok(AppState {
+        settings: Arc::new(settings),
+        issuer: Issuer::new(key, store.clone(), Arc::clone(&clock)),
+        store,
+        sites,
+        clock,
+    })
+}
+
+/// A built, bound, not yet running application.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+}
+
+impl Application {
+    /// Builds the application with the system clock.
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        Application::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// Builds the application with the given clock (tests move it to expire tokens).
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Application> {
+        let state = tokio::task::spawn_blocking(move || prepare_state(settings, clock))
+            .await
+            .context("start-up task failed")??;
+        let settings = Arc::clone(&state.settings);
+        for net in &settings.egress_allow {
+            tracing::warn!(
+                network = %net,
+                "CAPUTCHIN_EGRESS_ALLOW exempts this network from egress blocking: webhooks may reach it"
+            );
+        }
+        let listener = TcpListener::bind(settings.bind)
+            .with_context(|| format!("binding {}", settings.bind))?;
+        let port = listener.local_addr()?.port();
+        let data = actix_web::web::Data::new(state.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
+                .wrap_fn(|req, srv| {
+                    let started = Instant::now();
+                    let method = req.method().clone();
+                    let fut = srv.call(req);
+                    async move {
+                        let res = fut.await?;
+                        // The matched route pattern, never the raw path or query: paths and
+                        // queries can carry tokens.
+                        let route = res.request().match_pattern().unwrap_or_else(|| "-".into());
+                        tracing::info!(
+                            %method,
+                            route,
+                            status = res.status().as_u16(),
+                            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+                            "request"
+                        );
+                        Ok(res)
+                    }
+                })
+                .configure(web::routes)
+                .default_service(actix_web::web::to(web::not_found))
+        })
+        .listen(listener)?
+        .shutdown_timeout(settings.delivery_timeout.as_secs() + 1)
+        .run();
+        spawn_background_tasks(&state);
+        Ok(Application {
+            port,
+            server,
+            state,
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The shared state (tests use it to create sites through the library).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until the server is stopped (SIGINT/SIGTERM stop it gracefully).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn spawn_background_tasks(state: &AppState) {
+    let (store, sites) = (state.store.clone(), state.sites.clone());
+    actix_web::rt::spawn(async move {
+        let mut tick = tokio::time::interval(SITE_REFRESH_EVERY);
+        loop {
+            tick.tick().await;
+            let (store, sites) = (store.clone(), sites.clone());
+            match tokio::task::spawn_blocking(move || sites.refresh_if_changed(&store)).await {
+                Ok(Ok(true)) => tracing::debug!("site directory reloaded"),
+                Ok(Ok(false)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "site directory refresh failed"),
+                Err(e) => tracing::warn!(error = %e, "site directory refresh task failed"),
+            }
+        }
+    });
+    let issuer = state.issuer.clone();
+    actix_web::rt::spawn(async move {
+        let mut tick = tokio::time::interval(PURGE_EVERY);
+        loop {
+            tick.tick().await;
+            match issuer.purge_expired().await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(removed = n, "purged expired single-use records"),
+                Err(e) => tracing::warn!(error = %e, "purging expired records failed"),
+            }
+        }
+    });
+}

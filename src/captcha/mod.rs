@@ -1,0 +1,200 @@
+//! The built-in issuer (SPEC §2): Cap-compatible challenges and redeem, signed single-use
+//! verification tokens, and their consumption by siteverify and the form endpoint alike.
+
+pub mod cap;
+pub mod challenge;
+pub mod keys;
+pub mod token;
+
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::sites::Site;
+use crate::store::{self, Store, StoreError};
+use cap::ChallengeParams;
+use keys::ServerKey;
+use token::Claims;
+
+/// How long a challenge may be redeemed after it is issued (Cap's default).
+pub const CHALLENGE_LIFETIME_MS: i64 = 10 * 60 * 1000;
+
+/// A challenge ready to send to the widget.
+#[derive(Debug, Clone)]
+pub struct IssuedChallenge {
+    /// The signed challenge token (the widget's PRNG seed).
+    pub token: String,
+    /// The challenge shape.
+    pub params: ChallengeParams,
+    /// When it stops being redeemable, epoch ms.
+    pub expires_at: i64,
+}
+
+/// A redeem request: the challenge token, one nonce per challenge, and optional client-claimed
+/// game metadata that the verification token carries into the envelope.
+#[derive(Debug, Clone, Default)]
+pub struct RedeemRequest {
+    /// The challenge token from the challenge response.
+    pub token: String,
+    /// One nonce per challenge, in order.
+    pub solutions: Vec<u64>,
+    /// The game played, if any.
+    pub game_id: Option<String>,
+    /// The game score, if any.
+    pub score: Option<serde_json::Number>,
+    /// Time spent in the game, if any.
+    pub duration_ms: Option<u64>,
+}
+
+/// A successful redeem: the verification token and its expiry.
+#[derive(Debug, Clone)]
+pub struct Redeemed {
+    /// The signed verification token.
+    pub token: String,
+    /// When it expires, epoch ms (the token's own expiry).
+    pub expires_at: i64,
+}
+
+/// Why a redeem failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RedeemError {
+    /// The challenge token is not ours, is for another site, expired, or was already tried.
+    #[error("challenge invalid or expired")]
+    ChallengeInvalid,
+    /// The solutions do not solve the challenge.
+    #[error("invalid solution")]
+    InvalidSolution,
+    /// The game metadata cannot be carried (too long).
+    #[error("invalid game metadata")]
+    InvalidMetadata,
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a verification token was not accepted, in the order SPEC §3 checks them.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// Not a token signed by this server.
+    #[error("invalid token")]
+    Invalid,
+    /// Expired, or already consumed.
+    #[error("token expired or already used")]
+    TimeoutOrDuplicate,
+    /// Issued for another site.
+    #[error("token issued for another site")]
+    SiteMismatch,
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The issuer: signs challenges and tokens, and records single use.
+#[derive(Clone)]
+pub struct Issuer {
+    key: ServerKey,
+    store: Store,
+    clock: Arc<dyn Clock>,
+}
+
+impl Issuer {
+    /// An issuer with this key, store and clock.
+    pub fn new(key: ServerKey, store: Store, clock: Arc<dyn Clock>) -> Issuer {
+        Issuer { key, store, clock }
+    }
+
+    /// The server key.
+    pub fn key(&self) -> &ServerKey {
+        &self.key
+    }
+
+    /// Issues a challenge for a site. No I/O: the token itself is signed (SPEC §2).
+    pub fn challenge(&self, site: &Site) -> IssuedChallenge {
+        let expires_at = self.clock.now_ms().saturating_add(CHALLENGE_LIFETIME_MS);
+        let params = site.settings.challenge;
+        let token = challenge::issue(
+            &self.key,
+            site.key.as_str(),
+            &challenge::Challenge {
+                id: crate::ids::random_bytes::<16>(),
+                expires_at,
+                params,
+            },
+        );
+        IssuedChallenge {
+            token,
+            params,
+            expires_at,
+        }
+    }
+
+    /// Redeems a solved challenge. The challenge is spent on the first attempt, right or wrong
+    /// (as Cap does); that spend is the one database write.
+    pub async fn redeem(
+        &self,
+        site: &Site,
+        request: RedeemRequest,
+    ) -> Result<Redeemed, RedeemError> {
+        let now = self.clock.now_ms();
+        let opened = challenge::open(&self.key, site.key.as_str(), &request.token)
+            .ok_or(RedeemError::ChallengeInvalid)?;
+        if opened.expires_at <= now {
+            return Err(RedeemError::ChallengeInvalid);
+        }
+        let (id, expires_at) = (opened.id, opened.expires_at);
+        let fresh = self
+            .store
+            .write_async(move |c| store::tokens::spend_challenge(c, &id, expires_at))
+            .await?;
+        if !fresh {
+            return Err(RedeemError::ChallengeInvalid);
+        }
+        if !cap::verify_solutions(&request.token, opened.params, &request.solutions) {
+            return Err(RedeemError::InvalidSolution);
+        }
+        let mut claims = Claims::new(site.key.as_str(), now);
+        claims.game_id = request.game_id;
+        claims.score = request.score;
+        claims.duration_ms = request.duration_ms;
+        let token = token::encode(&self.key, &claims).ok_or(RedeemError::InvalidMetadata)?;
+        Ok(Redeemed {
+            token,
+            expires_at: claims.expires_at,
+        })
+    }
+
+    /// Consumes a verification token for `site_key`: checks, in SPEC §3's order, that it is ours,
+    /// not expired or spent, and issued for this site, then records it as used. A token consumed
+    /// here is refused everywhere afterwards (siteverify and the form endpoint share this).
+    pub async fn consume(&self, site_key: &str, token: &str) -> Result<Claims, VerifyError> {
+        let claims = token::decode(&self.key, token).map_err(|_| VerifyError::Invalid)?;
+        if claims.expires_at <= self.clock.now_ms() {
+            return Err(VerifyError::TimeoutOrDuplicate);
+        }
+        let mismatch = claims.site_key != site_key;
+        let session_id = claims.session_id.clone();
+        let expires_at = claims.expires_at;
+        self.store
+            .write_async(move |c| {
+                if store::tokens::is_token_redeemed(c, &session_id)? {
+                    return Err(VerifyError::TimeoutOrDuplicate);
+                }
+                if mismatch {
+                    return Err(VerifyError::SiteMismatch);
+                }
+                if !store::tokens::redeem_token(c, &session_id, expires_at)? {
+                    return Err(VerifyError::TimeoutOrDuplicate);
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(claims)
+    }
+
+    /// Removes expired single-use records.
+    pub async fn purge_expired(&self) -> Result<usize, StoreError> {
+        let now = self.clock.now_ms();
+        self.store
+            .write_async(move |c| store::tokens::purge_expired(c, now))
+            .await
+    }
+}

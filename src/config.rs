@@ -1,0 +1,490 @@
+//! Settings: one typed struct read from the environment, an optional `.env` file and command-line
+//! flags, validated once at start (SPEC §7). Environment variable names are part of the contract.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use base64::Engine as _;
+use ipnet::IpNet;
+
+/// Longest field name accepted in a form post, in bytes (SPEC §3).
+pub const MAX_FIELD_NAME_BYTES: usize = 256;
+
+/// The raw settings as given on the command line or in the environment, before validation.
+///
+/// Every value is kept as text so that a bad one is reported with the name of its environment
+/// variable, whichever way it was given.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct SettingsArgs {
+    /// Listen address.
+    #[arg(
+        long,
+        global = true,
+        env = "CAPUTCHIN_BIND",
+        default_value = "127.0.0.1:8080"
+    )]
+    pub bind: String,
+
+    /// SQLite database file; it and its folder are created when missing.
+    #[arg(
+        long,
+        global = true,
+        env = "CAPUTCHIN_DATABASE",
+        default_value = "./data/forwarder.db"
+    )]
+    pub database: String,
+
+    /// Base URL shown in snippets and forwarder URLs [default: http://{bind}].
+    #[arg(long, global = true, env = "CAPUTCHIN_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Total webhook timeout in milliseconds, 1..=10000.
+    #[arg(
+        long,
+        global = true,
+        env = "CAPUTCHIN_DELIVERY_TIMEOUT_MS",
+        default_value = "5000"
+    )]
+    pub delivery_timeout_ms: String,
+
+    /// Comma-separated CIDRs exempted from egress blocking (logged loudly at start).
+    #[arg(
+        long,
+        global = true,
+        env = "CAPUTCHIN_EGRESS_ALLOW",
+        default_value = ""
+    )]
+    pub egress_allow: String,
+
+    /// Token MAC key, base64, at least 32 bytes [default: generated and kept in the database].
+    #[arg(
+        long,
+        global = true,
+        env = "CAPUTCHIN_SERVER_KEY",
+        hide_env_values = true
+    )]
+    pub server_key: Option<String>,
+
+    /// Create this account at start if it does not exist (with --bootstrap-password).
+    #[arg(long, global = true, env = "CAPUTCHIN_BOOTSTRAP_EMAIL")]
+    pub bootstrap_email: Option<String>,
+
+    /// Password for the bootstrap account.
+    #[arg(
+        long,
+        global = true,
+        env = "CAPUTCHIN_BOOTSTRAP_PASSWORD",
+        hide_env_values = true
+    )]
+    pub bootstrap_password: Option<String>,
+
+    /// `open` lets anyone create an account from the dashboard; `closed` does not.
+    #[arg(
+        long,
+        global = true,
+        env = "CAPUTCHIN_SIGNUP",
+        default_value = "closed"
+    )]
+    pub signup: String,
+
+    /// Form posts per client IP per site per minute.
+    #[arg(
+        long,
+        global = true,
+        env = "CAPUTCHIN_RATE_LIMIT_PER_MIN",
+        default_value = "60"
+    )]
+    pub rate_limit_per_min: String,
+
+    /// Largest accepted form body in bytes.
+    #[arg(
+        long,
+        global = true,
+        env = "CAPUTCHIN_MAX_BODY_BYTES",
+        default_value = "65536"
+    )]
+    pub max_body_bytes: String,
+
+    /// Most fields accepted in one form post.
+    #[arg(
+        long,
+        global = true,
+        env = "CAPUTCHIN_MAX_FIELDS",
+        default_value = "100"
+    )]
+    pub max_fields: String,
+}
+
+/// Whether visitors may create accounts from the dashboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signup {
+    /// Only the CLI, the bootstrap settings and the setup link create accounts.
+    Closed,
+    /// Anyone may sign up.
+    Open,
+}
+
+/// The validated settings. A value of this type is always usable as it is.
+#[derive(Clone)]
+pub struct Settings {
+    /// Listen address.
+    pub bind: SocketAddr,
+    /// SQLite database file.
+    pub database: PathBuf,
+    /// Base URL without a trailing slash, e.g. `https://forms.example.com`.
+    pub public_url: String,
+    /// Total webhook timeout.
+    pub delivery_timeout: Duration,
+    /// Networks exempted from egress blocking.
+    pub egress_allow: Vec<IpNet>,
+    /// A configured server key; `None` means the one kept in the database.
+    pub server_key: Option<Vec<u8>>,
+    /// Account created at start when missing: email and password.
+    pub bootstrap: Option<(String, String)>,
+    /// Whether sign-up is open.
+    pub signup: Signup,
+    /// Form posts per client IP per site per minute.
+    pub rate_limit_per_min: u32,
+    /// Largest accepted form body in bytes.
+    pub max_body_bytes: usize,
+    /// Most fields accepted in one form post.
+    pub max_fields: usize,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The server key and bootstrap password never reach logs.
+        f.debug_struct("Settings")
+            .field("bind", &self.bind)
+            .field("database", &self.database)
+            .field("public_url", &self.public_url)
+            .field("delivery_timeout", &self.delivery_timeout)
+            .field("egress_allow", &self.egress_allow)
+            .field(
+                "server_key",
+                &self.server_key.as_ref().map(|_| "<configured>"),
+            )
+            .field("bootstrap", &self.bootstrap.as_ref().map(|(e, _)| e))
+            .field("signup", &self.signup)
+            .field("rate_limit_per_min", &self.rate_limit_per_min)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_fields", &self.max_fields)
+            .finish()
+    }
+}
+
+/// A setting that cannot be used, named by its environment variable.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {variable}: {message}")]
+pub struct SettingsError {
+    /// The environment variable that carries the bad value.
+    pub variable: &'static str,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+fn bad(variable: &'static str, message: impl Into<String>) -> SettingsError {
+    SettingsError {
+        variable,
+        message: message.into(),
+    }
+}
+
+fn parse_int<T>(
+    variable: &'static str,
+    raw: &str,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, SettingsError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display,
+{
+    let value: T = raw.trim().parse().map_err(|_| {
+        bad(
+            variable,
+            format!(
+                "expected an integer in {}..={}, got {raw:?}",
+                range.start(),
+                range.end()
+            ),
+        )
+    })?;
+    if !range.contains(&value) {
+        return Err(bad(
+            variable,
+            format!(
+                "must be in {}..={}, got {value}",
+                range.start(),
+                range.end()
+            ),
+        ));
+    }
+    Ok(value)
+}
+
+/// Parses a comma-separated list of CIDRs; a bare address counts as a single-host network.
+pub fn parse_cidr_list(raw: &str) -> Result<Vec<IpNet>, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map(|net| net.trunc())
+                .map_err(|_| format!("{s:?} is not a CIDR such as 10.0.0.0/8 or ::1/128"))
+        })
+        .collect()
+}
+
+impl Settings {
+    /// Validates raw settings; the first bad value is reported with its variable's name.
+    pub fn from_args(args: &SettingsArgs) -> Result<Settings, SettingsError> {
+        let bind: SocketAddr = args.bind.trim().parse().map_err(|_| {
+            bad(
+                "CAPUTCHIN_BIND",
+                format!(
+                    "expected an address such as 127.0.0.1:8080, got {:?}",
+                    args.bind
+                ),
+            )
+        })?;
+
+        let database = args.database.trim();
+        if database.is_empty() {
+            return Err(bad("CAPUTCHIN_DATABASE", "must not be empty"));
+        }
+
+        let public_url = match args.public_url.as_deref().map(str::trim) {
+            None | Some("") => format!("http://{bind}"),
+            Some(raw) => {
+                let url = url::Url::parse(raw).map_err(|e| {
+                    bad("CAPUTCHIN_PUBLIC_URL", format!("not an absolute URL ({e})"))
+                })?;
+                if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+                    return Err(bad(
+                        "CAPUTCHIN_PUBLIC_URL",
+                        "must be an http or https URL with a host",
+                    ));
+                }
+                if url.query().is_some() || url.fragment().is_some() {
+                    return Err(bad(
+                        "CAPUTCHIN_PUBLIC_URL",
+                        "must not have a query or fragment",
+                    ));
+                }
+                url.as_str().trim_end_matches('/').to_owned()
+            }
+        };
+
+        let timeout_ms: u64 = parse_int(
+            "CAPUTCHIN_DELIVERY_TIMEOUT_MS",
+            &args.delivery_timeout_ms,
+            1..=10_000,
+        )?;
+
+        let egress_allow =
+            parse_cidr_list(&args.egress_allow).map_err(|m| bad("CAPUTCHIN_EGRESS_ALLOW", m))?;
+
+        let server_key = match args.server_key.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(raw) => {
+                let key = base64::engine::general_purpose::STANDARD
+                    .decode(raw)
+                    .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw))
+                    .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(raw))
+                    .map_err(|_| bad("CAPUTCHIN_SERVER_KEY", "is not valid base64"))?;
+                if key.len() < 32 {
+                    return Err(bad(
+                        "CAPUTCHIN_SERVER_KEY",
+                        format!("must decode to at least 32 bytes, got {}", key.len()),
+                    ));
+                }
+                Some(key)
+            }
+        };
+
+        let email = args
+            .bootstrap_email
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
+        let password = args.bootstrap_password.as_deref().filter(|s| !s.is_empty());
+        let bootstrap = match (email, password) {
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(bad(
+                    "CAPUTCHIN_BOOTSTRAP_PASSWORD",
+                    "must be set when CAPUTCHIN_BOOTSTRAP_EMAIL is",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(bad(
+                    "CAPUTCHIN_BOOTSTRAP_EMAIL",
+                    "must be set when CAPUTCHIN_BOOTSTRAP_PASSWORD is",
+                ));
+            }
+            (Some(e), Some(p)) => {
+                crate::accounts::Email::parse(e)
+                    .map_err(|m| bad("CAPUTCHIN_BOOTSTRAP_EMAIL", m.to_string()))?;
+                crate::accounts::check_password(p)
+                    .map_err(|m| bad("CAPUTCHIN_BOOTSTRAP_PASSWORD", m.to_string()))?;
+                Some((e.to_owned(), p.to_owned()))
+            }
+        };
+
+        let signup = match args.signup.trim() {
+            "closed" => Signup::Closed,
+            "open" => Signup::Open,
+            other => {
+                return Err(bad(
+                    "CAPUTCHIN_SIGNUP",
+                    format!("expected `open` or `closed`, got {other:?}"),
+                ));
+            }
+        };
+
+        Ok(Settings {
+            bind,
+            database: PathBuf::from(database),
+            public_url,
+            delivery_timeout: Duration::from_millis(timeout_ms),
+            egress_allow,
+            server_key,
+            bootstrap,
+            signup,
+            rate_limit_per_min: parse_int(
+                "CAPUTCHIN_RATE_LIMIT_PER_MIN",
+                &args.rate_limit_per_min,
+                1..=1_000_000,
+            )?,
+            max_body_bytes: parse_int(
+                "CAPUTCHIN_MAX_BODY_BYTES",
+                &args.max_body_bytes,
+                1024..=16 * 1024 * 1024,
+            )?,
+            max_fields: parse_int("CAPUTCHIN_MAX_FIELDS", &args.max_fields, 1..=10_000)?,
+        })
+    }
+
+    /// Settings for tests and embedding: every default, listening on an ephemeral loopback port,
+    /// with this database file.
+    pub fn defaults_with_database(database: impl Into<PathBuf>) -> Settings {
+        Settings {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database: database.into(),
+            public_url: "http://127.0.0.1:0".into(),
+            delivery_timeout: Duration::from_millis(5000),
+            egress_allow: Vec::new(),
+            server_key: None,
+            bootstrap: None,
+            signup: Signup::Closed,
+            rate_limit_per_min: 60,
+            max_body_bytes: 65536,
+            max_fields: 100,
+        }
+    }
+
+    /// The forwarder URL of a site: where its form posts.
+    pub fn forwarder_url(&self, site_key: &str) -> String {
+        format!("{}/f/{site_key}", self.public_url)
+    }
+
+    /// The Cap endpoint of a site (always ending in `/`, CAP-PROTOCOL §3).
+    pub fn cap_endpoint(&self, site_key: &str) -> String {
+        format!("{}/v1/cap/{site_key}/", self.public_url)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> SettingsArgs {
+        SettingsArgs {
+            bind: "127.0.0.1:8080".into(),
+            database: "./data/forwarder.db".into(),
+            delivery_timeout_ms: "5000".into(),
+            signup: "closed".into(),
+            rate_limit_per_min: "60".into(),
+            max_body_bytes: "65536".into(),
+            max_fields: "100".into(),
+            ..SettingsArgs::default()
+        }
+    }
+
+    #[test]
+    fn defaults_validate_and_derive_the_public_url_from_bind() {
+        let s = Settings::from_args(&args()).unwrap();
+        assert_eq!(s.public_url, "http://127.0.0.1:8080");
+        assert_eq!(s.delivery_timeout, Duration::from_millis(5000));
+        assert!(s.egress_allow.is_empty());
+        let _ = Settings::defaults_with_database("x.db");
+    }
+
+    #[test]
+    fn each_bad_value_names_its_variable() {
+        type Mutation = fn(&mut SettingsArgs);
+        let cases: Vec<(Mutation, &str)> = vec![
+            (|a| a.bind = "nope".into(), "CAPUTCHIN_BIND"),
+            (
+                |a| a.delivery_timeout_ms = "0".into(),
+                "CAPUTCHIN_DELIVERY_TIMEOUT_MS",
+            ),
+            (
+                |a| a.delivery_timeout_ms = "10001".into(),
+                "CAPUTCHIN_DELIVERY_TIMEOUT_MS",
+            ),
+            (
+                |a| a.egress_allow = "10.0.0.0/33".into(),
+                "CAPUTCHIN_EGRESS_ALLOW",
+            ),
+            (
+                |a| a.server_key = Some("c2hvcnQ=".into()),
+                "CAPUTCHIN_SERVER_KEY",
+            ),
+            (|a| a.signup = "maybe".into(), "CAPUTCHIN_SIGNUP"),
+            (
+                |a| a.public_url = Some("ftp://x".into()),
+                "CAPUTCHIN_PUBLIC_URL",
+            ),
+            (
+                |a| a.rate_limit_per_min = "-1".into(),
+                "CAPUTCHIN_RATE_LIMIT_PER_MIN",
+            ),
+            (|a| a.max_fields = "0".into(), "CAPUTCHIN_MAX_FIELDS"),
+            (
+                |a| a.max_body_bytes = "big".into(),
+                "CAPUTCHIN_MAX_BODY_BYTES",
+            ),
+            (
+                |a| a.bootstrap_email = Some("a@b.c".into()),
+                "CAPUTCHIN_BOOTSTRAP_PASSWORD",
+            ),
+        ];
+        for (mutate, variable) in cases {
+            let mut a = args();
+            mutate(&mut a);
+            let err = Settings::from_args(&a).unwrap_err();
+            assert_eq!(err.variable, variable);
+            assert!(err.to_string().contains(variable));
+        }
+    }
+
+    #[test]
+    fn cidr_list_accepts_bare_addresses_and_spaces() {
+        let nets = parse_cidr_list(" 127.0.0.0/8, ::1 ,10.1.2.3").unwrap();
+        assert_eq!(nets.len(), 3);
+        assert_eq!(nets[1].to_string(), "::1/128");
+        assert_eq!(nets[2].to_string(), "10.1.2.3/32");
+    }
+
+    #[test]
+    fn a_good_server_key_is_accepted() {
+        let mut a = args();
+        a.server_key = Some(base64::engine::general_purpose::STANDARD.encode([7u8; 32]));
+        assert_eq!(
+            Settings::from_args(&a).unwrap().server_key.unwrap().len(),
+            32
+        );
+    }
+}

@@ -1,0 +1,3 @@
+//! Egress: everything about where the forwarder may send requests (SPEC §5).
+
+pub mod webhook_url;

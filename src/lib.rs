@@ -1,0 +1,16 @@
+//! Caputchin Forwarder: a self-hostable, Caputchin-compatible hosted form forwarder.
+//!
+//! The data flows through the modules in this order: settings ([`config`]), storage ([`store`]),
+//! accounts and sites ([`accounts`], [`sites`]), verification ([`captcha`]), egress rules
+//! ([`egress`]), and the HTTP surface ([`web`]) assembled by [`app`].
+
+pub mod accounts;
+pub mod app;
+pub mod captcha;
+pub mod clock;
+pub mod config;
+pub mod egress;
+pub mod ids;
+pub mod sites;
+pub mod store;
+pub mod web;

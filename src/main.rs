@@ -1,0 +1,273 @@
+//! The `caputchin-forwarder` binary: parses the command line, sets up logging, and calls the
+//! library. `serve` is the default command.
+
+use std::io::{BufRead as _, Write as _};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use caputchin_forwarder::app::{Application, prepare_state};
+use caputchin_forwarder::clock::{Clock as _, SystemClock};
+use caputchin_forwarder::config::{Settings, SettingsArgs};
+use caputchin_forwarder::{accounts, sites, store};
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+/// A self-hostable, Caputchin-compatible hosted form forwarder.
+///
+/// Every setting is read from its environment variable (also from a `.env` file in the working
+/// directory) or from the flag of the same name; flags win.
+#[derive(Parser)]
+#[command(name = "caputchin-forwarder", version, about, long_about)]
+struct Cli {
+    #[command(flatten)]
+    settings: SettingsArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the forwarder, the Cap endpoints, siteverify and the dashboard (the default).
+    Serve,
+    /// Manage accounts.
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Manage sites.
+    #[command(subcommand)]
+    Site(SiteCommand),
+    /// Apply database migrations and exit.
+    Migrate,
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Create an account.
+    Create {
+        /// Login email.
+        #[arg(long)]
+        email: String,
+        /// Password (prefer --password-stdin: arguments are visible to other users).
+        #[arg(
+            long,
+            conflicts_with = "password_stdin",
+            required_unless_present = "password_stdin"
+        )]
+        password: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum SiteCommand {
+    /// Create a site; prints its key, its secret (shown once), forwarder URL and Cap endpoint.
+    Create {
+        /// Email of the owning account.
+        #[arg(long)]
+        account: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Webhook URL (http or https, no user-info, at most 2048 bytes).
+        #[arg(long)]
+        webhook: String,
+        /// Where visitors go after a successful post [default: a built-in thank-you page].
+        #[arg(long)]
+        redirect: Option<String>,
+        /// An allowed origin such as https://www.example.com (repeatable) [default: any].
+        #[arg(long = "origin")]
+        origins: Vec<String>,
+        /// Proof-of-work challenges per verification, 1..=500.
+        #[arg(long)]
+        challenges: Option<u16>,
+        /// Proof-of-work difficulty in hex digits, 1..=8.
+        #[arg(long)]
+        difficulty: Option<u8>,
+        /// Create the site with forwarding disabled.
+        #[arg(long)]
+        disabled: bool,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List sites (webhook URLs masked).
+    List {
+        /// Only this account's sites.
+        #[arg(long)]
+        account: Option<String>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    // A missing .env is normal; any other problem with it is worth knowing.
+    let dotenv = dotenvy::dotenv();
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = dotenv
+        && !e.not_found()
+    {
+        tracing::warn!(error = %e, "could not read .env");
+    }
+    let settings = match Settings::from_args(&cli.settings) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(settings, cli.command.unwrap_or(Command::Serve)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => actix_web::rt::System::new().block_on(async move {
+            let app = Application::build(settings).await?;
+            tracing::info!(port = app.port(), "listening");
+            app.run_until_stopped().await.context("server failed")
+        }),
+        Command::Migrate => {
+            let db = store::Store::open(&settings.database)?;
+            println!("database {} is up to date", db.path().display());
+            Ok(())
+        }
+        Command::Account(AccountCommand::Create {
+            email,
+            password,
+            password_stdin,
+            json,
+        }) => {
+            let password = match password {
+                Some(p) => p,
+                None if password_stdin => {
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .lock()
+                        .read_line(&mut line)
+                        .context("reading the password from standard input")?;
+                    line.trim_end_matches(['\r', '\n']).to_owned()
+                }
+                None => bail!("give --password or --password-stdin"),
+            };
+            let state = prepare_state(settings, Arc::new(SystemClock))?;
+            let id =
+                accounts::create_account(&state.store, &email, &password, SystemClock.now_ms())?;
+            if json {
+                print_json(&json!({"account_id": id, "email": email.trim()}))?;
+            } else {
+                println!("account created: {}", email.trim());
+            }
+            Ok(())
+        }
+        Command::Site(SiteCommand::Create {
+            account,
+            name,
+            webhook,
+            redirect,
+            origins,
+            challenges,
+            difficulty,
+            disabled,
+            json,
+        }) => {
+            let state = prepare_state(settings, Arc::new(SystemClock))?;
+            let input = sites::SiteInput {
+                name,
+                webhook_url: webhook,
+                redirect_url: redirect,
+                allowed_origins: origins,
+                challenge_count: challenges,
+                difficulty,
+                enabled: !disabled,
+            };
+            let created = sites::create_site(&state.store, &account, &input, SystemClock.now_ms())?;
+            let key = created.site_key.as_str();
+            let forwarder_url = state.settings.forwarder_url(key);
+            let cap_endpoint = state.settings.cap_endpoint(key);
+            if json {
+                print_json(&json!({
+                    "site_id": created.site_id,
+                    "site_key": key,
+                    "secret": created.secret,
+                    "forwarder_url": forwarder_url,
+                    "cap_endpoint": cap_endpoint,
+                }))?;
+            } else {
+                println!("site created");
+                println!("  site id:       {}", created.site_id);
+                println!("  site key:      {key}");
+                println!(
+                    "  secret:        {}  (shown once: store it now)",
+                    created.secret
+                );
+                println!("  forwarder URL: {forwarder_url}");
+                println!("  Cap endpoint:  {cap_endpoint}");
+            }
+            Ok(())
+        }
+        Command::Site(SiteCommand::List { account, json }) => {
+            let state = prepare_state(settings, Arc::new(SystemClock))?;
+            let listed = sites::list_sites(&state.store, account.as_deref())?;
+            if json {
+                let rows: Vec<_> = listed
+                    .iter()
+                    .map(|s| {
+                        json!({
+                            "site_id": s.id,
+                            "site_key": s.key.as_str(),
+                            "name": s.settings.name,
+                            "account": s.account_email,
+                            "enabled": s.settings.enabled,
+                            "webhook_url": s.settings.webhook_url.masked(),
+                            "forwarder_url": state.settings.forwarder_url(s.key.as_str()),
+                        })
+                    })
+                    .collect();
+                print_json(&json!({ "sites": rows }))?;
+            } else if listed.is_empty() {
+                println!("no sites");
+            } else {
+                println!(
+                    "{:<32}  {:<8}  {:<24}  {:<28}  WEBHOOK",
+                    "SITE KEY", "ENABLED", "NAME", "ACCOUNT"
+                );
+                for s in &listed {
+                    println!(
+                        "{:<32}  {:<8}  {:<24}  {:<28}  {}",
+                        s.key.as_str(),
+                        if s.settings.enabled { "yes" } else { "no" },
+                        s.settings.name,
+                        s.account_email,
+                        s.settings.webhook_url.masked()
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}

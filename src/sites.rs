@@ -1,0 +1,500 @@
+//! Sites: creation, listing and the in-memory directory the public endpoints read. The CLI and the
+//! dashboard call these same functions.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq as _;
+
+use crate::accounts::{self, AccountError};
+use crate::captcha::cap::ChallengeParams;
+use crate::egress::webhook_url::{WebhookUrl, WebhookUrlError};
+use crate::store::{self, Store, StoreError};
+
+/// Prefix of public site keys.
+pub const SITE_KEY_PREFIX: &str = "cpt_pub_";
+/// Prefix of site secrets.
+pub const SECRET_PREFIX: &str = "cpt_sec_";
+/// Prefix of internal site ids.
+pub const SITE_ID_PREFIX: &str = "site_";
+/// Longest site name, in characters.
+pub const MAX_NAME_CHARS: usize = 100;
+/// Most allowed origins per site.
+pub const MAX_ORIGINS: usize = 50;
+
+/// Why a site could not be created or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum SiteError {
+    /// Empty or too long.
+    #[error("the site name must be 1 to {MAX_NAME_CHARS} characters")]
+    InvalidName,
+    /// The webhook URL broke a save-time rule (SPEC §5).
+    #[error("{0}")]
+    InvalidWebhook(#[from] WebhookUrlError),
+    /// The redirect URL is not an absolute http(s) URL.
+    #[error("the redirect URL must be an absolute http or https URL")]
+    InvalidRedirect,
+    /// An allowed origin is not `scheme://host[:port]`.
+    #[error("{0:?} is not an origin such as https://www.example.com")]
+    InvalidOrigin(String),
+    /// Too many origins.
+    #[error("at most {MAX_ORIGINS} allowed origins")]
+    TooManyOrigins,
+    /// Challenge count or difficulty out of range.
+    #[error(
+        "challenge count must be 1..={} and difficulty 1..={}",
+        crate::captcha::cap::MAX_CHALLENGE_COUNT,
+        crate::captcha::cap::MAX_DIFFICULTY
+    )]
+    InvalidChallenge,
+    /// The owning account does not exist.
+    #[error(transparent)]
+    Account(#[from] AccountError),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A syntactically valid public site key, `cpt_pub_` and 24 lowercase hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SiteKey(String);
+
+impl SiteKey {
+    /// Parses a key; `None` if it does not have the shape of one.
+    pub fn parse(raw: &str) -> Option<SiteKey> {
+        let hex = raw.strip_prefix(SITE_KEY_PREFIX)?;
+        (hex.len() == 24 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+            .then(|| SiteKey(raw.to_owned()))
+    }
+
+    /// A new random key.
+    pub fn generate() -> SiteKey {
+        SiteKey(crate::ids::random_id::<12>(SITE_KEY_PREFIX))
+    }
+
+    /// The key.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// SHA-256 of a site secret. Secrets are 192 random bits, so a fast hash is the right tool: it
+/// cannot be brute-forced, and it lets siteverify find the site by the hash.
+pub fn hash_secret(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// Normalises an origin to `scheme://host[:port]`, as browsers send it in `Origin`.
+pub fn normalize_origin(raw: &str) -> Option<String> {
+    let url = url::Url::parse(raw.trim()).ok()?;
+    let plain = matches!(url.scheme(), "http" | "https")
+        && url.host().is_some()
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.path() == "/"
+        && url.query().is_none()
+        && url.fragment().is_none();
+    plain.then(|| url.origin().ascii_serialization())
+}
+
+/// Parses a redirect URL: absolute http or https.
+pub fn parse_redirect(raw: &str) -> Result<Option<url::Url>, SiteError> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let url = url::Url::parse(raw).map_err(|_| SiteError::InvalidRedirect)?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() || raw.len() > 2048 {
+        return Err(SiteError::InvalidRedirect);
+    }
+    Ok(Some(url))
+}
+
+/// The settings an owner chooses for a site, as given (unchecked).
+#[derive(Debug, Clone, Default)]
+pub struct SiteInput {
+    /// Display name.
+    pub name: String,
+    /// Webhook URL.
+    pub webhook_url: String,
+    /// Redirect URL after a successful post; empty for the built-in thank-you page.
+    pub redirect_url: Option<String>,
+    /// Allowed origins; empty means any.
+    pub allowed_origins: Vec<String>,
+    /// Challenges per verification; `None` for the default.
+    pub challenge_count: Option<u16>,
+    /// Difficulty; `None` for the default.
+    pub difficulty: Option<u8>,
+    /// Whether forwarding is enabled.
+    pub enabled: bool,
+}
+
+/// Site settings that passed every rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SiteSettings {
+    /// Display name.
+    pub name: String,
+    /// Webhook URL.
+    pub webhook_url: WebhookUrl,
+    /// Redirect URL after a successful post.
+    pub redirect_url: Option<url::Url>,
+    /// Allowed origins, normalised; empty means any.
+    pub allowed_origins: Vec<String>,
+    /// Challenge shape.
+    pub challenge: ChallengeParams,
+    /// Whether forwarding is enabled.
+    pub enabled: bool,
+}
+
+impl SiteInput {
+    /// Applies every rule; the first broken one is the error.
+    pub fn validate(&self) -> Result<SiteSettings, SiteError> {
+        let name = self.name.trim();
+        if name.is_empty()
+            || name.chars().count() > MAX_NAME_CHARS
+            || name.chars().any(char::is_control)
+        {
+            return Err(SiteError::InvalidName);
+        }
+        let webhook_url = WebhookUrl::parse(&self.webhook_url)?;
+        let redirect_url = parse_redirect(self.redirect_url.as_deref().unwrap_or(""))?;
+        let mut allowed_origins = Vec::new();
+        for raw in self.allowed_origins.iter().filter(|o| !o.trim().is_empty()) {
+            let origin =
+                normalize_origin(raw).ok_or_else(|| SiteError::InvalidOrigin(raw.clone()))?;
+            if !allowed_origins.contains(&origin) {
+                allowed_origins.push(origin);
+            }
+        }
+        if allowed_origins.len() > MAX_ORIGINS {
+            return Err(SiteError::TooManyOrigins);
+        }
+        let defaults = ChallengeParams::default();
+        let challenge = ChallengeParams::new(
+            self.challenge_count.unwrap_or(defaults.count),
+            self.difficulty.unwrap_or(defaults.difficulty),
+        )
+        .ok_or(SiteError::InvalidChallenge)?;
+        Ok(SiteSettings {
+            name: name.to_owned(),
+            webhook_url,
+            redirect_url,
+            allowed_origins,
+            challenge,
+            enabled: self.enabled,
+        })
+    }
+}
+
+/// A site as the public endpoints see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Site {
+    /// Internal id.
+    pub id: String,
+    /// Owning account.
+    pub account_id: i64,
+    /// Owning account's email.
+    pub account_email: String,
+    /// Public key.
+    pub key: SiteKey,
+    /// SHA-256 of the secret.
+    pub secret_hash: [u8; 32],
+    /// The checked settings.
+    pub settings: SiteSettings,
+    /// Creation time, epoch ms.
+    pub created_at: i64,
+}
+
+impl Site {
+    /// True when `origin` (an `Origin` header value) may use this site: any origin when the site
+    /// sets none.
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        let allowed = &self.settings.allowed_origins;
+        allowed.is_empty() || normalize_origin(origin).is_some_and(|o| allowed.contains(&o))
+    }
+
+    /// Checks a presented secret against this site's hash in constant time.
+    pub fn secret_matches(&self, secret: &str) -> bool {
+        bool::from(hash_secret(secret).ct_eq(&self.secret_hash))
+    }
+
+    fn from_row(row: store::sites::SiteRow) -> Result<Site, StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("site {}: bad {what}", row.id));
+        let key = SiteKey::parse(&row.site_key).ok_or_else(|| corrupt("site key"))?;
+        let secret_hash: [u8; 32] = row
+            .secret_hash
+            .as_slice()
+            .try_into()
+            .map_err(|_| corrupt("secret hash"))?;
+        let input = SiteInput {
+            name: row.name.clone(),
+            webhook_url: row.webhook_url.clone(),
+            redirect_url: row.redirect_url.clone(),
+            allowed_origins: row.allowed_origins.lines().map(str::to_owned).collect(),
+            challenge_count: u16::try_from(row.challenge_count).ok(),
+            difficulty: u8::try_from(row.challenge_difficulty).ok(),
+            enabled: row.enabled,
+        };
+        let settings = input.validate().map_err(|e| corrupt(&e.to_string()))?;
+        Ok(Site {
+            id: row.id,
+            account_id: row.account_id,
+            account_email: row.account_email,
+            key,
+            secret_hash,
+            settings,
+            created_at: row.created_at,
+        })
+    }
+}
+
+/// A newly created site, with the secret that is shown this once.
+#[derive(Debug, Clone)]
+pub struct CreatedSite {
+    /// Internal id.
+    pub site_id: String,
+    /// Public key.
+    pub site_key: SiteKey,
+    /// The secret, in clear: shown once, never stored.
+    pub secret: String,
+}
+
+/// Creates a site for the account with this email.
+pub fn create_site(
+    store: &Store,
+    account_email: &str,
+    input: &SiteInput,
+    now_ms: i64,
+) -> Result<CreatedSite, SiteError> {
+    let settings = input.validate()?;
+    let account = accounts::find_account(store, account_email)?;
+    let site_id = crate::ids::random_id::<8>(SITE_ID_PREFIX);
+    let site_key = SiteKey::generate();
+    let secret = crate::ids::random_id::<24>(SECRET_PREFIX);
+    let row = store::sites::SiteRow {
+        id: site_id.clone(),
+        account_id: account.id,
+        account_email: account.email,
+        name: settings.name,
+        site_key: site_key.as_str().to_owned(),
+        secret_hash: hash_secret(&secret).to_vec(),
+        webhook_url: settings.webhook_url.expose().to_owned(),
+        enabled: settings.enabled,
+        redirect_url: settings.redirect_url.map(String::from),
+        allowed_origins: settings.allowed_origins.join("\n"),
+        challenge_count: i64::from(settings.challenge.count),
+        challenge_difficulty: i64::from(settings.challenge.difficulty),
+        created_at: now_ms,
+        updated_at: now_ms,
+    };
+    store.write(|c| store::sites::insert(c, &row))?;
+    Ok(CreatedSite {
+        site_id,
+        site_key,
+        secret,
+    })
+}
+
+/// Lists sites: one account's, or every site when `account_email` is `None`.
+pub fn list_sites(store: &Store, account_email: Option<&str>) -> Result<Vec<Site>, SiteError> {
+    let rows = match account_email {
+        Some(email) => {
+            let account = accounts::find_account(store, email)?;
+            store.read(|c| store::sites::by_account(c, account.id))?
+        }
+        None => store.read(store::sites::all)?,
+    };
+    Ok(rows
+        .into_iter()
+        .map(Site::from_row)
+        .collect::<Result<_, _>>()?)
+}
+
+#[derive(Default)]
+struct Snapshot {
+    version: i64,
+    by_key: HashMap<String, Arc<Site>>,
+    by_secret_hash: HashMap<[u8; 32], Arc<Site>>,
+}
+
+/// An in-memory copy of every site, so that issuing a challenge touches no database. It is
+/// reloaded when the `sites_version` counter moves (any process's change) and at once after this
+/// process changes a site.
+#[derive(Clone, Default)]
+pub struct SiteDirectory {
+    snapshot: Arc<RwLock<Arc<Snapshot>>>,
+}
+
+impl SiteDirectory {
+    fn current(&self) -> Arc<Snapshot> {
+        match self.snapshot.read() {
+            Ok(guard) => Arc::clone(&guard),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// The site with this public key.
+    pub fn get(&self, site_key: &str) -> Option<Arc<Site>> {
+        self.current().by_key.get(site_key).cloned()
+    }
+
+    /// The site whose secret hashes to `secret_hash`. The map lookup compares digests of the
+    /// secret, which reveal nothing usable about it; callers confirm with
+    /// [`Site::secret_matches`], which is constant-time.
+    pub fn by_secret(&self, secret: &str) -> Option<Arc<Site>> {
+        let site = self
+            .current()
+            .by_secret_hash
+            .get(&hash_secret(secret))
+            .cloned()?;
+        site.secret_matches(secret).then_some(site)
+    }
+
+    /// Reloads every site from the database.
+    pub fn reload(&self, store: &Store) -> Result<(), StoreError> {
+        let (version, rows) = store.read(|c| -> Result<_, StoreError> {
+            Ok((store::sites::version(c)?, store::sites::all(c)?))
+        })?;
+        let mut next = Snapshot {
+            version,
+            ..Snapshot::default()
+        };
+        for row in rows {
+            let id = row.id.clone();
+            match Site::from_row(row) {
+                Ok(site) => {
+                    let site = Arc::new(site);
+                    next.by_secret_hash
+                        .insert(site.secret_hash, Arc::clone(&site));
+                    next.by_key.insert(site.key.as_str().to_owned(), site);
+                }
+                Err(e) => tracing::error!(site_id = %id, error = %e, "skipping unreadable site"),
+            }
+        }
+        let next = Arc::new(next);
+        match self.snapshot.write() {
+            Ok(mut guard) => *guard = next,
+            Err(poisoned) => *poisoned.into_inner() = next,
+        }
+        Ok(())
+    }
+
+    /// Reloads when the database's site counter differs from the loaded one.
+    pub fn refresh_if_changed(&self, store: &Store) -> Result<bool, StoreError> {
+        let version = store.read(store::sites::version)?;
+        if version == self.current().version {
+            return Ok(false);
+        }
+        self.reload(store)?;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input() -> SiteInput {
+        SiteInput {
+            name: "Contact".into(),
+            webhook_url: "https://hooks.example.com/in".into(),
+            enabled: true,
+            ..SiteInput::default()
+        }
+    }
+
+    #[test]
+    fn site_keys_have_one_shape() {
+        let key = SiteKey::generate();
+        assert!(SiteKey::parse(key.as_str()).is_some());
+        for bad in [
+            "",
+            "cpt_pub_",
+            "cpt_pub_0123456789abcdef0123456",
+            "cpt_pub_0123456789abcdef012345678",
+            "cpt_pub_0123456789ABCDEF01234567",
+            "cpt_sec_0123456789abcdef01234567",
+        ] {
+            assert!(SiteKey::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn origins_are_normalised_and_checked() {
+        assert_eq!(
+            normalize_origin("https://WWW.Example.com").as_deref(),
+            Some("https://www.example.com")
+        );
+        assert_eq!(
+            normalize_origin("https://example.com:443/").as_deref(),
+            Some("https://example.com")
+        );
+        assert_eq!(
+            normalize_origin("http://localhost:3000").as_deref(),
+            Some("http://localhost:3000")
+        );
+        for bad in [
+            "example.com",
+            "https://example.com/path",
+            "ftp://x",
+            "null",
+            "*",
+        ] {
+            assert!(normalize_origin(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn input_rules_each_refuse() {
+        assert!(input().validate().is_ok());
+        let mut i = input();
+        i.name = " ".into();
+        assert!(matches!(i.validate(), Err(SiteError::InvalidName)));
+        let mut i = input();
+        i.webhook_url = "https://u:p@x.com/".into();
+        assert!(matches!(
+            i.validate(),
+            Err(SiteError::InvalidWebhook(WebhookUrlError::UserInfo))
+        ));
+        let mut i = input();
+        i.redirect_url = Some("/thanks".into());
+        assert!(matches!(i.validate(), Err(SiteError::InvalidRedirect)));
+        let mut i = input();
+        i.allowed_origins = vec!["https://a.com/x".into()];
+        assert!(matches!(i.validate(), Err(SiteError::InvalidOrigin(_))));
+        let mut i = input();
+        i.difficulty = Some(9);
+        assert!(matches!(i.validate(), Err(SiteError::InvalidChallenge)));
+    }
+
+    #[test]
+    fn created_sites_are_listed_found_by_key_and_secret_and_the_secret_is_not_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        assert!(matches!(
+            create_site(&store, "owner@example.com", &input(), 1),
+            Err(SiteError::Account(AccountError::UnknownAccount))
+        ));
+        accounts::create_account(&store, "owner@example.com", "long enough pw", 1).unwrap();
+        let created = create_site(&store, "owner@example.com", &input(), 2).unwrap();
+        assert!(created.secret.starts_with(SECRET_PREFIX));
+        assert!(created.site_id.starts_with(SITE_ID_PREFIX));
+
+        let listed = list_sites(&store, Some("owner@example.com")).unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].key, created.site_key);
+
+        let directory = SiteDirectory::default();
+        assert!(directory.refresh_if_changed(&store).unwrap());
+        assert!(!directory.refresh_if_changed(&store).unwrap());
+        assert!(directory.get(created.site_key.as_str()).is_some());
+        assert!(directory.by_secret(&created.secret).is_some());
+        assert!(directory.by_secret("cpt_sec_wrong").is_none());
+
+        drop(store);
+        let bytes = std::fs::read(dir.path().join("s.db")).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains(&created.secret));
+    }
+}

@@ -1,0 +1,66 @@
+//! SQL for the `accounts` table.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::StoreError;
+
+/// An account row, without its password hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRow {
+    /// Internal id.
+    pub id: i64,
+    /// Login email, as entered (lookups ignore case).
+    pub email: String,
+    /// Creation time, epoch ms.
+    pub created_at: i64,
+}
+
+/// Inserts an account; `Ok(None)` when the email is taken.
+pub fn insert(
+    conn: &Connection,
+    email: &str,
+    password_hash: &str,
+    now_ms: i64,
+) -> Result<Option<i64>, StoreError> {
+    match conn.execute(
+        "INSERT INTO accounts (email, password_hash, created_at) VALUES (?1, ?2, ?3)",
+        params![email, password_hash, now_ms],
+    ) {
+        Ok(_) => Ok(Some(conn.last_insert_rowid())),
+        Err(e) if super::is_unique_violation(&e) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Finds an account by email (case-insensitively).
+pub fn find_by_email(conn: &Connection, email: &str) -> Result<Option<AccountRow>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT id, email, created_at FROM accounts WHERE email = ?1",
+            params![email],
+            |r| {
+                Ok(AccountRow {
+                    id: r.get(0)?,
+                    email: r.get(1)?,
+                    created_at: r.get(2)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// The password hash of an account, found by email.
+pub fn password_hash(conn: &Connection, email: &str) -> Result<Option<(i64, String)>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT id, password_hash FROM accounts WHERE email = ?1",
+            params![email],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+}
+
+/// The number of accounts.
+pub fn count(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn.query_row("SELECT COUNT(*) FROM accounts", [], |r| r.get(0))?)
+}

@@ -1,0 +1,67 @@
+//! The migrations runner: numbered plain SQL files from `migrations/`, embedded at build time,
+//! applied in order, each in its own transaction, and recorded in `schema_migrations`.
+
+use rusqlite::{Connection, params};
+
+use super::StoreError;
+
+/// Every migration: version, name, SQL. Versions are consecutive from 1.
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "accounts_sites",
+    include_str!("../../migrations/0001_accounts_sites.sql"),
+)];
+
+/// Applies every migration not yet recorded; returns the versions applied now.
+pub fn migrate(conn: &mut Connection) -> Result<Vec<i64>, StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+             version    INTEGER PRIMARY KEY,
+             name       TEXT    NOT NULL,
+             applied_at INTEGER NOT NULL
+         )",
+    )?;
+    let newest_known = MIGRATIONS.last().map_or(0, |m| m.0);
+    let current: i64 = conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+        [],
+        |r| r.get(0),
+    )?;
+    if current > newest_known {
+        return Err(StoreError::Corrupt(format!(
+            "database schema version {current} is newer than this program ({newest_known})"
+        )));
+    }
+    let mut applied = Vec::new();
+    for &(version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at)
+             VALUES (?1, ?2, CAST(strftime('%s','now') AS INTEGER) * 1000)",
+            params![version, name],
+        )?;
+        tx.commit()?;
+        applied.push(version);
+    }
+    Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_consecutive_and_apply_once() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.0, i as i64 + 1);
+        }
+        let mut conn = Connection::open_in_memory().unwrap();
+        assert_eq!(migrate(&mut conn).unwrap().len(), MIGRATIONS.len());
+        assert!(migrate(&mut conn).unwrap().is_empty());
+        let recorded: i64 = conn
+            .query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(recorded, MIGRATIONS.len() as i64);
+    }
+}

@@ -1,0 +1,116 @@
+//! SQL for the `sites` table.
+
+use rusqlite::{Connection, Row, params};
+
+use super::StoreError;
+
+/// A site row as stored. Values are checked again when turned into a [`crate::sites::Site`].
+#[derive(Debug, Clone)]
+pub struct SiteRow {
+    /// Internal id, `site_…`.
+    pub id: String,
+    /// Owning account.
+    pub account_id: i64,
+    /// The owning account's email.
+    pub account_email: String,
+    /// Display name.
+    pub name: String,
+    /// Public key, `cpt_pub_…`.
+    pub site_key: String,
+    /// SHA-256 of the secret.
+    pub secret_hash: Vec<u8>,
+    /// Webhook URL (a secret).
+    pub webhook_url: String,
+    /// Whether forwarding is enabled.
+    pub enabled: bool,
+    /// Where visitors go after a successful post.
+    pub redirect_url: Option<String>,
+    /// Newline-separated allowed origins; empty means any.
+    pub allowed_origins: String,
+    /// Challenges per verification.
+    pub challenge_count: i64,
+    /// Difficulty in hex nibbles.
+    pub challenge_difficulty: i64,
+    /// Creation time, epoch ms.
+    pub created_at: i64,
+    /// Last change, epoch ms.
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "s.id, s.account_id, a.email, s.name, s.site_key, s.secret_hash, \
+     s.webhook_url, s.enabled, s.redirect_url, s.allowed_origins, s.challenge_count, \
+     s.challenge_difficulty, s.created_at, s.updated_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<SiteRow> {
+    Ok(SiteRow {
+        id: r.get(0)?,
+        account_id: r.get(1)?,
+        account_email: r.get(2)?,
+        name: r.get(3)?,
+        site_key: r.get(4)?,
+        secret_hash: r.get(5)?,
+        webhook_url: r.get(6)?,
+        enabled: r.get(7)?,
+        redirect_url: r.get(8)?,
+        allowed_origins: r.get(9)?,
+        challenge_count: r.get(10)?,
+        challenge_difficulty: r.get(11)?,
+        created_at: r.get(12)?,
+        updated_at: r.get(13)?,
+    })
+}
+
+/// Inserts a site row (its `account_email` is ignored).
+pub fn insert(conn: &Connection, row: &SiteRow) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO sites (id, account_id, name, site_key, secret_hash, webhook_url, enabled,
+                            redirect_url, allowed_origins, challenge_count, challenge_difficulty,
+                            created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        params![
+            row.id,
+            row.account_id,
+            row.name,
+            row.site_key,
+            row.secret_hash,
+            row.webhook_url,
+            row.enabled,
+            row.redirect_url,
+            row.allowed_origins,
+            row.challenge_count,
+            row.challenge_difficulty,
+            row.created_at,
+            row.updated_at
+        ],
+    )?;
+    Ok(())
+}
+
+/// Every site, oldest first.
+pub fn all(conn: &Connection) -> Result<Vec<SiteRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM sites s JOIN accounts a ON a.id = s.account_id
+         ORDER BY s.created_at, s.id"
+    ))?;
+    let rows = stmt.query_map([], from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The sites of one account, oldest first.
+pub fn by_account(conn: &Connection, account_id: i64) -> Result<Vec<SiteRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM sites s JOIN accounts a ON a.id = s.account_id
+         WHERE s.account_id = ?1 ORDER BY s.created_at, s.id"
+    ))?;
+    let rows = stmt.query_map(params![account_id], from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The counter bumped by every change to `sites`.
+pub fn version(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(
+        conn.query_row("SELECT version FROM sites_version WHERE id = 1", [], |r| {
+            r.get(0)
+        })?,
+    )
+}

@@ -1,0 +1,193 @@
+//! `POST /v1/cap/{site_key}/challenge` and `/redeem` (CAP-PROTOCOL §1, format 1), with CORS.
+
+use std::sync::Arc;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+
+use crate::captcha::{RedeemError, RedeemRequest, cap, token};
+use crate::sites::Site;
+use crate::web::error::PublicError;
+use crate::web::{AppState, SMALL_BODY_LIMIT, cors};
+
+/// Answers a Cap endpoint error in the protocol's shape: `error` carries the message the widget
+/// shows (CAP-PROTOCOL §3), `code` the machine-readable code.
+fn error_response(err: PublicError, cors: &cors::Cors) -> HttpResponse {
+    let mut builder = HttpResponse::build(err.status());
+    cors::apply(&mut builder, cors);
+    builder.json(json!({"success": false, "error": err.message(), "code": err.code()}))
+}
+
+/// Finds the site and checks the request's origin against it.
+fn site_and_cors(
+    state: &AppState,
+    req: &HttpRequest,
+    site_key: &str,
+) -> Result<(Arc<Site>, cors::Cors), (PublicError, cors::Cors)> {
+    let echo = cors::echo(req);
+    let Some(site) = state.sites.get(site_key) else {
+        return Err((PublicError::UnknownSite, echo));
+    };
+    match cors::check(&site, req) {
+        Ok(allowed) => Ok((site, allowed)),
+        Err(e) => Err((e, echo)),
+    }
+}
+
+/// `OPTIONS` preflight for both Cap endpoints.
+pub async fn preflight(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> HttpResponse {
+    match state.sites.get(&path) {
+        None => error_response(PublicError::UnknownSite, &cors::Cors::NoOrigin),
+        Some(site) => match cors::check(&site, &req) {
+            Ok(allowed) => cors::preflight(&allowed),
+            Err(e) => error_response(e, &cors::Cors::NoOrigin),
+        },
+    }
+}
+
+/// `POST {E}challenge`: a signed challenge; no body is read and nothing is written.
+pub async fn challenge(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let (site, allowed) = match site_and_cors(&state, &req, &path) {
+        Ok(found) => found,
+        Err((err, echo)) => return error_response(err, &echo),
+    };
+    let issued = state.issuer.challenge(&site);
+    let mut builder = HttpResponse::Ok();
+    cors::apply(&mut builder, &allowed);
+    builder.insert_header(("Cache-Control", "no-store")).json(json!({
+        "challenge": {"c": issued.params.count, "s": issued.params.size, "d": issued.params.difficulty},
+        "token": issued.token,
+        "expires": issued.expires_at,
+    }))
+}
+
+/// Parses a redeem body: `{"token": string, "solutions": [u64…]}` plus optional game metadata
+/// (`game_id` string, `score` number, `duration_ms` non-negative integer, each may be null).
+pub fn parse_redeem_body(body: &[u8]) -> Option<RedeemRequest> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    let object = value.as_object()?;
+    let token = object.get("token")?.as_str()?.to_owned();
+    let solutions = object
+        .get("solutions")?
+        .as_array()?
+        .iter()
+        .map(Value::as_u64)
+        .collect::<Option<Vec<u64>>>()?;
+    if solutions.len() > usize::from(cap::MAX_CHALLENGE_COUNT) {
+        return None;
+    }
+    let game_id = match object.get("game_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s))
+            if !s.is_empty()
+                && s.len() <= token::MAX_GAME_ID_BYTES
+                && !s.chars().any(char::is_control) =>
+        {
+            Some(s.clone())
+        }
+        Some(_) => return None,
+    };
+    let score = match object.get("score") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => Some(n.clone()),
+        Some(_) => return None,
+    };
+    let duration_ms = match object.get("duration_ms") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_u64()?),
+    };
+    Some(RedeemRequest {
+        token,
+        solutions,
+        game_id,
+        score,
+        duration_ms,
+    })
+}
+
+/// `POST {E}redeem`: checks the solutions and answers a verification token.
+pub async fn redeem(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let (site, allowed) = match site_and_cors(&state, &req, &path) {
+        Ok(found) => found,
+        Err((err, echo)) => return error_response(err, &echo),
+    };
+    let body = match payload.to_bytes_limited(SMALL_BODY_LIMIT).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) => return error_response(PublicError::BadRequest, &allowed),
+        Err(_) => return error_response(PublicError::PayloadTooLarge, &allowed),
+    };
+    let Some(request) = parse_redeem_body(&body) else {
+        return error_response(PublicError::BadRequest, &allowed);
+    };
+    match state.issuer.redeem(&site, request).await {
+        Ok(redeemed) => {
+            let mut builder = HttpResponse::Ok();
+            cors::apply(&mut builder, &allowed);
+            builder
+                .insert_header(("Cache-Control", "no-store"))
+                .json(json!({
+                    "success": true,
+                    "token": redeemed.token,
+                    "expires": redeemed.expires_at,
+                }))
+        }
+        Err(RedeemError::ChallengeInvalid) => {
+            error_response(PublicError::ChallengeInvalid, &allowed)
+        }
+        Err(RedeemError::InvalidSolution) => error_response(PublicError::InvalidSolution, &allowed),
+        Err(RedeemError::InvalidMetadata) => error_response(PublicError::BadRequest, &allowed),
+        Err(RedeemError::Store(e)) => {
+            tracing::error!(error = %e, "redeem failed to record the spent challenge");
+            error_response(PublicError::Internal, &allowed)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redeem_bodies_are_parsed_strictly() {
+        let ok = parse_redeem_body(br#"{"token":"t","solutions":[1,2,3]}"#).unwrap();
+        assert_eq!(ok.solutions, vec![1, 2, 3]);
+        let meta = parse_redeem_body(
+            br#"{"token":"t","solutions":[],"game_id":"g","score":847,"duration_ms":4200}"#,
+        )
+        .unwrap();
+        assert_eq!(meta.game_id.as_deref(), Some("g"));
+        assert_eq!(meta.duration_ms, Some(4200));
+        for bad in [
+            &br#"{"token":"t","solutions":["1"]}"#[..],
+            br#"{"token":"t","solutions":[-1]}"#,
+            br#"{"token":"t","solutions":[1.5]}"#,
+            br#"{"token":"t","solutions":1}"#,
+            br#"{"token":1,"solutions":[]}"#,
+            br#"{"solutions":[]}"#,
+            br#"{"token":"t"}"#,
+            br#"[1]"#,
+            b"not json",
+            br#"{"token":"t","solutions":[],"duration_ms":-5}"#,
+            br#"{"token":"t","solutions":[],"score":"high"}"#,
+        ] {
+            assert!(
+                parse_redeem_body(bad).is_none(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! CORS for the public endpoints: a site's allowed origins, or any origin when it sets none
+//! (SPEC §2, §3). Requests without `Origin` are not cross-origin browser requests and pass.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
+
+use crate::sites::Site;
+use crate::web::error::PublicError;
+
+/// The CORS decision for one request.
+#[derive(Debug, Clone)]
+pub enum Cors {
+    /// No `Origin` header: nothing to add.
+    NoOrigin,
+    /// Allowed: answer with this `Access-Control-Allow-Origin` value.
+    Allow(HeaderValue),
+}
+
+/// Decides CORS for a request to `site`; an origin the site does not allow is an error.
+pub fn check(site: &Site, req: &HttpRequest) -> Result<Cors, PublicError> {
+    let Some(origin) = req.headers().get(header::ORIGIN) else {
+        return Ok(Cors::NoOrigin);
+    };
+    if site.settings.allowed_origins.is_empty() {
+        return Ok(Cors::Allow(HeaderValue::from_static("*")));
+    }
+    match origin.to_str() {
+        Ok(o) if site.allows_origin(o) => Ok(Cors::Allow(origin.clone())),
+        _ => Err(PublicError::OriginNotAllowed),
+    }
+}
+
+/// The origin to echo on an error answer, so a browser widget can read the error message.
+pub fn echo(req: &HttpRequest) -> Cors {
+    match req.headers().get(header::ORIGIN) {
+        Some(origin) => Cors::Allow(origin.clone()),
+        None => Cors::NoOrigin,
+    }
+}
+
+/// Adds the CORS headers to a response under construction.
+pub fn apply(builder: &mut HttpResponseBuilder, cors: &Cors) {
+    builder.insert_header((header::VARY, "Origin"));
+    if let Cors::Allow(value) = cors {
+        builder.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, value.clone()));
+    }
+}
+
+/// The answer to a preflight (`OPTIONS`) for an allowed origin.
+pub fn preflight(cors: &Cors) -> HttpResponse {
+    let mut builder = HttpResponse::NoContent();
+    apply(&mut builder, cors);
+    builder
+        .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "POST, OPTIONS"))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "Content-Type, Accept"))
+        .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"))
+        .finish()
+}

@@ -1,0 +1,78 @@
+//! HTTP handlers, thin: they parse the request, call the library, and shape the answer.
+
+pub mod cap;
+pub mod cors;
+pub mod error;
+pub mod siteverify;
+
+use std::sync::Arc;
+
+use actix_web::{HttpResponse, web};
+
+use crate::captcha::Issuer;
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::sites::SiteDirectory;
+use crate::store::{Store, StoreError};
+
+/// Largest body accepted by Cap redeem and siteverify.
+pub const SMALL_BODY_LIMIT: usize = 16 * 1024;
+
+/// Everything a handler may use. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The validated settings.
+    pub settings: Arc<Settings>,
+    /// The database.
+    pub store: Store,
+    /// The in-memory site directory.
+    pub sites: SiteDirectory,
+    /// The built-in token issuer.
+    pub issuer: Issuer,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Registers every route.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .service(
+            web::scope("/v1/cap/{site_key}")
+                .route("/challenge", web::post().to(cap::challenge))
+                .route(
+                    "/challenge",
+                    web::method(actix_web::http::Method::OPTIONS).to(cap::preflight),
+                )
+                .route("/redeem", web::post().to(cap::redeem))
+                .route(
+                    "/redeem",
+                    web::method(actix_web::http::Method::OPTIONS).to(cap::preflight),
+                ),
+        )
+        .route("/v1/siteverify", web::post().to(siteverify::siteverify))
+        .route("/siteverify", web::post().to(siteverify::siteverify))
+        .route("/api/v1/siteverify", web::post().to(siteverify::siteverify));
+}
+
+/// `GET /healthz`: 200 when the database answers.
+async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+    let ok = state
+        .store
+        .read_async(|c| {
+            c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+                .map_err(StoreError::from)
+        })
+        .await
+        .is_ok();
+    if ok {
+        HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .json(serde_json::json!({"status": "database-unavailable"}))
+    }
+}
+
+/// The answer for unknown paths.
+pub async fn not_found() -> HttpResponse {
+    HttpResponse::NotFound().json(serde_json::json!({"error": "not-found"}))
+}

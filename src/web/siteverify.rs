@@ -1,0 +1,150 @@
+//! `POST /v1/siteverify` (aliases `/siteverify`, `/api/v1/siteverify`) for site owners with a
+//! backend (SPEC §2): JSON or form-encoded `{secret, response}`, always answered with HTTP 200.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+
+use crate::captcha::VerifyError;
+use crate::captcha::token::Claims;
+use crate::web::{AppState, SMALL_BODY_LIMIT};
+
+/// The `{secret, response}` pair, each absent when missing or empty.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct VerifyRequest {
+    /// The site secret.
+    pub secret: Option<String>,
+    /// The token to verify.
+    pub response: Option<String>,
+}
+
+/// Parses a siteverify body by its content type; `None` when it is malformed.
+pub fn parse_body(content_type: &str, body: &[u8]) -> Option<VerifyRequest> {
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let non_empty = |s: String| (!s.is_empty()).then_some(s);
+    if media == "application/json" || media.ends_with("+json") {
+        let value: Value = serde_json::from_slice(body).ok()?;
+        let object = value.as_object()?;
+        let field = |name: &str| -> Option<Option<String>> {
+            match object.get(name) {
+                None | Some(Value::Null) => Some(None),
+                Some(Value::String(s)) => Some(non_empty(s.clone())),
+                Some(_) => None,
+            }
+        };
+        Some(VerifyRequest {
+            secret: field("secret")?,
+            response: field("response")?,
+        })
+    } else if media == "application/x-www-form-urlencoded" || (media.is_empty() && body.is_empty())
+    {
+        let text = std::str::from_utf8(body).ok()?;
+        let mut request = VerifyRequest::default();
+        for (name, value) in url::form_urlencoded::parse(text.as_bytes()) {
+            match name.as_ref() {
+                "secret" => request.secret = non_empty(value.into_owned()),
+                "response" => request.response = non_empty(value.into_owned()),
+                _ => {}
+            }
+        }
+        Some(request)
+    } else {
+        None
+    }
+}
+
+fn answer(result: Result<&Claims, &'static str>) -> HttpResponse {
+    let body = match result {
+        Ok(claims) => json!({
+            "success": true,
+            "error-codes": [],
+            "platform": {
+                "game_id": claims.game_id,
+                "score": claims.score,
+                "duration_ms": claims.duration_ms,
+            },
+        }),
+        Err(code) => json!({
+            "success": false,
+            "error-codes": [code],
+            "platform": {"game_id": null, "score": null, "duration_ms": null},
+        }),
+    };
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(body)
+}
+
+/// The siteverify handler.
+pub async fn siteverify(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    let body = match payload.to_bytes_limited(SMALL_BODY_LIMIT).await {
+        Ok(Ok(body)) => body,
+        _ => return answer(Err("bad-request")),
+    };
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let Some(request) = parse_body(content_type, &body) else {
+        return answer(Err("bad-request"));
+    };
+    let Some(secret) = request.secret else {
+        return answer(Err("missing-input-secret"));
+    };
+    let Some(site) = state.sites.by_secret(&secret) else {
+        return answer(Err("invalid-input-secret"));
+    };
+    let Some(response) = request.response else {
+        return answer(Err("missing-input-response"));
+    };
+    match state.issuer.consume(site.key.as_str(), &response).await {
+        Ok(claims) => answer(Ok(&claims)),
+        Err(VerifyError::Invalid) => answer(Err("invalid-input-response")),
+        Err(VerifyError::TimeoutOrDuplicate) => answer(Err("timeout-or-duplicate")),
+        Err(VerifyError::SiteMismatch) => answer(Err("site-mismatch")),
+        Err(VerifyError::Store(e)) => {
+            tracing::error!(error = %e, "siteverify could not record the token");
+            // Fail closed: the token was not recorded as used, so it is not reported valid.
+            answer(Err("internal-error"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_and_form_bodies_parse_and_empty_values_count_as_missing() {
+        let json = parse_body("application/json", br#"{"secret":"s","response":""}"#).unwrap();
+        assert_eq!(json.secret.as_deref(), Some("s"));
+        assert_eq!(json.response, None);
+        let form = parse_body(
+            "application/x-www-form-urlencoded; charset=utf-8",
+            b"secret=a%2Bb&response=t.x",
+        )
+        .unwrap();
+        assert_eq!(form.secret.as_deref(), Some("a+b"));
+        assert_eq!(form.response.as_deref(), Some("t.x"));
+        assert_eq!(parse_body("", b""), Some(VerifyRequest::default()));
+    }
+
+    #[test]
+    fn malformed_bodies_are_refused() {
+        assert!(parse_body("application/json", b"{").is_none());
+        assert!(parse_body("application/json", br#"{"secret":1}"#).is_none());
+        assert!(parse_body("application/json", b"[]").is_none());
+        assert!(parse_body("text/plain", b"secret=x").is_none());
+        assert!(parse_body("application/x-www-form-urlencoded", &[0xff, 0xfe]).is_none());
+    }
+}
