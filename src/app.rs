@@ -14,8 +14,12 @@ use crate::captcha::Issuer;
 use crate::captcha::keys::ServerKey;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
+use crate::delivery::Deliverer;
+use crate::egress::policy::EgressPolicy;
+use crate::egress::resolve::{Egress, Resolve, SystemResolver};
 use crate::sites::SiteDirectory;
 use crate::store::Store;
+use crate::web::rate_limit::RateLimiter;
 use crate::web::{self, AppState};
 
 /// How often the site directory checks the database for changes made by other processes.
@@ -23,8 +27,27 @@ const SITE_REFRESH_EVERY: Duration = Duration::from_secs(1);
 /// How often expired single-use records are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(60);
 
+/// What the application takes from outside: the clock and the DNS resolver (tests inject both).
+#[derive(Clone)]
+pub struct Dependencies {
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// The resolver webhook host names are looked up with.
+    pub resolver: Arc<dyn Resolve>,
+}
+
+impl Default for Dependencies {
+    fn default() -> Self {
+        Dependencies {
+            clock: Arc::new(SystemClock),
+            resolver: Arc::new(SystemResolver),
+        }
+    }
+}
+
 /// Opens the store and prepares the state shared by the server and the CLI.
-pub fn prepare_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
+pub fn prepare_state(settings: Settings, deps: Dependencies) -> anyhow::Result<AppState> {
+    let clock = deps.clock;
     let store = Store::open(&settings.database)?;
     let key = ServerKey::load_or_create(&store, settings.server_key.as_deref(), clock.now_ms())
         .context("loading the server key")?;
@@ -36,7 +59,13 @@ pub fn prepare_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Resul
     }
     let sites = SiteDirectory::default();
     sites.reload(&store).context("loading sites")?;
+    let egress = Egress::new(
+        EgressPolicy::new(settings.egress_allow.clone()),
+        deps.resolver,
+    );
     Ok(AppState {
+        deliverer: Deliverer::new(egress, settings.delivery_timeout),
+        rate_limiter: Arc::new(RateLimiter::new(settings.rate_limit_per_min)),
         settings: Arc::new(settings),
         issuer: Issuer::new(key, store.clone(), Arc::clone(&clock)),
         store,
@@ -55,15 +84,12 @@ pub struct Application {
 impl Application {
     /// Builds the application with the system clock.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        Application::build_with_clock(settings, Arc::new(SystemClock)).await
+        Application::build_with(settings, Dependencies::default()).await
     }
 
-    /// Builds the application with the given clock (tests move it to expire tokens).
-    pub async fn build_with_clock(
-        settings: Settings,
-        clock: Arc<dyn Clock>,
-    ) -> anyhow::Result<Application> {
-        let state = tokio::task::spawn_blocking(move || prepare_state(settings, clock))
+    /// Builds the application with the given clock and resolver (tests inject both).
+    pub async fn build_with(settings: Settings, deps: Dependencies) -> anyhow::Result<Application> {
+        let state = tokio::task::spawn_blocking(move || prepare_state(settings, deps))
             .await
             .context("start-up task failed")??;
         let settings = Arc::clone(&state.settings);
@@ -77,9 +103,12 @@ impl Application {
             .with_context(|| format!("binding {}", settings.bind))?;
         let port = listener.local_addr()?.port();
         let data = actix_web::web::Data::new(state.clone());
+        let deliverer = state.deliverer.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                // One pooled client per worker (awc clients are not shared across threads).
+                .app_data(actix_web::web::Data::new(deliverer.client()))
                 .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
                 .wrap_fn(|req, srv| {
                     let started = Instant::now();
@@ -147,7 +176,8 @@ fn spawn_background_tasks(state: &AppState) {
     });
     let issuer = state.issuer.clone();
     actix_web::rt::spawn(async move {
-        let mut tick = tokio::time::interval(PURGE_EVERY);
+        let first = tokio::time::Instant::now() + PURGE_EVERY;
+        let mut tick = tokio::time::interval_at(first, PURGE_EVERY);
         loop {
             tick.tick().await;
             match issuer.purge_expired().await {

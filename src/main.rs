@@ -3,10 +3,9 @@
 
 use std::io::{BufRead as _, Write as _};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
-use caputchin_forwarder::app::{Application, prepare_state};
+use caputchin_forwarder::app::{Application, Dependencies, prepare_state};
 use caputchin_forwarder::clock::{Clock as _, SystemClock};
 use caputchin_forwarder::config::{Settings, SettingsArgs};
 use caputchin_forwarder::{accounts, sites, store};
@@ -95,6 +94,15 @@ enum SiteCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Send a Test delivery (the dashboard's button): the synthetic envelope through the same
+    /// delivery code, SSRF rules and timeout as a real submission.
+    Test {
+        /// The site's public key (cpt_pub_…).
+        site_key: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// List sites (webhook URLs masked).
     List {
         /// Only this account's sites.
@@ -115,6 +123,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     if let Err(e) = dotenv
         && !e.not_found()
@@ -142,6 +151,7 @@ fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
         Command::Serve => actix_web::rt::System::new().block_on(async move {
             let app = Application::build(settings).await?;
             tracing::info!(port = app.port(), "listening");
+            tracing::info!("forwarder ready at {}", app.state().settings.public_url);
             app.run_until_stopped().await.context("server failed")
         }),
         Command::Migrate => {
@@ -167,7 +177,7 @@ fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
                 }
                 None => bail!("give --password or --password-stdin"),
             };
-            let state = prepare_state(settings, Arc::new(SystemClock))?;
+            let state = prepare_state(settings, Dependencies::default())?;
             let id =
                 accounts::create_account(&state.store, &email, &password, SystemClock.now_ms())?;
             if json {
@@ -188,7 +198,7 @@ fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
             disabled,
             json,
         }) => {
-            let state = prepare_state(settings, Arc::new(SystemClock))?;
+            let state = prepare_state(settings, Dependencies::default())?;
             let input = sites::SiteInput {
                 name,
                 webhook_url: webhook,
@@ -223,8 +233,45 @@ fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Site(SiteCommand::Test { site_key, json }) => {
+            let state = prepare_state(settings, Dependencies::default())?;
+            let Some(site) = state.sites.get(site_key.trim()) else {
+                bail!("no site with key {}", site_key.trim());
+            };
+            let report = actix_web::rt::System::new().block_on(async {
+                let client = state.deliverer.client();
+                caputchin_forwarder::test_delivery::run(&state, &client, &site).await
+            });
+            if json {
+                print_json(&serde_json::to_value(&report)?)?;
+            } else {
+                println!("outcome:    {}", report.outcome.as_str());
+                if let Some(status) = report.http_status {
+                    println!("HTTP:       {status}");
+                }
+                println!("latency:    {} ms", report.latency_ms);
+                let resolved: Vec<String> =
+                    report.resolved.iter().map(|ip| ip.to_string()).collect();
+                println!(
+                    "resolved:   {}",
+                    if resolved.is_empty() {
+                        "-".into()
+                    } else {
+                        resolved.join(", ")
+                    }
+                );
+                println!("detail:     {}", report.detail);
+                if let Some(body) = report.response_body.as_deref().filter(|b| !b.is_empty()) {
+                    println!("response:   {body}");
+                }
+            }
+            if report.outcome != caputchin_forwarder::delivery::Outcome::Delivered {
+                bail!("test delivery failed: {}", report.outcome.as_str());
+            }
+            Ok(())
+        }
         Command::Site(SiteCommand::List { account, json }) => {
-            let state = prepare_state(settings, Arc::new(SystemClock))?;
+            let state = prepare_state(settings, Dependencies::default())?;
             let listed = sites::list_sites(&state.store, account.as_deref())?;
             if json {
                 let rows: Vec<_> = listed

@@ -6,11 +6,18 @@ use rusqlite::{Connection, params};
 use super::StoreError;
 
 /// Every migration: version, name, SQL. Versions are consecutive from 1.
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "accounts_sites",
-    include_str!("../../migrations/0001_accounts_sites.sql"),
-)];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "accounts_sites",
+        include_str!("../../migrations/0001_accounts_sites.sql"),
+    ),
+    (
+        2,
+        "deliveries",
+        include_str!("../../migrations/0002_deliveries.sql"),
+    ),
+];
 
 /// Applies every migration not yet recorded; returns the versions applied now.
 pub fn migrate(conn: &mut Connection) -> Result<Vec<i64>, StoreError> {

@@ -3,6 +3,7 @@
 //! [`Store::read_async`] and [`Store::write_async`].
 
 pub mod accounts;
+pub mod deliveries;
 pub mod migrations;
 pub mod server_key;
 pub mod sites;

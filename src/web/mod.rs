@@ -3,6 +3,8 @@
 pub mod cap;
 pub mod cors;
 pub mod error;
+pub mod form;
+pub mod rate_limit;
 pub mod siteverify;
 
 use std::sync::Arc;
@@ -12,6 +14,7 @@ use actix_web::{HttpResponse, web};
 use crate::captcha::Issuer;
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::delivery::Deliverer;
 use crate::sites::SiteDirectory;
 use crate::store::{Store, StoreError};
 
@@ -31,6 +34,10 @@ pub struct AppState {
     pub issuer: Issuer,
     /// The clock.
     pub clock: Arc<dyn Clock>,
+    /// Sends envelopes to webhooks.
+    pub deliverer: Deliverer,
+    /// The form endpoint's per-IP, per-site rate limit.
+    pub rate_limiter: Arc<rate_limit::RateLimiter>,
 }
 
 /// Registers every route.
@@ -49,6 +56,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     web::method(actix_web::http::Method::OPTIONS).to(cap::preflight),
                 ),
         )
+        .route("/f/{site_key}", web::post().to(form::submit))
+        .route(
+            "/f/{site_key}",
+            web::method(actix_web::http::Method::OPTIONS).to(form::preflight),
+        )
+        .route("/static/{file}", web::get().to(static_file))
         .route("/v1/siteverify", web::post().to(siteverify::siteverify))
         .route("/siteverify", web::post().to(siteverify::siteverify))
         .route("/api/v1/siteverify", web::post().to(siteverify::siteverify));
@@ -69,6 +82,27 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     } else {
         HttpResponse::ServiceUnavailable()
             .json(serde_json::json!({"status": "database-unavailable"}))
+    }
+}
+
+/// Files under `static/`, embedded in the binary.
+const STATIC_FILES: &[(&str, &str, &str)] = &[(
+    "public.css",
+    "text/css; charset=utf-8",
+    include_str!("../../static/public.css"),
+)];
+
+/// `GET /static/{file}`.
+async fn static_file(path: web::Path<String>) -> HttpResponse {
+    match STATIC_FILES
+        .iter()
+        .find(|(name, _, _)| *name == path.as_str())
+    {
+        Some((_, content_type, body)) => HttpResponse::Ok()
+            .content_type(*content_type)
+            .insert_header(("Cache-Control", "public, max-age=3600"))
+            .body(*body),
+        None => HttpResponse::NotFound().finish(),
     }
 }
 

@@ -1,0 +1,385 @@
+//! The one delivery function (SPEC §4, §5): one POST of one envelope to one webhook, used by real
+//! submissions, the dashboard's Test delivery and `site test` alike. It resolves and vets the
+//! destination once, connects only to a vetted address, never follows redirects, reads at most
+//! 2 KiB of the answer, and is bounded by the total delivery timeout.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::web::Bytes;
+use awc::error::{ConnectError, SendRequestError};
+use futures_util::StreamExt as _;
+use serde::Serialize;
+
+use crate::egress::resolve::{Egress, EgressError};
+use crate::egress::webhook_url::WebhookUrl;
+
+/// The `user-agent` of every webhook request (contract).
+pub const USER_AGENT: &str = "Caputchin-Forwarder/0.1";
+/// How much of a webhook's answer is read, at most.
+pub const MAX_RESPONSE_BYTES: usize = 2048;
+
+/// How a delivery ended: delivered, or exactly one of SPEC §6's failure categories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The webhook answered 2xx.
+    Delivered,
+    /// The webhook answered 4xx.
+    #[serde(rename = "http-4xx")]
+    Http4xx,
+    /// The webhook answered 5xx (or another non-2xx, non-3xx, non-4xx status).
+    #[serde(rename = "http-5xx")]
+    Http5xx,
+    /// The webhook answered 3xx; redirects are not followed.
+    Redirect,
+    /// No complete answer within the delivery timeout.
+    Timeout,
+    /// The connection failed or broke.
+    Connect,
+    /// The host name did not resolve.
+    Dns,
+    /// The TLS handshake failed.
+    Tls,
+    /// The destination is a blocked address (nothing was contacted).
+    BlockedDestination,
+}
+
+impl Outcome {
+    /// Every outcome, delivered first, then the failure categories in SPEC §6's order.
+    pub const ALL: [Outcome; 9] = [
+        Outcome::Delivered,
+        Outcome::Http4xx,
+        Outcome::Http5xx,
+        Outcome::Redirect,
+        Outcome::Timeout,
+        Outcome::Connect,
+        Outcome::Dns,
+        Outcome::Tls,
+        Outcome::BlockedDestination,
+    ];
+
+    /// The category's name as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Delivered => "delivered",
+            Outcome::Http4xx => "http-4xx",
+            Outcome::Http5xx => "http-5xx",
+            Outcome::Redirect => "redirect",
+            Outcome::Timeout => "timeout",
+            Outcome::Connect => "connect",
+            Outcome::Dns => "dns",
+            Outcome::Tls => "tls",
+            Outcome::BlockedDestination => "blocked-destination",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Outcome> {
+        Outcome::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+
+    /// The outcome of an HTTP status.
+    pub fn of_status(status: u16) -> Outcome {
+        match status {
+            200..=299 => Outcome::Delivered,
+            300..=399 => Outcome::Redirect,
+            400..=499 => Outcome::Http4xx,
+            _ => Outcome::Http5xx,
+        }
+    }
+}
+
+/// Real submission or Test delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A visitor's submission.
+    Real,
+    /// A dashboard or CLI test: adds `x-caputchin-test: 1`.
+    Test,
+}
+
+/// What happened to one delivery, with enough detail to diagnose it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The outcome category.
+    pub outcome: Outcome,
+    /// The HTTP status, when the webhook answered.
+    pub http_status: Option<u16>,
+    /// Time from start to outcome, in milliseconds.
+    pub latency_ms: u64,
+    /// The addresses the host resolved to (or the literal address).
+    pub resolved: Vec<IpAddr>,
+    /// The address the request went to, when one was contacted.
+    pub connected_to: Option<SocketAddr>,
+    /// The first part (≤ 2 KiB, lossy UTF-8) of the answer; filled for test deliveries only.
+    pub response_body: Option<String>,
+    /// A sentence saying exactly what happened.
+    pub detail: String,
+}
+
+/// Sends envelopes. Holds the egress gate, the TLS configuration and the timeout; shareable
+/// across workers, while the pooled HTTP client it builds lives in one worker.
+#[derive(Clone)]
+pub struct Deliverer {
+    egress: Egress,
+    timeout: Duration,
+    tls: Arc<rustls::ClientConfig>,
+}
+
+fn tls_config() -> Arc<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap_or_else(|_| {
+            rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap_or_else(|_| unreachable_tls())
+        });
+    let mut config = builder
+        .with_root_certificates(rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        })
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+#[cold]
+fn unreachable_tls() -> ! {
+    // ring supports TLS 1.3 by construction; reaching this means a broken build.
+    std::process::abort()
+}
+
+impl Deliverer {
+    /// A deliverer with this egress gate and total timeout.
+    pub fn new(egress: Egress, timeout: Duration) -> Deliverer {
+        Deliverer {
+            egress,
+            timeout,
+            tls: tls_config(),
+        }
+    }
+
+    /// The total delivery timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// A pooled HTTP client for the current worker: no redirects, no default headers, no
+    /// environment proxies (awc has none), TLS via rustls with the webpki roots.
+    pub fn client(&self) -> awc::Client {
+        let connector = awc::Connector::new()
+            .rustls_0_23(Arc::clone(&self.tls))
+            .timeout(self.timeout)
+            .conn_keep_alive(Duration::from_secs(15));
+        awc::Client::builder()
+            .connector(connector)
+            .disable_redirects()
+            .no_default_headers()
+            .timeout(self.timeout)
+            .finish()
+    }
+
+    /// Delivers one envelope. Never panics, never retries; the whole call is bounded by the
+    /// delivery timeout.
+    pub async fn deliver(
+        &self,
+        client: &awc::Client,
+        url: &WebhookUrl,
+        body: Vec<u8>,
+        kind: Kind,
+    ) -> Report {
+        let started = Instant::now();
+        let mut report = Report {
+            outcome: Outcome::Timeout,
+            http_status: None,
+            latency_ms: 0,
+            resolved: Vec::new(),
+            connected_to: None,
+            response_body: None,
+            detail: String::new(),
+        };
+        let body = Bytes::from(body);
+        let attempt = self.attempt(client, url, body, kind, &mut report);
+        if tokio::time::timeout(self.timeout, attempt).await.is_err() {
+            report.outcome = Outcome::Timeout;
+            report.detail = format!("no complete answer within {} ms", self.timeout.as_millis());
+        }
+        report.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        if kind == Kind::Real {
+            report.response_body = None;
+        }
+        report
+    }
+
+    async fn attempt(
+        &self,
+        client: &awc::Client,
+        url: &WebhookUrl,
+        body: Bytes,
+        kind: Kind,
+        report: &mut Report,
+    ) {
+        let vetted = match self.egress.vet(url.url()).await {
+            Ok(vetted) => vetted,
+            Err(EgressError::Dns { host, reason }) => {
+                report.outcome = Outcome::Dns;
+                report.detail = format!("DNS lookup of {host} failed: {reason}");
+                return;
+            }
+            Err(EgressError::Blocked { blocked, resolved }) => {
+                report.outcome = Outcome::BlockedDestination;
+                report.resolved = resolved;
+                report.detail = format!("blocked: {blocked}; nothing was contacted");
+                return;
+            }
+        };
+        report.resolved = vetted.addrs.iter().map(SocketAddr::ip).collect();
+        let mut last_error = None;
+        for addr in &vetted.addrs {
+            let mut request = client
+                .post(url.expose())
+                .address(*addr)
+                // Also keeps awc from adding `accept-encoding`: the contract's headers are exact.
+                .no_decompress()
+                .insert_header(("content-type", "application/json"))
+                .insert_header(("accept", "application/json"))
+                .insert_header(("user-agent", USER_AGENT));
+            if kind == Kind::Test {
+                request = request.insert_header(("x-caputchin-test", "1"));
+            }
+            report.connected_to = Some(*addr);
+            match request.send_body(body.clone()).await {
+                Ok(mut response) => {
+                    let status = response.status().as_u16();
+                    report.http_status = Some(status);
+                    report.outcome = Outcome::of_status(status);
+                    let prefix = read_prefix(&mut response).await;
+                    report.detail = match report.outcome {
+                        Outcome::Delivered => format!("the webhook accepted it with HTTP {status}"),
+                        Outcome::Redirect => {
+                            let location = response
+                                .headers()
+                                .get("location")
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("(no Location header)");
+                            format!(
+                                "the webhook answered HTTP {status} redirecting to {location}; redirects are not followed"
+                            )
+                        }
+                        _ => format!("the webhook answered HTTP {status}"),
+                    };
+                    report.response_body = Some(String::from_utf8_lossy(&prefix).into_owned());
+                    return;
+                }
+                // Nothing was sent on a failed connect, so trying the next vetted address is not a
+                // second delivery.
+                Err(SendRequestError::Connect(e)) if !matches!(e, ConnectError::Timeout) => {
+                    let (outcome, detail) = classify_connect(&e, *addr);
+                    last_error = Some((outcome, detail));
+                    if outcome == Outcome::Tls {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    let (outcome, detail) = classify_send(&e, *addr, self.timeout);
+                    report.outcome = outcome;
+                    report.detail = detail;
+                    return;
+                }
+            }
+        }
+        if let Some((outcome, detail)) = last_error {
+            report.outcome = outcome;
+            report.detail = detail;
+        }
+    }
+}
+
+async fn read_prefix<S>(response: &mut awc::ClientResponse<S>) -> Vec<u8>
+where
+    S: futures_util::Stream<Item = Result<Bytes, actix_web::error::PayloadError>> + Unpin,
+{
+    let mut out = Vec::new();
+    while out.len() < MAX_RESPONSE_BYTES {
+        match response.next().await {
+            Some(Ok(chunk)) => {
+                let room = MAX_RESPONSE_BYTES - out.len();
+                out.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            _ => break,
+        }
+    }
+    out
+}
+
+fn is_tls_error(e: &std::io::Error) -> bool {
+    e.get_ref()
+        .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+        || e.kind() == std::io::ErrorKind::InvalidData
+}
+
+fn classify_connect(e: &ConnectError, addr: SocketAddr) -> (Outcome, String) {
+    match e {
+        ConnectError::Io(io) if is_tls_error(io) => (
+            Outcome::Tls,
+            format!("TLS handshake with {addr} failed: {io}"),
+        ),
+        ConnectError::SslIsNotSupported => (Outcome::Tls, "TLS is not available".into()),
+        ConnectError::Resolver(_) | ConnectError::NoRecords | ConnectError::Unresolved => {
+            (Outcome::Dns, format!("could not resolve: {e}"))
+        }
+        ConnectError::Timeout => (Outcome::Timeout, format!("connecting to {addr} timed out")),
+        _ => (
+            Outcome::Connect,
+            format!("could not connect to {addr}: {e}"),
+        ),
+    }
+}
+
+fn classify_send(e: &SendRequestError, addr: SocketAddr, timeout: Duration) -> (Outcome, String) {
+    match e {
+        SendRequestError::Connect(c) => classify_connect(c, addr),
+        SendRequestError::Timeout => (
+            Outcome::Timeout,
+            format!("no answer from {addr} within {} ms", timeout.as_millis()),
+        ),
+        SendRequestError::Send(io) if is_tls_error(io) => {
+            (Outcome::Tls, format!("TLS failure with {addr}: {io}"))
+        }
+        _ => (
+            Outcome::Connect,
+            format!("the connection to {addr} failed: {e}"),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_map_to_categories() {
+        assert_eq!(Outcome::of_status(200), Outcome::Delivered);
+        assert_eq!(Outcome::of_status(204), Outcome::Delivered);
+        assert_eq!(Outcome::of_status(302), Outcome::Redirect);
+        assert_eq!(Outcome::of_status(404), Outcome::Http4xx);
+        assert_eq!(Outcome::of_status(500), Outcome::Http5xx);
+        assert_eq!(Outcome::of_status(101), Outcome::Http5xx);
+    }
+
+    #[test]
+    fn outcome_names_round_trip() {
+        for outcome in Outcome::ALL {
+            assert_eq!(Outcome::parse(outcome.as_str()), Some(outcome));
+            assert_eq!(
+                serde_json::to_value(outcome).unwrap(),
+                serde_json::json!(outcome.as_str())
+            );
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! `POST /f/{site_key}` (SPEC §3): the checks in the spec's order, one synchronous delivery, and
+//! an answer that tells the visitor the truth — HTML for plain forms, JSON for `fetch()` users.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde_json::json;
+
+use crate::captcha::VerifyError;
+use crate::delivery::{Kind, Outcome};
+use crate::sites::{Site, normalize_origin};
+use crate::submission::{body, envelope};
+use crate::web::error::PublicError;
+use crate::web::{AppState, cors};
+
+/// The form fields a built-in verification token arrives in.
+pub const TOKEN_FIELDS: [&str; 1] = ["caputchin-token"];
+
+#[derive(Template)]
+#[template(path = "public/thanks.html")]
+struct ThanksPage;
+
+#[derive(Template)]
+#[template(path = "public/error.html")]
+struct ErrorPage {
+    status: u16,
+    code: &'static str,
+    message: &'static str,
+}
+
+/// True when the visitor should get JSON: the body was JSON, or `Accept` rates
+/// `application/json` above `text/html`.
+pub fn wants_json(req: &HttpRequest) -> bool {
+    let header_str = |name| {
+        req.headers()
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+            .unwrap_or("")
+    };
+    let content_type = header_str(header::CONTENT_TYPE).to_ascii_lowercase();
+    if content_type.trim_start().starts_with("application/json") {
+        return true;
+    }
+    prefers_json(header_str(header::ACCEPT))
+}
+
+/// Whether an `Accept` header rates JSON strictly above HTML.
+pub fn prefers_json(accept: &str) -> bool {
+    let (mut json_q, mut html_q) = (0.0_f32, 0.0_f32);
+    for item in accept.split(',') {
+        let mut parts = item.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        match media.as_str() {
+            "application/json" => json_q = json_q.max(q),
+            "text/html" => html_q = html_q.max(q),
+            "*/*" => {
+                json_q = json_q.max(q * 0.99);
+                html_q = html_q.max(q * 0.99);
+            }
+            "application/*" => json_q = json_q.max(q * 0.995),
+            "text/*" => html_q = html_q.max(q * 0.995),
+            _ => {}
+        }
+    }
+    json_q > html_q
+}
+
+fn error_response(err: PublicError, json: bool, cors: &cors::Cors) -> HttpResponse {
+    let mut builder = HttpResponse::build(err.status());
+    cors::apply(&mut builder, cors);
+    builder.insert_header((header::CACHE_CONTROL, "no-store"));
+    if let PublicError::RateLimited(seconds) = err {
+        builder.insert_header((header::RETRY_AFTER, seconds.to_string()));
+    }
+    if json {
+        return builder.json(json!({"ok": false, "error": err.code(), "message": err.message()}));
+    }
+    let page = ErrorPage {
+        status: err.status().as_u16(),
+        code: err.code(),
+        message: err.message(),
+    };
+    match page.render() {
+        Ok(html) => builder.content_type("text/html; charset=utf-8").body(html),
+        Err(_) => builder
+            .content_type("text/plain; charset=utf-8")
+            .body(err.message()),
+    }
+}
+
+/// The origin of a request: `Origin` first, the origin of `Referer` as the fallback, `None` when
+/// both are absent (SPEC §3).
+fn request_origin(req: &HttpRequest) -> Option<String> {
+    if let Some(origin) = req.headers().get(header::ORIGIN) {
+        return Some(origin.to_str().unwrap_or("null").to_owned());
+    }
+    let referer = req.headers().get(header::REFERER)?.to_str().ok()?;
+    Some(
+        url::Url::parse(referer)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_else(|_| "null".into()),
+    )
+}
+
+fn origin_allowed(site: &Site, origin: Option<&str>) -> bool {
+    match origin {
+        None => true,
+        Some(_) if site.settings.allowed_origins.is_empty() => true,
+        Some(o) => normalize_origin(o).is_some_and(|o| site.settings.allowed_origins.contains(&o)),
+    }
+}
+
+/// `OPTIONS /f/{site_key}`: CORS preflight.
+pub async fn preflight(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> HttpResponse {
+    match state.sites.get(&path) {
+        None => error_response(PublicError::UnknownSite, true, &cors::Cors::NoOrigin),
+        Some(site) => match cors::check(&site, &req) {
+            Ok(allowed) => cors::preflight(&allowed),
+            Err(e) => error_response(e, true, &cors::Cors::NoOrigin),
+        },
+    }
+}
+
+/// `POST /f/{site_key}`.
+pub async fn submit(
+    state: web::Data<AppState>,
+    client: web::Data<awc::Client>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let json = wants_json(&req);
+    let echo = cors::echo(&req);
+    let Some(site) = state.sites.get(&path) else {
+        return error_response(PublicError::UnknownSite, json, &echo);
+    };
+    let allowed = cors::check(&site, &req).unwrap_or_else(|_| echo.clone());
+    match accept(&state, &client, &site, &req, payload).await {
+        Ok(session_id) => {
+            if json {
+                let mut builder = HttpResponse::Ok();
+                cors::apply(&mut builder, &allowed);
+                return builder.json(json!({"ok": true, "session_id": session_id}));
+            }
+            if let Some(redirect) = &site.settings.redirect_url {
+                let mut builder = HttpResponse::SeeOther();
+                cors::apply(&mut builder, &allowed);
+                return builder
+                    .insert_header((header::LOCATION, redirect.as_str()))
+                    .finish();
+            }
+            let mut builder = HttpResponse::Ok();
+            cors::apply(&mut builder, &allowed);
+            match ThanksPage.render() {
+                Ok(html) => builder.content_type("text/html; charset=utf-8").body(html),
+                Err(_) => builder.body("Thank you. Your message was sent."),
+            }
+        }
+        Err(err) => {
+            // Failed deliveries are counted as deliveries; rejections are submissions that
+            // never reached one.
+            if !matches!(err, PublicError::Internal | PublicError::DeliveryFailed) {
+                let reason = err.code();
+                let now = state.clock.now_ms();
+                if let Err(e) =
+                    crate::stats::record_rejection(&state.store, &site.id, now, reason).await
+                {
+                    tracing::warn!(error = %e, "could not count a rejected submission");
+                }
+            }
+            error_response(err, json, &allowed)
+        }
+    }
+}
+
+/// Runs SPEC §3's checks in order and delivers; returns the session id on success.
+async fn accept(
+    state: &AppState,
+    client: &awc::Client,
+    site: &Site,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<String, PublicError> {
+    if !site.settings.enabled {
+        return Err(PublicError::ForwardingDisabled);
+    }
+    if !origin_allowed(site, request_origin(req).as_deref()) {
+        return Err(PublicError::OriginNotAllowed);
+    }
+    let now = state.clock.now_ms();
+    if let Some(ip) = req.peer_addr().map(|a| a.ip()) {
+        state
+            .rate_limiter
+            .check(site.key.as_str(), ip, now)
+            .map_err(PublicError::RateLimited)?;
+    }
+    let bytes = match payload
+        .to_bytes_limited(state.settings.max_body_bytes)
+        .await
+    {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => return Err(PublicError::MalformedBody),
+        Err(_) => return Err(PublicError::PayloadTooLarge),
+    };
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let limits = body::Limits {
+        max_fields: state.settings.max_fields,
+        max_name_bytes: crate::config::MAX_FIELD_NAME_BYTES,
+    };
+    let parsed = body::parse(content_type, bytes, &TOKEN_FIELDS, &limits)
+        .await
+        .map_err(|e| PublicError::from(&e))?;
+    let token = parsed.token.ok_or(PublicError::MissingToken)?;
+    let claims = state
+        .issuer
+        .consume(site.key.as_str(), &token)
+        .await
+        .map_err(|e| match e {
+            VerifyError::Invalid => PublicError::InvalidToken,
+            VerifyError::TimeoutOrDuplicate => PublicError::TimeoutOrDuplicate,
+            VerifyError::SiteMismatch => PublicError::SiteMismatch,
+            VerifyError::Store(e) => {
+                tracing::error!(error = %e, "could not record a consumed token");
+                PublicError::Internal
+            }
+        })?;
+    let verified_at = state.clock.now_ms();
+    let body = envelope::real(&claims, verified_at, parsed.fields.to_json_object());
+    let report = state
+        .deliverer
+        .deliver(client, &site.settings.webhook_url, body, Kind::Real)
+        .await;
+    let finished = state.clock.now_ms();
+    if let Err(e) =
+        crate::stats::record_delivery(&state.store, &site.id, finished, Kind::Real, &report).await
+    {
+        tracing::error!(error = %e, "could not record a delivery");
+    }
+    tracing::info!(
+        site_id = %site.id,
+        outcome = report.outcome.as_str(),
+        http_status = report.http_status,
+        latency_ms = report.latency_ms,
+        "delivery"
+    );
+    if report.outcome == Outcome::Delivered {
+        Ok(claims.session_id)
+    } else {
+        Err(PublicError::DeliveryFailed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_headers_are_weighed() {
+        assert!(prefers_json("application/json"));
+        assert!(prefers_json("application/json, text/plain, */*"));
+        assert!(prefers_json("text/html;q=0.5, application/json"));
+        assert!(!prefers_json(""));
+        assert!(!prefers_json("*/*"));
+        assert!(!prefers_json(
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+        ));
+        assert!(!prefers_json("application/json;q=0.5, text/html"));
+    }
+}

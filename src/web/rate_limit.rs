@@ -1,0 +1,73 @@
+//! The form endpoint's rate limit (SPEC §3): at most N posts per client IP per site per minute,
+//! counted in memory only (an IP is never stored).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+
+const WINDOW_MS: i64 = 60_000;
+
+#[derive(Default)]
+struct Windows {
+    /// The window (start, epoch ms) the map is counting.
+    current: i64,
+    counts: HashMap<(String, IpAddr), u32>,
+}
+
+/// Fixed one-minute windows per (site, IP). Memory is bounded by the posts of one minute: the
+/// map is cleared when a new window starts.
+pub struct RateLimiter {
+    per_minute: u32,
+    windows: Mutex<Windows>,
+}
+
+impl RateLimiter {
+    /// A limiter allowing `per_minute` posts per client IP per site per minute.
+    pub fn new(per_minute: u32) -> RateLimiter {
+        RateLimiter {
+            per_minute,
+            windows: Mutex::new(Windows::default()),
+        }
+    }
+
+    /// Counts one post; `Err(retry_after_seconds)` when over the limit.
+    pub fn check(&self, site_key: &str, ip: IpAddr, now_ms: i64) -> Result<(), u64> {
+        let window = now_ms - now_ms.rem_euclid(WINDOW_MS);
+        let mut windows = match self.windows.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if windows.current != window {
+            windows.current = window;
+            windows.counts.clear();
+        }
+        let count = windows.counts.entry((site_key.to_owned(), ip)).or_insert(0);
+        if *count >= self.per_minute {
+            let remaining_ms = window + WINDOW_MS - now_ms;
+            return Err(u64::try_from((remaining_ms + 999) / 1000)
+                .unwrap_or(60)
+                .max(1));
+        }
+        *count += 1;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limit_applies_per_site_and_ip_and_resets_each_minute() {
+        let limiter = RateLimiter::new(2);
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        let t = 1_000 * WINDOW_MS + 15_000;
+        assert!(limiter.check("s1", a, t).is_ok());
+        assert!(limiter.check("s1", a, t).is_ok());
+        assert_eq!(limiter.check("s1", a, t), Err(45));
+        assert!(limiter.check("s2", a, t).is_ok());
+        assert!(limiter.check("s1", b, t).is_ok());
+        assert!(limiter.check("s1", a, t + 45_000).is_ok());
+    }
+}

@@ -1,0 +1,363 @@
+//! The binary: settings validation, the CLI commands, and `serve` with its logs (SPEC §7).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_caputchin-forwarder");
+
+/// The binary with a clean environment, run inside `dir` (so no `.env` is picked up).
+fn cli(dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .current_dir(dir)
+        .env("CAPUTCHIN_DATABASE", dir.join("db/forwarder.db"))
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn bad_settings_exit_non_zero_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("CAPUTCHIN_DELIVERY_TIMEOUT_MS", "0"),
+        ("CAPUTCHIN_DELIVERY_TIMEOUT_MS", "10001"),
+        ("CAPUTCHIN_DELIVERY_TIMEOUT_MS", "soon"),
+        ("CAPUTCHIN_EGRESS_ALLOW", "10.0.0.0/8,not-a-cidr"),
+        ("CAPUTCHIN_SERVER_KEY", "c2hvcnQ="),
+        ("CAPUTCHIN_BIND", "localhost"),
+        ("CAPUTCHIN_SIGNUP", "sometimes"),
+        ("CAPUTCHIN_MAX_FIELDS", "0"),
+    ];
+    for (variable, value) in cases {
+        let out = run(cli(dir.path()).env(variable, value).arg("migrate"));
+        assert!(!out.status.success(), "{variable}={value} was accepted");
+        assert!(
+            stderr(&out).contains(variable),
+            "{variable}={value}: {}",
+            stderr(&out)
+        );
+        assert!(!stderr(&out).contains("c2hvcnQ="), "a key value was echoed");
+    }
+    let flag = run(cli(dir.path()).args(["--delivery-timeout-ms", "0", "migrate"]));
+    assert!(!flag.status.success());
+    assert!(stderr(&flag).contains("CAPUTCHIN_DELIVERY_TIMEOUT_MS"));
+}
+
+#[test]
+fn help_documents_every_command_and_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(cli(dir.path()).arg("--help"));
+    let help = stdout(&out);
+    for needle in [
+        "serve",
+        "account",
+        "site",
+        "migrate",
+        "CAPUTCHIN_BIND",
+        "CAPUTCHIN_DATABASE",
+        "CAPUTCHIN_PUBLIC_URL",
+        "CAPUTCHIN_DELIVERY_TIMEOUT_MS",
+        "CAPUTCHIN_EGRESS_ALLOW",
+        "CAPUTCHIN_SERVER_KEY",
+        "CAPUTCHIN_BOOTSTRAP_EMAIL",
+        "CAPUTCHIN_BOOTSTRAP_PASSWORD",
+        "CAPUTCHIN_SIGNUP",
+        "CAPUTCHIN_RATE_LIMIT_PER_MIN",
+        "CAPUTCHIN_MAX_BODY_BYTES",
+        "CAPUTCHIN_MAX_FIELDS",
+    ] {
+        assert!(help.contains(needle), "--help lacks {needle}");
+    }
+    let site_help = stdout(&run(cli(dir.path()).args(["site", "create", "--help"])));
+    for needle in [
+        "--account",
+        "--webhook",
+        "--origin",
+        "--difficulty",
+        "--json",
+    ] {
+        assert!(
+            site_help.contains(needle),
+            "site create --help lacks {needle}"
+        );
+    }
+}
+
+#[test]
+fn migrate_creates_the_database_and_its_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(cli(dir.path()).arg("migrate"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(dir.path().join("db/forwarder.db").exists());
+    assert!(run(cli(dir.path()).arg("migrate")).status.success());
+}
+
+fn create_account(dir: &Path, email: &str) -> Output {
+    let mut child = cli(dir)
+        .args(["account", "create", "--email", email, "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a long enough password\n")
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn accounts_and_sites_are_created_listed_and_refused_with_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(create_account(d, "owner@example.com").status.success());
+
+    let duplicate = create_account(d, "OWNER@example.com");
+    assert!(!duplicate.status.success());
+    assert!(
+        stderr(&duplicate).contains("already exists"),
+        "{}",
+        stderr(&duplicate)
+    );
+
+    let unknown = run(cli(d).args([
+        "site",
+        "create",
+        "--account",
+        "nobody@example.com",
+        "--name",
+        "x",
+        "--webhook",
+        "https://hooks.example.com/x",
+    ]));
+    assert!(!unknown.status.success());
+    assert!(
+        stderr(&unknown).contains("no account"),
+        "{}",
+        stderr(&unknown)
+    );
+
+    for (webhook, expected) in [
+        ("ftp://hooks.example.com/x", "http or https"),
+        (
+            "https://user:pw@hooks.example.com/x",
+            "user name or password",
+        ),
+        ("nonsense", "not a valid absolute URL"),
+    ] {
+        let bad = run(cli(d).args([
+            "site",
+            "create",
+            "--account",
+            "owner@example.com",
+            "--name",
+            "x",
+            "--webhook",
+            webhook,
+        ]));
+        assert!(!bad.status.success(), "{webhook}");
+        assert!(
+            stderr(&bad).contains(expected),
+            "{webhook}: {}",
+            stderr(&bad)
+        );
+    }
+
+    let created = run(cli(d)
+        .env("CAPUTCHIN_PUBLIC_URL", "https://forms.example.com/")
+        .args([
+            "site",
+            "create",
+            "--account",
+            "owner@example.com",
+            "--name",
+            "Contact",
+            "--webhook",
+            "https://hooks.example.com/secret-path/abc",
+            "--origin",
+            "https://www.example.com",
+            "--json",
+        ]));
+    assert!(created.status.success(), "{}", stderr(&created));
+    let json: Value = serde_json::from_str(stdout(&created).trim()).unwrap();
+    let object = json.as_object().unwrap();
+    let mut keys: Vec<_> = object.keys().cloned().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "cap_endpoint",
+            "forwarder_url",
+            "secret",
+            "site_id",
+            "site_key"
+        ]
+    );
+    let key = json["site_key"].as_str().unwrap();
+    assert!(key.starts_with("cpt_pub_"));
+    assert!(json["secret"].as_str().unwrap().starts_with("cpt_sec_"));
+    assert!(json["site_id"].as_str().unwrap().starts_with("site_"));
+    assert_eq!(
+        json["forwarder_url"],
+        format!("https://forms.example.com/f/{key}")
+    );
+    assert_eq!(
+        json["cap_endpoint"],
+        format!("https://forms.example.com/v1/cap/{key}/")
+    );
+
+    let listed = run(cli(d).args(["site", "list"]));
+    assert!(listed.status.success());
+    assert!(stdout(&listed).contains(key));
+    assert!(stdout(&listed).contains("https://hooks.example.com/…"));
+    assert!(
+        !stdout(&listed).contains("secret-path"),
+        "webhook URL not masked"
+    );
+
+    let listed_json =
+        run(cli(d).args(["site", "list", "--account", "owner@example.com", "--json"]));
+    let listed_json: Value = serde_json::from_str(stdout(&listed_json).trim()).unwrap();
+    assert_eq!(listed_json["sites"][0]["site_key"], key);
+    assert_eq!(
+        listed_json["sites"][0]["webhook_url"],
+        "https://hooks.example.com/…"
+    );
+    assert!(
+        !listed_json
+            .to_string()
+            .contains(json["secret"].as_str().unwrap())
+    );
+}
+
+/// Starts `serve` on an ephemeral port and returns the child and the port it logged.
+fn serve(
+    dir: &Path,
+    extra_env: &[(&str, &str)],
+) -> (std::process::Child, u16, std::sync::mpsc::Receiver<String>) {
+    let mut cmd = cli(dir);
+    cmd.env("CAPUTCHIN_BIND", "127.0.0.1:0")
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut port = None;
+    while port.is_none() && Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200))
+            && let Some(rest) = line.split("port=").nth(1)
+        {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            port = digits.parse().ok();
+        }
+    }
+    (child, port.expect("serve did not log its port"), rx)
+}
+
+#[actix_web::test]
+async fn serve_answers_and_its_logs_hold_no_secret_token_or_webhook_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(create_account(d, "owner@example.com").status.success());
+    let created = run(cli(d).args([
+        "site",
+        "create",
+        "--account",
+        "owner@example.com",
+        "--name",
+        "Contact",
+        "--webhook",
+        "https://hooks.example.com/very-secret-hook",
+        "--challenges",
+        "2",
+        "--difficulty",
+        "1",
+        "--json",
+    ]));
+    let site: Value = serde_json::from_str(stdout(&created).trim()).unwrap();
+    let key = site["site_key"].as_str().unwrap().to_owned();
+    let secret = site["secret"].as_str().unwrap().to_owned();
+    let server_key = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVowMTIzNDU2Nzg5";
+    let (mut child, port, logs) = serve(d, &[("CAPUTCHIN_SERVER_KEY", server_key)]);
+    let base = format!("http://127.0.0.1:{port}");
+    let client = awc::Client::default();
+
+    let health = client.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let mut res = client
+        .post(format!("{base}/v1/cap/{key}/challenge"))
+        .send()
+        .await
+        .unwrap();
+    let issued: Value = res.json().await.unwrap();
+    let challenge = issued["token"].as_str().unwrap().to_owned();
+    let params = caputchin_forwarder::captcha::cap::ChallengeParams::new(2, 1).unwrap();
+    let solutions = caputchin_forwarder::captcha::cap::solve(&challenge, params);
+    let mut res = client
+        .post(format!("{base}/v1/cap/{key}/redeem"))
+        .send_json(&serde_json::json!({"token": challenge, "solutions": solutions}))
+        .await
+        .unwrap();
+    let redeemed: Value = res.json().await.unwrap();
+    let token = redeemed["token"].as_str().unwrap().to_owned();
+    let mut res = client
+        .post(format!("{base}/v1/siteverify"))
+        .send_json(&serde_json::json!({"secret": secret, "response": token}))
+        .await
+        .unwrap();
+    let verdict: Value = res.json().await.unwrap();
+    assert_eq!(verdict["success"], true);
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut all = String::new();
+    while let Ok(line) = logs.recv_timeout(Duration::from_millis(500)) {
+        all.push_str(&line);
+        all.push('\n');
+    }
+    assert!(
+        all.contains("/v1/cap/{site_key}/redeem"),
+        "requests are logged:\n{all}"
+    );
+    for needle in [
+        secret.as_str(),
+        token.as_str(),
+        challenge.as_str(),
+        "very-secret-hook",
+        server_key,
+    ] {
+        assert!(!all.contains(needle), "log contains {needle}:\n{all}");
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the real server on port 0 with a temporary database.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cap;
+mod cli;
+mod egress;
+mod form;
+mod helpers;
+mod receiver;
+mod siteverify;
