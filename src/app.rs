@@ -59,6 +59,8 @@ pub fn prepare_state(settings: Settings, deps: Dependencies) -> anyhow::Result<A
     }
     let sites = SiteDirectory::default();
     sites.reload(&store).context("loading sites")?;
+    let no_accounts = store.read(crate::store::accounts::count)? == 0;
+    let setup_token = no_accounts.then(|| crate::ids::random_id::<24>(""));
     let egress = Egress::new(
         EgressPolicy::new(settings.egress_allow.clone()),
         deps.resolver,
@@ -66,6 +68,8 @@ pub fn prepare_state(settings: Settings, deps: Dependencies) -> anyhow::Result<A
     Ok(AppState {
         deliverer: Deliverer::new(egress, settings.delivery_timeout),
         rate_limiter: Arc::new(RateLimiter::new(settings.rate_limit_per_min)),
+        login_throttle: Arc::default(),
+        setup_token: Arc::new(std::sync::Mutex::new(setup_token)),
         settings: Arc::new(settings),
         issuer: Issuer::new(key, store.clone(), Arc::clone(&clock)),
         store,
@@ -141,6 +145,17 @@ impl Application {
             server,
             state,
         })
+    }
+
+    /// The one-time setup link, while no account exists (SPEC §6).
+    pub fn setup_url(&self) -> Option<String> {
+        let token = self.state.setup_token.lock().ok()?.clone()?;
+        let base = if self.state.settings.bind.port() == 0 {
+            format!("http://{}:{}", self.state.settings.bind.ip(), self.port)
+        } else {
+            self.state.settings.public_url.clone()
+        };
+        Some(format!("{base}/setup?token={token}"))
     }
 
     /// The bound port.

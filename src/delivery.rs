@@ -164,6 +164,11 @@ impl Deliverer {
         }
     }
 
+    /// The egress gate (the dashboard previews a webhook host with it).
+    pub fn egress(&self) -> &Egress {
+        &self.egress
+    }
+
     /// The total delivery timeout.
     pub fn timeout(&self) -> Duration {
         self.timeout

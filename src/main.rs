@@ -152,6 +152,12 @@ fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
             let app = Application::build(settings).await?;
             tracing::info!(port = app.port(), "listening");
             tracing::info!("forwarder ready at {}", app.state().settings.public_url);
+            if let Some(url) = app.setup_url() {
+                // Printed, not logged: the link is a one-time credential for the first account.
+                eprintln!(
+                    "\nNo account exists yet. Create the first one here (one use):\n  {url}\n"
+                );
+            }
             app.run_until_stopped().await.context("server failed")
         }),
         Command::Migrate => {

@@ -267,15 +267,26 @@ pub fn create_site(
     input: &SiteInput,
     now_ms: i64,
 ) -> Result<CreatedSite, SiteError> {
-    let settings = input.validate()?;
+    input.validate()?;
     let account = accounts::find_account(store, account_email)?;
+    create_site_for(store, account.id, input, now_ms)
+}
+
+/// Creates a site for an account id (the dashboard's path; the CLI resolves the email first).
+pub fn create_site_for(
+    store: &Store,
+    account_id: i64,
+    input: &SiteInput,
+    now_ms: i64,
+) -> Result<CreatedSite, SiteError> {
+    let settings = input.validate()?;
     let site_id = crate::ids::random_id::<8>(SITE_ID_PREFIX);
     let site_key = SiteKey::generate();
     let secret = crate::ids::random_id::<24>(SECRET_PREFIX);
     let row = store::sites::SiteRow {
         id: site_id.clone(),
-        account_id: account.id,
-        account_email: account.email,
+        account_id,
+        account_email: String::new(),
         name: settings.name,
         site_key: site_key.as_str().to_owned(),
         secret_hash: hash_secret(&secret).to_vec(),
@@ -294,6 +305,75 @@ pub fn create_site(
         site_key,
         secret,
     })
+}
+
+fn row_for_update(site_id: &str, settings: SiteSettings, now_ms: i64) -> store::sites::SiteRow {
+    store::sites::SiteRow {
+        id: site_id.to_owned(),
+        account_id: 0,
+        account_email: String::new(),
+        name: settings.name,
+        site_key: String::new(),
+        secret_hash: Vec::new(),
+        webhook_url: settings.webhook_url.expose().to_owned(),
+        enabled: settings.enabled,
+        redirect_url: settings.redirect_url.map(String::from),
+        allowed_origins: settings.allowed_origins.join("\n"),
+        challenge_count: i64::from(settings.challenge.count),
+        challenge_difficulty: i64::from(settings.challenge.difficulty),
+        created_at: now_ms,
+        updated_at: now_ms,
+    }
+}
+
+/// One of an account's sites by its internal id; `None` for unknown ids and other accounts' sites.
+pub fn site_for_account(
+    store: &Store,
+    account_id: i64,
+    site_id: &str,
+) -> Result<Option<Site>, SiteError> {
+    let row = store.read(|c| store::sites::by_id_for_account(c, account_id, site_id))?;
+    Ok(row.map(Site::from_row).transpose()?)
+}
+
+/// Changes a site's settings; `Ok(false)` when the account has no such site.
+pub fn update_site(
+    store: &Store,
+    account_id: i64,
+    site_id: &str,
+    input: &SiteInput,
+    now_ms: i64,
+) -> Result<bool, SiteError> {
+    let row = row_for_update(site_id, input.validate()?, now_ms);
+    Ok(store.write(|c| store::sites::update_settings(c, account_id, &row))?)
+}
+
+/// Replaces a site's secret; returns the new secret (shown once), `None` for no such site.
+pub fn rotate_secret(
+    store: &Store,
+    account_id: i64,
+    site_id: &str,
+    now_ms: i64,
+) -> Result<Option<String>, SiteError> {
+    let secret = crate::ids::random_id::<24>(SECRET_PREFIX);
+    let hash = hash_secret(&secret);
+    let changed =
+        store.write(|c| store::sites::set_secret_hash(c, account_id, site_id, &hash, now_ms))?;
+    Ok(changed.then_some(secret))
+}
+
+/// Deletes a site and its records; `Ok(false)` when the account has no such site.
+pub fn delete_site(store: &Store, account_id: i64, site_id: &str) -> Result<bool, SiteError> {
+    Ok(store.write(|c| store::sites::delete(c, account_id, site_id))?)
+}
+
+/// The sites of one account, oldest first.
+pub fn sites_of_account(store: &Store, account_id: i64) -> Result<Vec<Site>, SiteError> {
+    let rows = store.read(|c| store::sites::by_account(c, account_id))?;
+    Ok(rows
+        .into_iter()
+        .map(Site::from_row)
+        .collect::<Result<_, _>>()?)
 }
 
 /// Lists sites: one account's, or every site when `account_email` is `None`.

@@ -1,6 +1,8 @@
-//! SQL for delivery records and rejection counters.
+//! SQL for delivery records, rejection counters and the statistics rollups (`delivery_hourly`,
+//! `latency_daily`) that answer range queries without scanning `deliveries`.
 
-use rusqlite::{Connection, params};
+use rusqlite::types::Value;
+use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 
 use super::StoreError;
 
@@ -19,10 +21,39 @@ pub struct NewDelivery<'a> {
     pub http_status: Option<u16>,
     /// Latency in ms.
     pub latency_ms: u64,
+    /// The latency histogram bucket of `latency_ms` (see `stats::latency_bucket`).
+    pub latency_bucket: u32,
 }
 
-/// Records a delivery.
+/// The start of the UTC hour holding `at_ms`.
+fn hour_of(at_ms: i64) -> i64 {
+    at_ms - at_ms.rem_euclid(HOUR_MS)
+}
+
+/// The start of the UTC day holding `at_ms`.
+fn day_of(at_ms: i64) -> i64 {
+    at_ms - at_ms.rem_euclid(DAY_MS)
+}
+
+const HOUR_MS: i64 = 60 * 60 * 1000;
+const DAY_MS: i64 = 24 * HOUR_MS;
+
+/// Records a delivery: its row, its hourly count and, for a real delivery, its latency in the
+/// day's histogram — all in one transaction. When `conn` is already inside a transaction (a
+/// caller recording many at once) the statements join it; otherwise this opens its own.
 pub fn insert(conn: &Connection, d: &NewDelivery<'_>) -> Result<(), StoreError> {
+    if conn.is_autocommit() {
+        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+        insert_rows(&tx, d)?;
+        tx.commit()?;
+        Ok(())
+    } else {
+        insert_rows(conn, d)
+    }
+}
+
+fn insert_rows(conn: &Connection, d: &NewDelivery<'_>) -> Result<(), StoreError> {
+    let latency = i64::try_from(d.latency_ms).unwrap_or(i64::MAX);
     conn.prepare_cached(
         "INSERT INTO deliveries (site_id, at_ms, is_test, outcome, http_status, latency_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -33,8 +64,22 @@ pub fn insert(conn: &Connection, d: &NewDelivery<'_>) -> Result<(), StoreError> 
         d.is_test,
         d.outcome,
         d.http_status,
-        i64::try_from(d.latency_ms).unwrap_or(i64::MAX)
+        latency
     ])?;
+    conn.prepare_cached(
+        "INSERT INTO delivery_hourly (site_id, hour_ms, is_test, outcome, count)
+         VALUES (?1, ?2, ?3, ?4, 1)
+         ON CONFLICT (site_id, hour_ms, is_test, outcome) DO UPDATE SET count = count + 1",
+    )?
+    .execute(params![d.site_id, hour_of(d.at_ms), d.is_test, d.outcome])?;
+    // SPEC §6: latency tiles describe real deliveries only.
+    if !d.is_test {
+        conn.prepare_cached(
+            "INSERT INTO latency_daily (site_id, day_ms, bucket, count) VALUES (?1, ?2, ?3, 1)
+             ON CONFLICT (site_id, day_ms, bucket) DO UPDATE SET count = count + 1",
+        )?
+        .execute(params![d.site_id, day_of(d.at_ms), d.latency_bucket])?;
+    }
     Ok(())
 }
 
@@ -51,4 +96,255 @@ pub fn count_rejection(
     )?
     .execute(params![site_id, hour_ms, reason])?;
     Ok(())
+}
+
+/// The sites a statistics query covers.
+#[derive(Debug, Clone, Copy)]
+pub enum SiteSet<'a> {
+    /// One site, by id.
+    Site(&'a str),
+    /// Every site of one account.
+    Account(i64),
+}
+
+impl SiteSet<'_> {
+    /// A condition on `site_id` (bound to `?1`) and the value to bind.
+    fn filter(self) -> (&'static str, Value) {
+        match self {
+            SiteSet::Site(id) => ("site_id = ?1", Value::Text(id.to_owned())),
+            SiteSet::Account(account) => (
+                "site_id IN (SELECT id FROM sites WHERE account_id = ?1)",
+                Value::Integer(account),
+            ),
+        }
+    }
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// The earliest hour holding a delivery (real or test) or a rejection of these sites.
+pub fn first_hour(conn: &Connection, set: SiteSet<'_>) -> Result<Option<i64>, StoreError> {
+    // Per site, MIN over the primary key's (site_id, hour_ms) prefix is a single index probe.
+    let sql = match set {
+        SiteSet::Site(_) => {
+            "SELECT (SELECT MIN(hour_ms) FROM delivery_hourly WHERE site_id = ?1),
+                    (SELECT MIN(hour_ms) FROM rejections WHERE site_id = ?1)"
+        }
+        SiteSet::Account(_) => {
+            "SELECT MIN((SELECT MIN(hour_ms) FROM delivery_hourly WHERE site_id = s.id)),
+                    MIN((SELECT MIN(hour_ms) FROM rejections WHERE site_id = s.id))
+             FROM sites s WHERE s.account_id = ?1"
+        }
+    };
+    let (_, value) = set.filter();
+    let (a, b): (Option<i64>, Option<i64>) = conn
+        .prepare_cached(sql)?
+        .query_row([value], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    })
+}
+
+/// Delivery counts of one slot of a range, real or test, for one outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotCount {
+    /// The slot: `(hour_ms - start) / slot_ms`.
+    pub slot: i64,
+    /// Test deliveries.
+    pub is_test: bool,
+    /// The outcome category name.
+    pub outcome: String,
+    /// How many.
+    pub count: u64,
+}
+
+/// Delivery counts in `[start_ms, end_ms)` grouped into slots of `slot_ms` from `start_ms`,
+/// real/test and outcome. `start_ms` and `slot_ms` are whole hours.
+pub fn slot_counts(
+    conn: &Connection,
+    set: SiteSet<'_>,
+    start_ms: i64,
+    end_ms: i64,
+    slot_ms: i64,
+) -> Result<Vec<SlotCount>, StoreError> {
+    let (filter, value) = set.filter();
+    let sql = format!(
+        "SELECT (hour_ms - ?2) / ?4, is_test, outcome, SUM(count) FROM delivery_hourly
+         WHERE {filter} AND hour_ms >= ?2 AND hour_ms < ?3
+         GROUP BY 1, 2, 3"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![value, start_ms, end_ms, slot_ms.max(1)], |r| {
+        Ok(SlotCount {
+            slot: r.get(0)?,
+            is_test: r.get(1)?,
+            outcome: r.get(2)?,
+            count: count(r.get(3)?),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The latency histogram of real deliveries on the UTC days in `[start_ms, end_ms)`: `(bucket,
+/// count)` by ascending bucket.
+pub fn latency_histogram(
+    conn: &Connection,
+    set: SiteSet<'_>,
+    start_ms: i64,
+    end_ms: i64,
+) -> Result<Vec<(u32, u64)>, StoreError> {
+    let (filter, value) = set.filter();
+    let sql = format!(
+        "SELECT bucket, SUM(count) FROM latency_daily
+         WHERE {filter} AND day_ms >= ?2 AND day_ms < ?3
+         GROUP BY bucket ORDER BY bucket"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![value, start_ms, end_ms], |r| {
+        Ok((r.get::<_, i64>(0)?, count(r.get(1)?)))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (bucket, n) = row?;
+        let bucket = u32::try_from(bucket)
+            .map_err(|_| StoreError::Corrupt(format!("latency bucket {bucket}")))?;
+        out.push((bucket, n));
+    }
+    Ok(out)
+}
+
+/// Rejected submissions in `[start_ms, end_ms)` by reason, most first.
+pub fn rejections_by_reason(
+    conn: &Connection,
+    set: SiteSet<'_>,
+    start_ms: i64,
+    end_ms: i64,
+) -> Result<Vec<(String, u64)>, StoreError> {
+    let (filter, value) = set.filter();
+    let sql = format!(
+        "SELECT reason, SUM(count) AS n FROM rejections
+         WHERE {filter} AND hour_ms >= ?2 AND hour_ms < ?3
+         GROUP BY reason ORDER BY n DESC, reason"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![value, start_ms, end_ms], |r| {
+        Ok((r.get(0)?, count(r.get(1)?)))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// One stored delivery, as the latest-deliveries list shows it.
+#[derive(Debug, Clone)]
+pub struct DeliveryRow {
+    /// Row id (orders deliveries recorded in the same millisecond).
+    pub id: i64,
+    /// When it finished, epoch ms.
+    pub at_ms: i64,
+    /// The site's id.
+    pub site_id: String,
+    /// The site's name.
+    pub site_name: String,
+    /// A test delivery.
+    pub is_test: bool,
+    /// The outcome category name.
+    pub outcome: String,
+    /// The HTTP status, if the webhook answered.
+    pub http_status: Option<i64>,
+    /// Latency in ms.
+    pub latency_ms: i64,
+}
+
+fn latest_of_site(
+    conn: &Connection,
+    site_id: &str,
+    limit: usize,
+) -> Result<Vec<DeliveryRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT d.id, d.at_ms, d.site_id, s.name, d.is_test, d.outcome, d.http_status, d.latency_ms
+         FROM deliveries d JOIN sites s ON s.id = d.site_id
+         WHERE d.site_id = ?1
+         ORDER BY d.at_ms DESC, d.id DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(
+        params![site_id, i64::try_from(limit).unwrap_or(i64::MAX)],
+        |r| {
+            Ok(DeliveryRow {
+                id: r.get(0)?,
+                at_ms: r.get(1)?,
+                site_id: r.get(2)?,
+                site_name: r.get(3)?,
+                is_test: r.get(4)?,
+                outcome: r.get(5)?,
+                http_status: r.get(6)?,
+                latency_ms: r.get(7)?,
+            })
+        },
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The latest `limit` deliveries (real and test, any time) of these sites, newest first.
+pub fn latest(
+    conn: &Connection,
+    set: SiteSet<'_>,
+    limit: usize,
+) -> Result<Vec<DeliveryRow>, StoreError> {
+    match set {
+        SiteSet::Site(id) => latest_of_site(conn, id, limit),
+        SiteSet::Account(account) => {
+            // The newest of each site, merged: every step walks the (site_id, at_ms) index
+            // backwards, where one ORDER BY over the join would sort every row of the account.
+            let mut all = Vec::new();
+            for site_id in account_site_ids(conn, account)? {
+                all.extend(latest_of_site(conn, &site_id, limit)?);
+            }
+            all.sort_by(|a, b| (b.at_ms, b.id).cmp(&(a.at_ms, a.id)));
+            all.truncate(limit);
+            Ok(all)
+        }
+    }
+}
+
+/// The ids of an account's sites.
+pub fn account_site_ids(conn: &Connection, account_id: i64) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT id FROM sites WHERE account_id = ?1 ORDER BY id")?;
+    let rows = stmt.query_map([account_id], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Real delivery counts in `[start_ms, end_ms)` for each site of an account that has any:
+/// `(site_id, outcome, count)`.
+pub fn real_counts_by_site(
+    conn: &Connection,
+    account_id: i64,
+    start_ms: i64,
+    end_ms: i64,
+) -> Result<Vec<(String, String, u64)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT site_id, outcome, SUM(count) FROM delivery_hourly
+         WHERE site_id IN (SELECT id FROM sites WHERE account_id = ?1)
+           AND is_test = 0 AND hour_ms >= ?2 AND hour_ms < ?3
+         GROUP BY site_id, outcome",
+    )?;
+    let rows = stmt.query_map(params![account_id, start_ms, end_ms], |r| {
+        Ok((r.get(0)?, r.get(1)?, count(r.get(2)?)))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Runs `f` inside one read transaction, so that every query in it sees the same snapshot.
+pub fn in_snapshot<R>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<R, StoreError>,
+) -> Result<R, StoreError> {
+    if !conn.is_autocommit() {
+        return f(conn);
+    }
+    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Deferred)?;
+    let out = f(&tx)?;
+    tx.commit()?;
+    Ok(out)
 }

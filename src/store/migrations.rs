@@ -17,6 +17,16 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "deliveries",
         include_str!("../../migrations/0002_deliveries.sql"),
     ),
+    (
+        3,
+        "rollups",
+        include_str!("../../migrations/0003_rollups.sql"),
+    ),
+    (
+        4,
+        "sessions",
+        include_str!("../../migrations/0004_sessions.sql"),
+    ),
 ];
 
 /// Applies every migration not yet recorded; returns the versions applied now.

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod deliveries;
 pub mod migrations;
 pub mod server_key;
+pub mod sessions;
 pub mod sites;
 pub mod tokens;
 

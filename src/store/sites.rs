@@ -106,6 +106,73 @@ pub fn by_account(conn: &Connection, account_id: i64) -> Result<Vec<SiteRow>, St
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// One site of one account; `None` for another account's site or an unknown id.
+pub fn by_id_for_account(
+    conn: &Connection,
+    account_id: i64,
+    site_id: &str,
+) -> Result<Option<SiteRow>, StoreError> {
+    use rusqlite::OptionalExtension as _;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM sites s JOIN accounts a ON a.id = s.account_id
+         WHERE s.account_id = ?1 AND s.id = ?2"
+    ))?;
+    Ok(stmt
+        .query_row(params![account_id, site_id], from_row)
+        .optional()?)
+}
+
+/// Updates a site's settings (not its keys); false when the account has no such site.
+pub fn update_settings(
+    conn: &Connection,
+    account_id: i64,
+    row: &SiteRow,
+) -> Result<bool, StoreError> {
+    let changed = conn.execute(
+        "UPDATE sites SET name = ?3, webhook_url = ?4, enabled = ?5, redirect_url = ?6,
+                          allowed_origins = ?7, challenge_count = ?8, challenge_difficulty = ?9,
+                          updated_at = ?10
+         WHERE account_id = ?1 AND id = ?2",
+        params![
+            account_id,
+            row.id,
+            row.name,
+            row.webhook_url,
+            row.enabled,
+            row.redirect_url,
+            row.allowed_origins,
+            row.challenge_count,
+            row.challenge_difficulty,
+            row.updated_at
+        ],
+    )?;
+    Ok(changed == 1)
+}
+
+/// Replaces a site's secret hash; false when the account has no such site.
+pub fn set_secret_hash(
+    conn: &Connection,
+    account_id: i64,
+    site_id: &str,
+    secret_hash: &[u8],
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let changed = conn.execute(
+        "UPDATE sites SET secret_hash = ?3, updated_at = ?4 WHERE account_id = ?1 AND id = ?2",
+        params![account_id, site_id, secret_hash, now_ms],
+    )?;
+    Ok(changed == 1)
+}
+
+/// Deletes a site (its delivery records go with it); false when the account has no such site.
+pub fn delete(conn: &Connection, account_id: i64, site_id: &str) -> Result<bool, StoreError> {
+    let changed = conn.execute(
+        "DELETE FROM sites WHERE account_id = ?1 AND id = ?2",
+        params![account_id, site_id],
+    )?;
+    Ok(changed == 1)
+}
+
 /// The counter bumped by every change to `sites`.
 pub fn version(conn: &Connection) -> Result<i64, StoreError> {
     Ok(

@@ -2,6 +2,7 @@
 
 pub mod cap;
 pub mod cors;
+pub mod dashboard;
 pub mod error;
 pub mod form;
 pub mod rate_limit;
@@ -38,10 +39,15 @@ pub struct AppState {
     pub deliverer: Deliverer,
     /// The form endpoint's per-IP, per-site rate limit.
     pub rate_limiter: Arc<rate_limit::RateLimiter>,
+    /// Failed dashboard logins per account and per IP.
+    pub login_throttle: Arc<dashboard::auth::LoginThrottle>,
+    /// The one-time setup token, present while no account exists (kept only in memory).
+    pub setup_token: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    dashboard::routes(cfg);
     cfg.route("/healthz", web::get().to(healthz))
         .service(
             web::scope("/v1/cap/{site_key}")
@@ -86,11 +92,18 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// Files under `static/`, embedded in the binary.
-const STATIC_FILES: &[(&str, &str, &str)] = &[(
-    "public.css",
-    "text/css; charset=utf-8",
-    include_str!("../../static/public.css"),
-)];
+const STATIC_FILES: &[(&str, &str, &str)] = &[
+    (
+        "public.css",
+        "text/css; charset=utf-8",
+        include_str!("../../static/public.css"),
+    ),
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_str!("../../static/app.css"),
+    ),
+];
 
 /// `GET /static/{file}`.
 async fn static_file(path: web::Path<String>) -> HttpResponse {

@@ -361,3 +361,175 @@ async fn serve_answers_and_its_logs_hold_no_secret_token_or_webhook_url() {
         assert!(!all.contains(needle), "log contains {needle}:\n{all}");
     }
 }
+
+/// Solves a token against a running binary.
+async fn token_from(base: &str, key: &str) -> String {
+    let client = awc::Client::default();
+    let mut res = client
+        .post(format!("{base}/v1/cap/{key}/challenge"))
+        .send()
+        .await
+        .unwrap();
+    let issued: Value = res.json().await.unwrap();
+    let challenge = issued["token"].as_str().unwrap().to_owned();
+    let c = &issued["challenge"];
+    let params = caputchin_forwarder::captcha::cap::ChallengeParams::new(
+        c["c"].as_u64().unwrap() as u16,
+        c["d"].as_u64().unwrap() as u8,
+    )
+    .unwrap();
+    let solutions = caputchin_forwarder::captcha::cap::solve(&challenge, params);
+    let mut res = client
+        .post(format!("{base}/v1/cap/{key}/redeem"))
+        .send_json(&serde_json::json!({"token": challenge, "solutions": solutions}))
+        .await
+        .unwrap();
+    let redeemed: Value = res.json().await.unwrap();
+    redeemed["token"].as_str().unwrap().to_owned()
+}
+
+fn receiving_site(dir: &Path, webhook: &str) -> (String, String) {
+    assert!(create_account(dir, "owner@example.com").status.success());
+    let created = run(cli(dir).args([
+        "site",
+        "create",
+        "--account",
+        "owner@example.com",
+        "--name",
+        "Contact",
+        "--webhook",
+        webhook,
+        "--challenges",
+        "2",
+        "--difficulty",
+        "1",
+        "--json",
+    ]));
+    let site: Value = serde_json::from_str(stdout(&created).trim()).unwrap();
+    (
+        site["site_key"].as_str().unwrap().to_owned(),
+        site["secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[actix_web::test]
+async fn form_contents_and_webhook_urls_never_reach_the_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = crate::receiver::Receiver::start();
+    let (key, _) = receiving_site(dir.path(), &receiver.url());
+    let (mut child, port, logs) = serve(dir.path(), &[("CAPUTCHIN_EGRESS_ALLOW", "127.0.0.0/8")]);
+    let base = format!("http://127.0.0.1:{port}");
+    let marker = "MARKER-5d1e-private-message";
+
+    let token = token_from(&base, &key).await;
+    let res = awc::Client::builder()
+        .disable_redirects()
+        .finish()
+        .post(format!("{base}/f/{key}"))
+        .insert_header(("User-Agent", "Visitor-Browser/1.0"))
+        .send_form(&[("message", marker), ("caputchin-token", token.as_str())])
+        .await
+        .unwrap();
+
+    assert_eq!(res.status(), 200);
+    let received = receiver.requests();
+    assert_eq!(received.len(), 1);
+    assert!(String::from_utf8_lossy(&received[0].body).contains(marker));
+    assert_eq!(
+        received[0].header("user-agent"),
+        Some("Caputchin-Forwarder/0.1")
+    );
+    assert!(
+        received[0]
+            .headers
+            .iter()
+            .all(|(_, v)| !v.contains("127.0.0.1:") || v.ends_with(&receiver.port.to_string()))
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut all = String::new();
+    while let Ok(line) = logs.recv_timeout(Duration::from_millis(500)) {
+        all.push_str(&line);
+        all.push('\n');
+    }
+    assert!(
+        all.contains("outcome=\"delivered\"") || all.contains("outcome=delivered"),
+        "deliveries are logged:\n{all}"
+    );
+    for needle in [marker, "secret-path", token.as_str(), "Visitor-Browser"] {
+        assert!(!all.contains(needle), "log contains {needle}:\n{all}");
+    }
+}
+
+#[actix_web::test]
+async fn sigterm_lets_an_in_flight_delivery_finish_before_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = crate::receiver::Receiver::start();
+    receiver.set(crate::receiver::Behavior {
+        delay: Duration::from_millis(1500),
+        ..Default::default()
+    });
+    let (key, _) = receiving_site(dir.path(), &receiver.url());
+    let (mut child, port, _logs) = serve(dir.path(), &[("CAPUTCHIN_EGRESS_ALLOW", "127.0.0.0/8")]);
+    let base = format!("http://127.0.0.1:{port}");
+    let token = token_from(&base, &key).await;
+
+    let posting = actix_web::rt::spawn({
+        let base = base.clone();
+        async move {
+            awc::Client::builder()
+                .disable_redirects()
+                .timeout(Duration::from_secs(20))
+                .finish()
+                .post(format!("{base}/f/{key}"))
+                .insert_header(("Accept", "application/json"))
+                .send_form(&[("caputchin-token", token.as_str())])
+                .await
+                .map(|r| r.status().as_u16())
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while receiver.requests().is_empty() && Instant::now() < deadline {
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+
+    let status = posting.await.unwrap().unwrap();
+    let exit = child.wait().unwrap();
+    assert_eq!(status, 200, "the visitor got the receiver's truth");
+    assert!(exit.success(), "graceful exit: {exit:?}");
+}
+
+#[test]
+fn site_test_sends_a_test_delivery_and_prints_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = crate::receiver::Receiver::start();
+    let (key, _) = receiving_site(dir.path(), &receiver.url());
+
+    let ok = run(cli(dir.path())
+        .env("CAPUTCHIN_EGRESS_ALLOW", "127.0.0.0/8")
+        .args(["site", "test", &key, "--json"]));
+    let blocked = run(cli(dir.path()).args(["site", "test", &key, "--json"]));
+
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let report: Value = serde_json::from_str(stdout(&ok).trim()).unwrap();
+    assert_eq!(report["outcome"], "delivered");
+    assert_eq!(report["http_status"], 200);
+    assert_eq!(report["resolved"], serde_json::json!(["127.0.0.1"]));
+    assert_eq!(report["response_body"], "{\"received\":true}");
+    assert_eq!(receiver.requests()[0].header("x-caputchin-test"), Some("1"));
+    assert!(!blocked.status.success());
+    let report: Value = serde_json::from_str(stdout(&blocked).trim()).unwrap();
+    assert_eq!(report["outcome"], "blocked-destination");
+    assert!(
+        report["detail"]
+            .as_str()
+            .unwrap()
+            .contains("127.0.0.0/8 (loopback)")
+    );
+    assert_eq!(receiver.connection_count(), 1);
+}

@@ -3,6 +3,7 @@
 
 mod cap;
 mod cli;
+mod dashboard;
 mod egress;
 mod form;
 mod helpers;

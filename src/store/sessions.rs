@@ -1,0 +1,49 @@
+//! SQL for dashboard sessions (stored by the hash of their id).
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::StoreError;
+
+/// Records a session.
+pub fn insert(
+    conn: &Connection,
+    id_hash: &[u8],
+    account_id: i64,
+    now_ms: i64,
+    expires_at: i64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO sessions (id_hash, account_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+        params![id_hash, account_id, now_ms, expires_at],
+    )?;
+    Ok(())
+}
+
+/// The account and email of a live session.
+pub fn account_of(
+    conn: &Connection,
+    id_hash: &[u8],
+    now_ms: i64,
+) -> Result<Option<(i64, String)>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT a.id, a.email FROM sessions s JOIN accounts a ON a.id = s.account_id
+             WHERE s.id_hash = ?1 AND s.expires_at > ?2",
+        )?
+        .query_row(params![id_hash, now_ms], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
+}
+
+/// Ends a session.
+pub fn delete(conn: &Connection, id_hash: &[u8]) -> Result<(), StoreError> {
+    conn.execute("DELETE FROM sessions WHERE id_hash = ?1", params![id_hash])?;
+    Ok(())
+}
+
+/// Deletes expired sessions.
+pub fn purge_expired(conn: &Connection, now_ms: i64) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        "DELETE FROM sessions WHERE expires_at <= ?1",
+        params![now_ms],
+    )?)
+}

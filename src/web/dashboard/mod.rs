@@ -1,0 +1,189 @@
+//! The dashboard (SPEC §6): server-rendered pages for accounts, sites, Test delivery and
+//! statistics. Works without JavaScript. Every handler calls the same library functions as the
+//! CLI; every state-changing form carries a CSRF token that is checked on POST.
+
+pub mod auth;
+pub mod sites;
+pub mod stats;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+
+use crate::web::AppState;
+
+/// What the layout's navigation bar needs.
+#[derive(Debug, Clone, Default)]
+pub struct Nav {
+    /// The signed-in account's email; `None` on public pages.
+    pub email: Option<String>,
+    /// The CSRF token for the page's forms.
+    pub csrf: String,
+    /// The highlighted section: `sites` or `stats`.
+    pub section: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/error.html")]
+struct ErrorPage {
+    nav: Nav,
+    title: String,
+    message: String,
+}
+
+/// Registers the dashboard routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(auth::home))
+        .route("/login", web::get().to(auth::login_page))
+        .route("/login", web::post().to(auth::login))
+        .route("/logout", web::post().to(auth::logout))
+        .route("/signup", web::get().to(auth::signup_page))
+        .route("/signup", web::post().to(auth::signup))
+        .route("/setup", web::get().to(auth::setup_page))
+        .route("/setup", web::post().to(auth::setup))
+        .route("/dashboard", web::get().to(sites::list))
+        .route("/sites/new", web::get().to(sites::new_form))
+        .route("/sites", web::post().to(sites::create))
+        .route("/sites/{id}", web::get().to(sites::show))
+        .route("/sites/{id}/edit", web::get().to(sites::edit_form))
+        .route("/sites/{id}/edit", web::post().to(sites::update))
+        .route("/sites/{id}/test", web::post().to(sites::test))
+        .route("/sites/{id}/rotate", web::post().to(sites::rotate))
+        .route("/sites/{id}/delete", web::get().to(sites::delete_confirm))
+        .route("/sites/{id}/delete", web::post().to(sites::delete))
+        .route("/sites/{id}/stats", web::get().to(stats::site))
+        .route("/stats", web::get().to(stats::account));
+}
+
+/// Renders a template as an HTML response with `status`.
+pub fn render(status: StatusCode, template: &impl Template) -> HttpResponse {
+    match template.render() {
+        Ok(html) => HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .insert_header(("Cache-Control", "no-store"))
+            .body(html),
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            HttpResponse::InternalServerError()
+                .content_type("text/plain; charset=utf-8")
+                .body("Internal error")
+        }
+    }
+}
+
+/// An error page in the dashboard's layout.
+pub fn error_page(status: StatusCode, nav: Nav, title: &str, message: &str) -> HttpResponse {
+    render(
+        status,
+        &ErrorPage {
+            nav,
+            title: title.to_owned(),
+            message: message.to_owned(),
+        },
+    )
+}
+
+/// The 404 every route answers for unknown sites and other accounts' sites alike.
+pub fn not_found(nav: Nav) -> HttpResponse {
+    error_page(
+        StatusCode::NOT_FOUND,
+        nav,
+        "Not found",
+        "There is no such page or site in your account.",
+    )
+}
+
+/// The answer when a form's CSRF token is missing or wrong: nothing was changed.
+pub fn csrf_failed(nav: Nav) -> HttpResponse {
+    error_page(
+        StatusCode::FORBIDDEN,
+        nav,
+        "Form expired",
+        "This form was not accepted because its security token is missing or wrong, so nothing was changed. Go back, reload the page and try again.",
+    )
+}
+
+/// A 303 redirect.
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header(("Location", location))
+        .finish()
+}
+
+/// Runs blocking library code (database, argon2) on the blocking pool; a failure is logged and
+/// becomes `None`.
+pub async fn blocking<R, E, F>(state: &AppState, f: F) -> Option<R>
+where
+    F: FnOnce(&AppState) -> Result<R, E> + Send + 'static,
+    R: Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    let state = state.clone();
+    match tokio::task::spawn_blocking(move || f(&state)).await {
+        Ok(Ok(value)) => Some(value),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "dashboard operation failed");
+            None
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "dashboard task failed");
+            None
+        }
+    }
+}
+
+/// The generic failure page.
+pub fn internal(nav: Nav) -> HttpResponse {
+    error_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        nav,
+        "Something went wrong",
+        "The operation could not be completed. Please try again.",
+    )
+}
+
+/// Formats epoch milliseconds as `YYYY-MM-DD HH:MM:SS` in UTC.
+pub fn utc_datetime(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// Formats epoch milliseconds as `YYYY-MM-DD` in UTC.
+pub fn utc_date(ms: i64) -> String {
+    let (y, m, d) = civil_from_days(ms.div_euclid(86_400_000));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_formatting_matches_known_instants() {
+        assert_eq!(utc_datetime(0), "1970-01-01 00:00:00");
+        assert_eq!(utc_datetime(1_748_640_000_000), "2025-05-30 21:20:00");
+        assert_eq!(utc_datetime(951_782_400_000), "2000-02-29 00:00:00");
+        assert_eq!(utc_date(1_795_996_799_999), "2026-11-29");
+    }
+}

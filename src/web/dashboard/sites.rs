@@ -1,0 +1,702 @@
+//! Site pages: the list, create, the site page (endpoints, snippets, Test delivery), edit,
+//! rotate the secret, delete. Another account's site is a 404 in every route.
+
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+
+use super::auth::{CurrentAccount, current};
+use super::{Nav, blocking, csrf_failed, internal, not_found, render, see_other};
+use crate::captcha::cap::ChallengeParams;
+use crate::delivery::{Outcome, Report};
+use crate::egress::resolve::EgressError;
+use crate::egress::webhook_url::WebhookUrl;
+use crate::sites::{self, Site, SiteError, SiteInput};
+use crate::web::AppState;
+
+/// Signs in or redirects to the login page.
+macro_rules! signed_in {
+    ($state:expr, $req:expr) => {
+        match current(&$state, &$req).await {
+            Some(account) => account,
+            None => return see_other("/login"),
+        }
+    };
+}
+
+struct SiteRow {
+    id: String,
+    name: String,
+    key: String,
+    enabled: bool,
+    webhook: String,
+    delivered: u64,
+    failed: u64,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/sites.html")]
+struct SitesPage {
+    nav: Nav,
+    rows: Vec<SiteRow>,
+}
+
+/// The values of the site form, as typed, with at most one error placed next to its field.
+#[derive(Debug, Clone, Default)]
+pub struct FormValues {
+    name: String,
+    webhook_url: String,
+    enabled: bool,
+    redirect_url: String,
+    allowed_origins: String,
+    challenge_count: String,
+    difficulty: String,
+    error: Option<String>,
+    field: &'static str,
+    message: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/site_form.html")]
+struct SiteFormPage {
+    nav: Nav,
+    heading: String,
+    action: String,
+    button: &'static str,
+    cancel: String,
+    form: FormValues,
+}
+
+struct SiteView {
+    id: String,
+    name: String,
+    key: String,
+    enabled: bool,
+    webhook: String,
+    origins: String,
+    redirect: String,
+    challenges: u16,
+    difficulty: u8,
+}
+
+struct TestView {
+    delivered: bool,
+    outcome: &'static str,
+    http_status: Option<u16>,
+    latency_ms: u64,
+    detail: String,
+    resolved: String,
+    body: Option<String>,
+}
+
+struct WebhookCheck {
+    ok: bool,
+    summary: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/site.html")]
+struct SitePage {
+    nav: Nav,
+    site: SiteView,
+    forwarder_url: String,
+    cap_endpoint: String,
+    snippet_widget: String,
+    snippet_cap: String,
+    notice: Option<String>,
+    webhook_check: Option<WebhookCheck>,
+    test: Option<TestView>,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/secret.html")]
+struct SecretPage {
+    nav: Nav,
+    heading: &'static str,
+    name: String,
+    site_id: String,
+    secret: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/delete.html")]
+struct DeletePage {
+    nav: Nav,
+    name: String,
+    site_id: String,
+}
+
+/// The HTML a site owner pastes for our widget (SPEC §2; the widget is served at `/widget.js`).
+pub fn snippet_widget(public_url: &str, forwarder_url: &str, site_key: &str) -> String {
+    format!(
+        r#"<form action="{forwarder_url}" method="POST">
+  <label>Email <input type="email" name="email" required></label>
+  <label>Message <textarea name="message" required></textarea></label>
+  <caputchin-widget sitekey="{site_key}" api-host="{public_url}" trigger="form-submit"></caputchin-widget>
+  <noscript>This form needs JavaScript for its spam check.</noscript>
+  <button type="submit">Send</button>
+</form>
+<script src="{public_url}/widget.js" async></script>"#
+    )
+}
+
+/// The HTML for the unmodified `@cap.js/widget`, hosted from the owner's own origin
+/// (CAP-PROTOCOL §6).
+pub fn snippet_cap(forwarder_url: &str, cap_endpoint: &str) -> String {
+    format!(
+        r#"<script>window.CAP_CUSTOM_WASM_URL = "/cap/cap_wasm_bg.wasm";</script>
+<script src="/cap/cap.min.js"></script>
+<form action="{forwarder_url}" method="POST">
+  <label>Email <input type="email" name="email" required></label>
+  <label>Message <textarea name="message" required></textarea></label>
+  <cap-widget data-cap-api-endpoint="{cap_endpoint}"
+              data-cap-hidden-field-name="caputchin-token"></cap-widget>
+  <button type="submit">Send</button>
+</form>"#
+    )
+}
+
+fn view(site: &Site) -> SiteView {
+    SiteView {
+        id: site.id.clone(),
+        name: site.settings.name.clone(),
+        key: site.key.as_str().to_owned(),
+        enabled: site.settings.enabled,
+        webhook: site.settings.webhook_url.masked(),
+        origins: site.settings.allowed_origins.join(", "),
+        redirect: site
+            .settings
+            .redirect_url
+            .as_ref()
+            .map(|u| u.to_string())
+            .unwrap_or_default(),
+        challenges: site.settings.challenge.count,
+        difficulty: site.settings.challenge.difficulty,
+    }
+}
+
+fn site_page(state: &AppState, account: &CurrentAccount, site: &Site) -> SitePage {
+    let key = site.key.as_str();
+    let forwarder_url = state.settings.forwarder_url(key);
+    let cap_endpoint = state.settings.cap_endpoint(key);
+    SitePage {
+        nav: account.nav("sites"),
+        site: view(site),
+        snippet_widget: snippet_widget(&state.settings.public_url, &forwarder_url, key),
+        snippet_cap: snippet_cap(&forwarder_url, &cap_endpoint),
+        forwarder_url,
+        cap_endpoint,
+        notice: None,
+        webhook_check: None,
+        test: None,
+    }
+}
+
+/// Loads one of the account's sites; `Err` is the response to send (404 or failure).
+async fn load(
+    state: &AppState,
+    account: &CurrentAccount,
+    site_id: &str,
+) -> Result<Site, HttpResponse> {
+    let (account_id, site_id) = (account.id, site_id.to_owned());
+    match blocking(state, move |s| {
+        sites::site_for_account(&s.store, account_id, &site_id)
+    })
+    .await
+    {
+        Some(Some(site)) => Ok(site),
+        Some(None) => Err(not_found(account.nav("sites"))),
+        None => Err(internal(account.nav("sites"))),
+    }
+}
+
+/// `GET /dashboard`: the account's sites with today's counts.
+pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let account = signed_in!(state, req);
+    let (account_id, now) = (account.id, state.clock.now_ms());
+    let loaded = blocking(&state, move |s| -> Result<_, SiteError> {
+        let listed = sites::sites_of_account(&s.store, account_id)?;
+        let counts = crate::stats::today_counts(&s.store, account_id, now)?;
+        Ok((listed, counts))
+    })
+    .await;
+    let Some((listed, counts)) = loaded else {
+        return internal(account.nav("sites"));
+    };
+    let rows = listed
+        .iter()
+        .map(|site| {
+            let (delivered, failed) = counts.get(&site.id).copied().unwrap_or((0, 0));
+            SiteRow {
+                id: site.id.clone(),
+                name: site.settings.name.clone(),
+                key: site.key.as_str().to_owned(),
+                enabled: site.settings.enabled,
+                webhook: site.settings.webhook_url.masked(),
+                delivered,
+                failed,
+            }
+        })
+        .collect();
+    render(
+        StatusCode::OK,
+        &SitesPage {
+            nav: account.nav("sites"),
+            rows,
+        },
+    )
+}
+
+fn defaults() -> FormValues {
+    let params = ChallengeParams::default();
+    FormValues {
+        enabled: true,
+        challenge_count: params.count.to_string(),
+        difficulty: params.difficulty.to_string(),
+        ..FormValues::default()
+    }
+}
+
+fn values_of(site: &Site) -> FormValues {
+    let s = &site.settings;
+    FormValues {
+        name: s.name.clone(),
+        webhook_url: s.webhook_url.expose().to_owned(),
+        enabled: s.enabled,
+        redirect_url: s
+            .redirect_url
+            .as_ref()
+            .map(|u| u.to_string())
+            .unwrap_or_default(),
+        allowed_origins: s.allowed_origins.join("\n"),
+        challenge_count: s.challenge.count.to_string(),
+        difficulty: s.challenge.difficulty.to_string(),
+        ..FormValues::default()
+    }
+}
+
+fn values_from(form: &HashMap<String, String>) -> FormValues {
+    let get = |k: &str| form.get(k).cloned().unwrap_or_default();
+    FormValues {
+        name: get("name"),
+        webhook_url: get("webhook_url"),
+        enabled: form.get("enabled").is_some(),
+        redirect_url: get("redirect_url"),
+        allowed_origins: get("allowed_origins"),
+        challenge_count: get("challenge_count"),
+        difficulty: get("difficulty"),
+        ..FormValues::default()
+    }
+}
+
+/// Turns form values into a site input; a number that does not parse is reported on its field.
+fn input_from(values: &FormValues) -> Result<SiteInput, (&'static str, String)> {
+    let number = |field: &'static str, raw: &str| -> Result<Option<u64>, (&'static str, String)> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Ok(None);
+        }
+        raw.parse::<u64>()
+            .map(Some)
+            .map_err(|_| (field, "Enter a whole number.".to_owned()))
+    };
+    let count = number("challenge_count", &values.challenge_count)?;
+    let difficulty = number("difficulty", &values.difficulty)?;
+    Ok(SiteInput {
+        name: values.name.clone(),
+        webhook_url: values.webhook_url.clone(),
+        redirect_url: Some(values.redirect_url.clone()),
+        allowed_origins: values.allowed_origins.lines().map(str::to_owned).collect(),
+        // Out-of-range numbers become values the validator refuses with its own message.
+        challenge_count: count.map(|c| u16::try_from(c).unwrap_or(u16::MAX)),
+        difficulty: difficulty.map(|d| u8::try_from(d).unwrap_or(u8::MAX)),
+        enabled: values.enabled,
+    })
+}
+
+/// The form field a validation error belongs to.
+fn field_of(error: &SiteError) -> &'static str {
+    match error {
+        SiteError::InvalidName => "name",
+        SiteError::InvalidWebhook(_) => "webhook_url",
+        SiteError::InvalidRedirect => "redirect_url",
+        SiteError::InvalidOrigin(_) | SiteError::TooManyOrigins => "allowed_origins",
+        SiteError::InvalidChallenge => "challenge_count",
+        SiteError::Account(_) | SiteError::Store(_) => "",
+    }
+}
+
+fn sentence(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => {
+            let mut out: String = first.to_uppercase().chain(chars).collect();
+            if !out.ends_with('.') {
+                out.push('.');
+            }
+            out
+        }
+        None => String::new(),
+    }
+}
+
+fn form_page(
+    account: &CurrentAccount,
+    heading: String,
+    action: String,
+    button: &'static str,
+    cancel: String,
+    form: FormValues,
+) -> SiteFormPage {
+    SiteFormPage {
+        nav: account.nav("sites"),
+        heading,
+        action,
+        button,
+        cancel,
+        form,
+    }
+}
+
+fn with_error(mut values: FormValues, field: &'static str, message: String) -> FormValues {
+    values.error = Some("Please correct the field marked below.".into());
+    values.field = field;
+    values.message = message;
+    values
+}
+
+/// `GET /sites/new`.
+pub async fn new_form(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let account = signed_in!(state, req);
+    let page = form_page(
+        &account,
+        "New site".into(),
+        "/sites".into(),
+        "Create site",
+        "/dashboard".into(),
+        defaults(),
+    );
+    render(StatusCode::OK, &page)
+}
+
+/// Checks the form and runs `save`; a validation error re-renders the form with 422.
+async fn save_form<R: Send + 'static>(
+    state: &AppState,
+    account: &CurrentAccount,
+    form: &HashMap<String, String>,
+    page: impl Fn(FormValues) -> SiteFormPage,
+    save: impl FnOnce(&AppState, SiteInput) -> Result<R, SiteError> + Send + 'static,
+) -> Result<R, HttpResponse> {
+    let values = values_from(form);
+    let input = match input_from(&values) {
+        Ok(input) => input,
+        Err((field, message)) => {
+            return Err(render(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &page(with_error(values, field, message)),
+            ));
+        }
+    };
+    if let Err(e) = input.validate() {
+        let (field, message) = (field_of(&e), sentence(&e.to_string()));
+        return Err(render(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &page(with_error(values, field, message)),
+        ));
+    }
+    match blocking(state, move |s| save(s, input)).await {
+        Some(result) => Ok(result),
+        None => Err(internal(account.nav("sites"))),
+    }
+}
+
+/// `POST /sites`: creates a site and shows its secret once.
+pub async fn create(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    let account = signed_in!(state, req);
+    if !account.csrf_ok(&form) {
+        return csrf_failed(account.nav("sites"));
+    }
+    let (account_id, now) = (account.id, state.clock.now_ms());
+    let page = |values| {
+        form_page(
+            &account,
+            "New site".into(),
+            "/sites".into(),
+            "Create site",
+            "/dashboard".into(),
+            values,
+        )
+    };
+    let created = save_form(&state, &account, &form, page, move |s, input| {
+        let created = sites::create_site_for(&s.store, account_id, &input, now)?;
+        s.sites.reload(&s.store)?;
+        Ok(created)
+    })
+    .await;
+    match created {
+        Ok(created) => render(
+            StatusCode::OK,
+            &SecretPage {
+                nav: account.nav("sites"),
+                heading: "Site created",
+                name: form.get("name").cloned().unwrap_or_default(),
+                site_id: created.site_id,
+                secret: created.secret,
+            },
+        ),
+        Err(response) => response,
+    }
+}
+
+/// `GET /sites/{id}`.
+pub async fn show(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let account = signed_in!(state, req);
+    match load(&state, &account, &path).await {
+        Ok(site) => render(StatusCode::OK, &site_page(&state, &account, &site)),
+        Err(response) => response,
+    }
+}
+
+/// `GET /sites/{id}/edit`.
+pub async fn edit_form(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let account = signed_in!(state, req);
+    let site = match load(&state, &account, &path).await {
+        Ok(site) => site,
+        Err(response) => return response,
+    };
+    let page = form_page(
+        &account,
+        format!("Edit {}", site.settings.name),
+        format!("/sites/{}/edit", site.id),
+        "Save changes",
+        format!("/sites/{}", site.id),
+        values_of(&site),
+    );
+    render(StatusCode::OK, &page)
+}
+
+/// What a webhook host resolves to now and whether delivery would be blocked (the same policy
+/// code as delivery, SPEC §5).
+async fn check_webhook(state: &AppState, url: &WebhookUrl) -> WebhookCheck {
+    match state.deliverer.egress().vet(url.url()).await {
+        Ok(vetted) => {
+            let addrs: Vec<String> = vetted.addrs.iter().map(|a| a.ip().to_string()).collect();
+            WebhookCheck {
+                ok: true,
+                summary: format!(
+                    "{} resolves to {}: delivery is allowed.",
+                    url.url().host_str().unwrap_or_default(),
+                    addrs.join(", ")
+                ),
+            }
+        }
+        Err(EgressError::Blocked { blocked, resolved }) => {
+            let addrs: Vec<String> = resolved.iter().map(ToString::to_string).collect();
+            WebhookCheck {
+                ok: false,
+                summary: format!(
+                    "{} resolves to {}: delivery would be blocked ({blocked}).",
+                    url.url().host_str().unwrap_or_default(),
+                    addrs.join(", ")
+                ),
+            }
+        }
+        Err(e @ EgressError::Dns { .. }) => WebhookCheck {
+            ok: false,
+            summary: format!("{e}: delivery would fail until the name resolves."),
+        },
+    }
+}
+
+/// `POST /sites/{id}/edit`: saves and shows the site page with the webhook check.
+pub async fn update(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    let account = signed_in!(state, req);
+    let site = match load(&state, &account, &path).await {
+        Ok(site) => site,
+        Err(response) => return response,
+    };
+    if !account.csrf_ok(&form) {
+        return csrf_failed(account.nav("sites"));
+    }
+    let (account_id, now, site_id) = (account.id, state.clock.now_ms(), site.id.clone());
+    let page = |values| {
+        form_page(
+            &account,
+            format!("Edit {}", site.settings.name),
+            format!("/sites/{}/edit", site.id),
+            "Save changes",
+            format!("/sites/{}", site.id),
+            values,
+        )
+    };
+    let saved = save_form(&state, &account, &form, page, move |s, input| {
+        let changed = sites::update_site(&s.store, account_id, &site_id, &input, now)?;
+        s.sites.reload(&s.store)?;
+        let site = sites::site_for_account(&s.store, account_id, &site_id)?;
+        Ok(changed.then_some(site).flatten())
+    })
+    .await;
+    let site = match saved {
+        Ok(Some(site)) => site,
+        Ok(None) => return not_found(account.nav("sites")),
+        Err(response) => return response,
+    };
+    let mut page = site_page(&state, &account, &site);
+    page.notice = Some("Saved.".into());
+    page.webhook_check = Some(check_webhook(&state, &site.settings.webhook_url).await);
+    render(StatusCode::OK, &page)
+}
+
+fn test_view(report: &Report) -> TestView {
+    TestView {
+        delivered: report.outcome == Outcome::Delivered,
+        outcome: report.outcome.as_str(),
+        http_status: report.http_status,
+        latency_ms: report.latency_ms,
+        detail: sentence(&report.detail),
+        resolved: report
+            .resolved
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        body: report.response_body.clone().filter(|b| !b.is_empty()),
+    }
+}
+
+/// `POST /sites/{id}/test`: Test delivery, the same function as `site test`.
+pub async fn test(
+    state: web::Data<AppState>,
+    client: web::Data<awc::Client>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    let account = signed_in!(state, req);
+    let site = match load(&state, &account, &path).await {
+        Ok(site) => site,
+        Err(response) => return response,
+    };
+    if !account.csrf_ok(&form) {
+        return csrf_failed(account.nav("sites"));
+    }
+    let report = crate::test_delivery::run(&state, &client, &site).await;
+    let mut page = site_page(&state, &account, &site);
+    page.test = Some(test_view(&report));
+    render(StatusCode::OK, &page)
+}
+
+/// `POST /sites/{id}/rotate`: a new secret, shown once.
+pub async fn rotate(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    let account = signed_in!(state, req);
+    let site = match load(&state, &account, &path).await {
+        Ok(site) => site,
+        Err(response) => return response,
+    };
+    if !account.csrf_ok(&form) {
+        return csrf_failed(account.nav("sites"));
+    }
+    let (account_id, now, site_id) = (account.id, state.clock.now_ms(), site.id.clone());
+    let rotated = blocking(&state, move |s| -> Result<_, SiteError> {
+        let secret = sites::rotate_secret(&s.store, account_id, &site_id, now)?;
+        s.sites.reload(&s.store)?;
+        Ok(secret)
+    })
+    .await;
+    match rotated {
+        Some(Some(secret)) => {
+            tracing::info!(site_id = %site.id, "secret rotated");
+            render(
+                StatusCode::OK,
+                &SecretPage {
+                    nav: account.nav("sites"),
+                    heading: "New secret",
+                    name: site.settings.name.clone(),
+                    site_id: site.id.clone(),
+                    secret,
+                },
+            )
+        }
+        Some(None) => not_found(account.nav("sites")),
+        None => internal(account.nav("sites")),
+    }
+}
+
+/// `GET /sites/{id}/delete`: the confirmation step.
+pub async fn delete_confirm(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let account = signed_in!(state, req);
+    match load(&state, &account, &path).await {
+        Ok(site) => render(
+            StatusCode::OK,
+            &DeletePage {
+                nav: account.nav("sites"),
+                name: site.settings.name.clone(),
+                site_id: site.id.clone(),
+            },
+        ),
+        Err(response) => response,
+    }
+}
+
+/// `POST /sites/{id}/delete` with `confirm=yes`.
+pub async fn delete(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    let account = signed_in!(state, req);
+    let site = match load(&state, &account, &path).await {
+        Ok(site) => site,
+        Err(response) => return response,
+    };
+    if !account.csrf_ok(&form) {
+        return csrf_failed(account.nav("sites"));
+    }
+    if form.get("confirm").map(String::as_str) != Some("yes") {
+        return see_other(&format!("/sites/{}/delete", site.id));
+    }
+    let (account_id, site_id) = (account.id, site.id.clone());
+    let deleted = blocking(&state, move |s| -> Result<_, SiteError> {
+        let deleted = sites::delete_site(&s.store, account_id, &site_id)?;
+        s.sites.reload(&s.store)?;
+        Ok(deleted)
+    })
+    .await;
+    match deleted {
+        Some(true) => {
+            tracing::info!(site_id = %site.id, "site deleted");
+            see_other("/dashboard")
+        }
+        Some(false) => not_found(account.nav("sites")),
+        None => internal(account.nav("sites")),
+    }
+}
