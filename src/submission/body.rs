@@ -22,7 +22,7 @@ use actix_multipart::Multipart;
 use actix_web::error::PayloadError;
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::web::Bytes;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, Stream, StreamExt};
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
@@ -217,7 +217,7 @@ pub async fn parse(
     let content_type = content_type.ok_or(BodyError::UnsupportedContentType)?;
     let pairs = match media_type(content_type).as_str() {
         "application/x-www-form-urlencoded" => parse_urlencoded(&body)?,
-        "multipart/form-data" => parse_multipart(content_type, body).await?,
+        "multipart/form-data" => parse_multipart(content_type, body)?,
         "application/json" => parse_json(&body)?,
         _ => return Err(BodyError::UnsupportedContentType),
     };
@@ -311,20 +311,21 @@ struct RawPart {
 ///
 /// The whole body is read before any part is judged, so a syntax error anywhere wins over a
 /// file upload or invalid UTF-8 earlier in the body.
-async fn parse_multipart(
-    content_type: &str,
-    body: Bytes,
-) -> Result<Vec<(String, String)>, BodyError> {
+///
+/// Since every byte is already there, the parser must never wait: actix-multipart answers
+/// `Pending` without a wake-up on some truncated bodies, which would hang the request forever,
+/// so any `Pending` is taken as an incomplete body (see [`next_ready`]).
+fn parse_multipart(content_type: &str, body: Bytes) -> Result<Vec<(String, String)>, BodyError> {
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_str(content_type).map_err(|_| BodyError::Malformed)?,
     );
-    let stream = futures_util::stream::once(async move { Ok::<_, PayloadError>(body) });
+    let stream = futures_util::stream::once(std::future::ready(Ok::<_, PayloadError>(body)));
     let mut multipart = Multipart::new(&headers, stream);
 
     let mut parts = Vec::new();
-    while let Some(field) = multipart.next().await {
+    while let Some(field) = next_ready(&mut multipart)? {
         let mut field = field.map_err(|_| BodyError::Malformed)?;
         let disposition = field.content_disposition().ok_or(BodyError::Malformed)?;
         let name = disposition
@@ -334,7 +335,7 @@ async fn parse_multipart(
         let is_file =
             disposition.get_filename().is_some() || disposition.get_filename_ext().is_some();
         let mut content = Vec::new();
-        while let Some(chunk) = field.next().await {
+        while let Some(chunk) = next_ready(&mut field)? {
             content.extend_from_slice(&chunk.map_err(|_| BodyError::Malformed)?);
         }
         parts.push(RawPart {
@@ -360,6 +361,16 @@ async fn parse_multipart(
         return Err(BodyError::FileUpload);
     }
     Ok(pairs)
+}
+
+/// Returns the next item of a multipart stream over a body that is already in memory.
+///
+/// # Errors
+///
+/// [`BodyError::Malformed`] when the stream is not ready, which with all bytes present means the
+/// parser is waiting for input that will never come.
+fn next_ready<S: Stream + Unpin>(stream: &mut S) -> Result<Option<S::Item>, BodyError> {
+    stream.next().now_or_never().ok_or(BodyError::Malformed)
 }
 
 /// Parses an `application/json` body: one flat object whose values are all strings.
