@@ -113,7 +113,14 @@ impl Application {
                 .app_data(data.clone())
                 // One pooled client per worker (awc clients are not shared across threads).
                 .app_data(actix_web::web::Data::new(deliverer.client()))
-                .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
+                // Security headers on every answer; DefaultHeaders keeps a handler's own CSP.
+                .wrap(
+                    DefaultHeaders::new()
+                        .add(("X-Content-Type-Options", "nosniff"))
+                        .add(("Referrer-Policy", "strict-origin-when-cross-origin"))
+                        .add(("X-Frame-Options", "DENY"))
+                        .add(("Content-Security-Policy", crate::web::CSP_STRICT)),
+                )
                 .wrap_fn(|req, srv| {
                     let started = Instant::now();
                     let method = req.method().clone();

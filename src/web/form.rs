@@ -28,6 +28,38 @@ struct ErrorPage {
     message: &'static str,
 }
 
+#[derive(Template)]
+#[template(path = "public/preview.html")]
+struct PreviewPage {
+    name: String,
+    site_key: String,
+    action: String,
+    api_host: String,
+    enabled: bool,
+}
+
+/// `GET /f/{site_key}`: a small live test form for the site, through the real pipeline.
+pub async fn preview(state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
+    let Some(site) = state.sites.get(&path) else {
+        return error_response(PublicError::UnknownSite, false, &cors::Cors::NoOrigin);
+    };
+    let page = PreviewPage {
+        name: site.settings.name.clone(),
+        site_key: site.key.as_str().to_owned(),
+        action: state.settings.forwarder_url(site.key.as_str()),
+        api_host: state.settings.public_url.clone(),
+        enabled: site.settings.enabled,
+    };
+    match page.render() {
+        Ok(html) => HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((header::CONTENT_SECURITY_POLICY, crate::web::CSP_PREVIEW))
+            .body(html),
+        Err(_) => error_response(PublicError::Internal, false, &cors::Cors::NoOrigin),
+    }
+}
+
 /// True when the visitor should get JSON: the body was JSON, or `Accept` rates
 /// `application/json` above `text/html`.
 pub fn wants_json(req: &HttpRequest) -> bool {

@@ -19,6 +19,18 @@ use crate::delivery::Deliverer;
 use crate::sites::SiteDirectory;
 use crate::store::{Store, StoreError};
 
+/// The Content-Security-Policy of every page but the preview form: scripts and styles from this
+/// origin only, no inline scripts, no framing, forms post only here.
+pub const CSP_STRICT: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+     base-uri 'none'; object-src 'none'";
+
+/// The preview form's policy: the widget solves in `blob:` workers and styles its shadow root,
+/// and the form may be redirected to the site's own thank-you URL.
+pub const CSP_PREVIEW: &str = "default-src 'self'; script-src 'self'; worker-src 'self' blob:; \
+     style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
+     form-action 'self' https: http:; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
+
 /// Largest body accepted by Cap redeem and siteverify.
 pub const SMALL_BODY_LIMIT: usize = 16 * 1024;
 
@@ -63,6 +75,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 ),
         )
         .route("/f/{site_key}", web::post().to(form::submit))
+        .route("/f/{site_key}", web::get().to(form::preview))
+        .route("/widget.js", web::get().to(widget_js))
         .route(
             "/f/{site_key}",
             web::method(actix_web::http::Method::OPTIONS).to(form::preflight),
@@ -116,6 +130,38 @@ async fn static_file(path: web::Path<String>) -> HttpResponse {
             .insert_header(("Cache-Control", "public, max-age=3600"))
             .body(*body),
         None => HttpResponse::NotFound().finish(),
+    }
+}
+
+/// Our `<caputchin-widget>` (SPEC §2), embedded in the binary.
+const WIDGET_JS: &str = include_str!("../../static/widget.js");
+
+/// `GET /widget.js`: cacheable for a week and revalidated by ETag.
+async fn widget_js(req: actix_web::HttpRequest) -> HttpResponse {
+    static ETAG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(WIDGET_JS.as_bytes());
+        format!("\"{}\"", crate::ids::to_hex(&digest[..12]))
+    });
+    let fresh = req
+        .headers()
+        .get("If-None-Match")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|tags| tags.split(',').any(|t| t.trim() == ETAG.as_str()));
+    let mut builder = if fresh {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    builder
+        .insert_header(("ETag", ETAG.as_str()))
+        .insert_header(("Cache-Control", "public, max-age=604800"))
+        .insert_header(("Access-Control-Allow-Origin", "*"))
+        .content_type("text/javascript; charset=utf-8");
+    if fresh {
+        builder.finish()
+    } else {
+        builder.body(WIDGET_JS)
     }
 }
 

@@ -632,3 +632,51 @@ async fn the_setup_link_creates_the_first_account_once() {
         .unwrap();
     assert_eq!(again.status(), 404, "the link is single-use");
 }
+
+#[actix_web::test]
+async fn every_page_carries_the_security_headers_and_no_inline_script_is_allowed() {
+    let app = spawn_app().await;
+    let mut browser = logged_in(&app).await;
+    let (id, _) = create_site(&mut browser, "Contact", &app.receiver.url()).await;
+    let page = browser.get(&format!("/sites/{id}")).await;
+    let key = {
+        let at = page.text.find("cpt_pub_").unwrap();
+        page.text[at..at + 32].to_owned()
+    };
+
+    let mut pages = vec![];
+    for path in [
+        "/login".to_owned(),
+        "/dashboard".to_owned(),
+        format!("/sites/{id}"),
+        format!("/sites/{id}/edit"),
+        format!("/sites/{id}/stats"),
+        "/sites/site_0000000000000000".to_owned(),
+        "/stats".to_owned(),
+    ] {
+        pages.push((path.clone(), browser.get(&path).await));
+    }
+    pages.push(("/f/… (error page)".into(), app.post_form(&key, &[("a", "b")]).await));
+    pages.push(("/f/… (preview)".into(), Browser::new(&app).get(&format!("/f/{key}")).await));
+
+    for (path, page) in &pages {
+        let header = |name: &str| {
+            page.headers
+                .get(name)
+                .unwrap_or_else(|| panic!("{path}: no {name}"))
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        let csp = header("content-security-policy");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        let scripts = csp
+            .split(';')
+            .find(|d| d.trim().starts_with("script-src"))
+            .unwrap_or_else(|| panic!("{path}: no script-src in {csp}"));
+        assert!(!scripts.contains("unsafe-inline"), "{path}: {csp}");
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        assert!(!header("referrer-policy").is_empty(), "{path}");
+        assert!(!page.text.contains("<script>"), "{path}: an inline script would be blocked");
+    }
+}

@@ -1,0 +1,1 @@
+// <caputchin-widget>: replaced by the full widget.
