@@ -113,6 +113,9 @@ impl Application {
                 .app_data(data.clone())
                 // One pooled client per worker (awc clients are not shared across threads).
                 .app_data(actix_web::web::Data::new(deliverer.client()))
+                .app_data(actix_web::web::Data::new(crate::web::VerifierClient(
+                    deliverer.client(),
+                )))
                 // Security headers on every answer; DefaultHeaders keeps a handler's own CSP.
                 .wrap(
                     DefaultHeaders::new()

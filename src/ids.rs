@@ -35,6 +35,22 @@ pub fn random_id<const N: usize>(prefix: &str) -> String {
     out
 }
 
+/// A random (version 4) UUID in its usual text form.
+pub fn uuid_v4() -> String {
+    let mut b = random_bytes::<16>();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex = to_hex(&b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,5 +61,8 @@ mod tests {
         let id = random_id::<12>("cpt_pub_");
         assert_eq!(id.len(), 8 + 24);
         assert_ne!(id, random_id::<12>("cpt_pub_"));
+        let uuid = uuid_v4();
+        assert_eq!(uuid.len(), 36);
+        assert_eq!(&uuid[14..15], "4");
     }
 }

@@ -90,9 +90,42 @@ enum SiteCommand {
         /// Create the site with forwarding disabled.
         #[arg(long)]
         disabled: bool,
+        #[command(flatten)]
+        verifier: VerifierArgs,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
+    },
+    /// Change a site's settings; options not given keep their values.
+    Edit {
+        /// The site's public key (cpt_pub_…).
+        site_key: String,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Webhook URL.
+        #[arg(long)]
+        webhook: Option<String>,
+        /// Redirect URL (empty for the built-in thank-you page).
+        #[arg(long)]
+        redirect: Option<String>,
+        /// Replace the allowed origins (repeatable; `--origin ''` clears them).
+        #[arg(long = "origin")]
+        origins: Option<Vec<String>>,
+        /// Proof-of-work challenges per verification, 1..=500.
+        #[arg(long)]
+        challenges: Option<u16>,
+        /// Proof-of-work difficulty in hex digits, 1..=8.
+        #[arg(long)]
+        difficulty: Option<u8>,
+        /// Enable forwarding.
+        #[arg(long, conflicts_with = "disable")]
+        enable: bool,
+        /// Disable forwarding.
+        #[arg(long)]
+        disable: bool,
+        #[command(flatten)]
+        verifier: VerifierArgs,
     },
     /// Send a Test delivery (the dashboard's button): the synthetic envelope through the same
     /// delivery code, SSRF rules and timeout as a real submission.
@@ -112,6 +145,51 @@ enum SiteCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// The verifier options shared by `site create` and `site edit` (SPEC §8).
+#[derive(clap::Args)]
+struct VerifierArgs {
+    /// Who verifies submissions: builtin (default), caputchin, turnstile, hcaptcha, recaptcha.
+    #[arg(long)]
+    verifier: Option<String>,
+    /// The remote verifier's secret (stored encrypted; prefer --verifier-secret-stdin).
+    #[arg(long, conflicts_with = "verifier_secret_stdin")]
+    verifier_secret: Option<String>,
+    /// Read the remote verifier's secret from the first line of standard input.
+    #[arg(long)]
+    verifier_secret_stdin: bool,
+    /// The verifier's siteverify URL [default: the provider's public endpoint].
+    #[arg(long)]
+    verifier_url: Option<String>,
+    /// hCaptcha's site key, sent with each verification.
+    #[arg(long)]
+    verifier_sitekey: Option<String>,
+}
+
+impl VerifierArgs {
+    /// The secret given, sealed with the server key.
+    fn sealed_secret(
+        &self,
+        key: &caputchin_forwarder::captcha::keys::ServerKey,
+    ) -> anyhow::Result<Option<Vec<u8>>> {
+        let secret = match (&self.verifier_secret, self.verifier_secret_stdin) {
+            (Some(s), _) => Some(s.trim().to_owned()),
+            (None, true) => Some(read_line()?),
+            (None, false) => None,
+        };
+        let sealer = caputchin_forwarder::captcha::keys::Sealer::new(key);
+        Ok(secret.filter(|s| !s.is_empty()).map(|s| sealer.seal(&s)))
+    }
+}
+
+fn read_line() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading standard input")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 fn main() -> ExitCode {
@@ -202,6 +280,7 @@ fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
             challenges,
             difficulty,
             disabled,
+            verifier,
             json,
         }) => {
             let state = prepare_state(settings, Dependencies::default())?;
@@ -213,6 +292,10 @@ fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
                 challenge_count: challenges,
                 difficulty,
                 enabled: !disabled,
+                verifier: verifier.verifier.clone(),
+                verifier_secret: verifier.sealed_secret(state.issuer.key())?,
+                verifier_url: verifier.verifier_url.clone(),
+                verifier_sitekey: verifier.verifier_sitekey.clone(),
             };
             let created = sites::create_site(&state.store, &account, &input, SystemClock.now_ms())?;
             let key = created.site_key.as_str();
@@ -237,6 +320,62 @@ fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
                 println!("  forwarder URL: {forwarder_url}");
                 println!("  Cap endpoint:  {cap_endpoint}");
             }
+            Ok(())
+        }
+        Command::Site(SiteCommand::Edit {
+            site_key,
+            name,
+            webhook,
+            redirect,
+            origins,
+            challenges,
+            difficulty,
+            enable,
+            disable,
+            verifier,
+        }) => {
+            let state = prepare_state(settings, Dependencies::default())?;
+            let Some(site) = state.sites.get(site_key.trim()) else {
+                bail!("no site with key {}", site_key.trim());
+            };
+            let current = &site.settings;
+            let input = sites::SiteInput {
+                name: name.unwrap_or_else(|| current.name.clone()),
+                webhook_url: webhook.unwrap_or_else(|| current.webhook_url.expose().to_owned()),
+                redirect_url: redirect
+                    .or_else(|| current.redirect_url.as_ref().map(|u| u.to_string())),
+                allowed_origins: origins.unwrap_or_else(|| current.allowed_origins.clone()),
+                challenge_count: Some(challenges.unwrap_or(current.challenge.count)),
+                difficulty: Some(difficulty.unwrap_or(current.challenge.difficulty)),
+                enabled: if enable {
+                    true
+                } else {
+                    !disable && current.enabled
+                },
+                verifier: Some(
+                    verifier
+                        .verifier
+                        .clone()
+                        .unwrap_or_else(|| current.verifier.as_str().to_owned()),
+                ),
+                verifier_secret: verifier.sealed_secret(state.issuer.key())?,
+                verifier_url: verifier
+                    .verifier_url
+                    .clone()
+                    .or_else(|| current.verifier_url.as_ref().map(|u| u.expose().to_owned())),
+                verifier_sitekey: verifier
+                    .verifier_sitekey
+                    .clone()
+                    .or_else(|| current.verifier_sitekey.clone()),
+            };
+            sites::update_site(
+                &state.store,
+                site.account_id,
+                &site.id,
+                &input,
+                SystemClock.now_ms(),
+            )?;
+            println!("site {} updated", site.key.as_str());
             Ok(())
         }
         Command::Site(SiteCommand::Test { site_key, json }) => {

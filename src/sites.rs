@@ -35,6 +35,15 @@ pub enum SiteError {
     /// The redirect URL is not an absolute http(s) URL.
     #[error("the redirect URL must be an absolute http or https URL")]
     InvalidRedirect,
+    /// An unknown verifier name.
+    #[error("the verifier must be one of builtin, caputchin, turnstile, hcaptcha, recaptcha")]
+    InvalidVerifier,
+    /// A remote verifier without its secret.
+    #[error("a remote verifier needs its secret")]
+    MissingVerifierSecret,
+    /// The verifier URL broke a save-time rule.
+    #[error("verifier URL: {0}")]
+    InvalidVerifierUrl(WebhookUrlError),
     /// An allowed origin is not `scheme://host[:port]`.
     #[error("{0:?} is not an origin such as https://www.example.com")]
     InvalidOrigin(String),
@@ -55,6 +64,83 @@ pub enum SiteError {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+/// Which service verifies a site's submissions (SPEC §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VerifierKind {
+    /// The forwarder's own Cap-compatible issuer (the default).
+    #[default]
+    Builtin,
+    /// A remote Caputchin siteverify (JSON `{secret, response}`; `platform` fills the game fields).
+    Caputchin,
+    /// Cloudflare Turnstile.
+    Turnstile,
+    /// hCaptcha.
+    Hcaptcha,
+    /// Google reCAPTCHA.
+    Recaptcha,
+}
+
+impl VerifierKind {
+    /// Every kind.
+    pub const ALL: [VerifierKind; 5] = [
+        VerifierKind::Builtin,
+        VerifierKind::Caputchin,
+        VerifierKind::Turnstile,
+        VerifierKind::Hcaptcha,
+        VerifierKind::Recaptcha,
+    ];
+
+    /// The stored and typed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerifierKind::Builtin => "builtin",
+            VerifierKind::Caputchin => "caputchin",
+            VerifierKind::Turnstile => "turnstile",
+            VerifierKind::Hcaptcha => "hcaptcha",
+            VerifierKind::Recaptcha => "recaptcha",
+        }
+    }
+
+    /// Parses a name.
+    pub fn parse(s: &str) -> Option<VerifierKind> {
+        VerifierKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s.trim().to_ascii_lowercase())
+    }
+
+    /// The form fields this verifier's widget posts its token in, in order of preference.
+    pub fn token_fields(self) -> &'static [&'static str] {
+        match self {
+            VerifierKind::Builtin | VerifierKind::Caputchin => &["caputchin-token"],
+            VerifierKind::Turnstile => &["cf-turnstile-response"],
+            // hCaptcha also fills g-recaptcha-response for drop-in compatibility.
+            VerifierKind::Hcaptcha => &["h-captcha-response", "g-recaptcha-response"],
+            VerifierKind::Recaptcha => &["g-recaptcha-response"],
+        }
+    }
+
+    /// The provider's public siteverify endpoint (`None` for the built-in issuer).
+    pub fn default_url(self) -> Option<&'static str> {
+        match self {
+            VerifierKind::Builtin => None,
+            VerifierKind::Caputchin => Some("https://api.caputchin.com/v1/siteverify"),
+            VerifierKind::Turnstile => {
+                Some("https://challenges.cloudflare.com/turnstile/v0/siteverify")
+            }
+            VerifierKind::Hcaptcha => Some("https://api.hcaptcha.com/siteverify"),
+            VerifierKind::Recaptcha => Some("https://www.google.com/recaptcha/api/siteverify"),
+        }
+    }
+}
+
+/// Every form field any verifier's widget posts a token in; all are stripped from the envelope.
+pub const ALL_TOKEN_FIELDS: [&str; 4] = [
+    "caputchin-token",
+    "cf-turnstile-response",
+    "h-captcha-response",
+    "g-recaptcha-response",
+];
 
 /// A syntactically valid public site key, `cpt_pub_` and 24 lowercase hex digits.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -128,6 +214,15 @@ pub struct SiteInput {
     pub difficulty: Option<u8>,
     /// Whether forwarding is enabled.
     pub enabled: bool,
+    /// The verifier's name (`builtin` when `None`).
+    pub verifier: Option<String>,
+    /// A new verifier secret, already sealed with [`crate::captcha::keys::Sealer`]; `None`
+    /// keeps the stored one.
+    pub verifier_secret: Option<Vec<u8>>,
+    /// The verifier's siteverify URL; empty for the provider's public endpoint.
+    pub verifier_url: Option<String>,
+    /// hCaptcha's site key, sent with each verification when set.
+    pub verifier_sitekey: Option<String>,
 }
 
 /// Site settings that passed every rule.
@@ -145,6 +240,23 @@ pub struct SiteSettings {
     pub challenge: ChallengeParams,
     /// Whether forwarding is enabled.
     pub enabled: bool,
+    /// Which service verifies submissions.
+    pub verifier: VerifierKind,
+    /// An overriding siteverify URL (same save-time rules as webhook URLs).
+    pub verifier_url: Option<WebhookUrl>,
+    /// hCaptcha's site key.
+    pub verifier_sitekey: Option<String>,
+}
+
+impl SiteSettings {
+    /// The siteverify URL to call: the override, or the provider's public endpoint.
+    pub fn verify_url(&self) -> Option<WebhookUrl> {
+        self.verifier_url.clone().or_else(|| {
+            self.verifier
+                .default_url()
+                .and_then(|u| WebhookUrl::parse(u).ok())
+        })
+    }
 }
 
 impl SiteInput {
@@ -176,6 +288,21 @@ impl SiteInput {
             self.difficulty.unwrap_or(defaults.difficulty),
         )
         .ok_or(SiteError::InvalidChallenge)?;
+        let verifier = match self.verifier.as_deref().map(str::trim) {
+            None | Some("") => VerifierKind::Builtin,
+            Some(name) => VerifierKind::parse(name).ok_or(SiteError::InvalidVerifier)?,
+        };
+        let verifier_url = match self.verifier_url.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(_) if verifier == VerifierKind::Builtin => None,
+            Some(raw) => Some(WebhookUrl::parse(raw).map_err(SiteError::InvalidVerifierUrl)?),
+        };
+        let verifier_sitekey = self
+            .verifier_sitekey
+            .as_deref()
+            .map(str::trim)
+            .filter(|k| !k.is_empty() && verifier == VerifierKind::Hcaptcha)
+            .map(str::to_owned);
         Ok(SiteSettings {
             name: name.to_owned(),
             webhook_url,
@@ -183,6 +310,9 @@ impl SiteInput {
             allowed_origins,
             challenge,
             enabled: self.enabled,
+            verifier,
+            verifier_url,
+            verifier_sitekey,
         })
     }
 }
@@ -200,6 +330,8 @@ pub struct Site {
     pub key: SiteKey,
     /// SHA-256 of the secret.
     pub secret_hash: [u8; 32],
+    /// The remote verifier's secret, sealed.
+    pub verifier_secret: Option<Vec<u8>>,
     /// The checked settings.
     pub settings: SiteSettings,
     /// Creation time, epoch ms.
@@ -235,6 +367,10 @@ impl Site {
             challenge_count: u16::try_from(row.challenge_count).ok(),
             difficulty: u8::try_from(row.challenge_difficulty).ok(),
             enabled: row.enabled,
+            verifier: Some(row.verifier.clone()),
+            verifier_secret: None,
+            verifier_url: row.verifier_url.clone(),
+            verifier_sitekey: row.verifier_sitekey.clone(),
         };
         let settings = input.validate().map_err(|e| corrupt(&e.to_string()))?;
         Ok(Site {
@@ -243,6 +379,7 @@ impl Site {
             account_email: row.account_email,
             key,
             secret_hash,
+            verifier_secret: row.verifier_secret,
             settings,
             created_at: row.created_at,
         })
@@ -280,6 +417,9 @@ pub fn create_site_for(
     now_ms: i64,
 ) -> Result<CreatedSite, SiteError> {
     let settings = input.validate()?;
+    if settings.verifier != VerifierKind::Builtin && input.verifier_secret.is_none() {
+        return Err(SiteError::MissingVerifierSecret);
+    }
     let site_id = crate::ids::random_id::<8>(SITE_ID_PREFIX);
     let site_key = SiteKey::generate();
     let secret = crate::ids::random_id::<24>(SECRET_PREFIX);
@@ -298,6 +438,10 @@ pub fn create_site_for(
         challenge_difficulty: i64::from(settings.challenge.difficulty),
         created_at: now_ms,
         updated_at: now_ms,
+        verifier: settings.verifier.as_str().to_owned(),
+        verifier_secret: input.verifier_secret.clone(),
+        verifier_url: settings.verifier_url.map(|u| u.expose().to_owned()),
+        verifier_sitekey: settings.verifier_sitekey,
     };
     store.write(|c| store::sites::insert(c, &row))?;
     Ok(CreatedSite {
@@ -307,7 +451,12 @@ pub fn create_site_for(
     })
 }
 
-fn row_for_update(site_id: &str, settings: SiteSettings, now_ms: i64) -> store::sites::SiteRow {
+fn row_for_update(
+    site_id: &str,
+    settings: SiteSettings,
+    sealed_secret: Option<Vec<u8>>,
+    now_ms: i64,
+) -> store::sites::SiteRow {
     store::sites::SiteRow {
         id: site_id.to_owned(),
         account_id: 0,
@@ -323,6 +472,10 @@ fn row_for_update(site_id: &str, settings: SiteSettings, now_ms: i64) -> store::
         challenge_difficulty: i64::from(settings.challenge.difficulty),
         created_at: now_ms,
         updated_at: now_ms,
+        verifier: settings.verifier.as_str().to_owned(),
+        verifier_secret: sealed_secret,
+        verifier_url: settings.verifier_url.map(|u| u.expose().to_owned()),
+        verifier_sitekey: settings.verifier_sitekey,
     }
 }
 
@@ -344,8 +497,22 @@ pub fn update_site(
     input: &SiteInput,
     now_ms: i64,
 ) -> Result<bool, SiteError> {
-    let row = row_for_update(site_id, input.validate()?, now_ms);
-    Ok(store.write(|c| store::sites::update_settings(c, account_id, &row))?)
+    let settings = input.validate()?;
+    let remote = settings.verifier != VerifierKind::Builtin;
+    let row = row_for_update(site_id, settings, input.verifier_secret.clone(), now_ms);
+    store.write(|c| -> Result<bool, SiteError> {
+        let tx = c.unchecked_transaction().map_err(StoreError::from)?;
+        let Some(current) = store::sites::by_id_for_account(&tx, account_id, site_id)? else {
+            return Ok(false);
+        };
+        // A remote verifier keeps its stored secret unless a new one is given, and needs one.
+        if remote && row.verifier_secret.is_none() && current.verifier_secret.is_none() {
+            return Err(SiteError::MissingVerifierSecret);
+        }
+        let changed = store::sites::update_settings(&tx, account_id, &row)?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(changed)
+    })
 }
 
 /// Replaces a site's secret; returns the new secret (shown once), `None` for no such site.

@@ -58,7 +58,7 @@ const GEOMETRIC_LOWER_BOUNDS: [u64; GEOMETRIC_BUCKETS] = {
 /// Below [`EXACT_BELOW_MS`] the bucket is the latency itself, exact to the millisecond. From
 /// 100 ms on, bucket `100 + k` holds `[L(k), L(k + 1))` where `L(0) = 100` and
 /// `L(k + 1) = L(k) + floor(L(k) / 40)`: geometric steps of about 2.5 %. The last bucket
-/// (from about 4.1·10⁹ ms, some 48 days) is open-ended. [`latency_bucket_bounds`] is the inverse
+/// (from 4,053,388,504 ms, some 47 days) is open-ended. [`latency_bucket_bounds`] is the inverse
 /// and [`latency_bucket_value`] the value a bucket stands for.
 pub fn latency_bucket(latency_ms: u64) -> u32 {
     if latency_ms < EXACT_BELOW_MS {
@@ -612,7 +612,7 @@ fn axis_step(max: u64) -> u64 {
             }
         }
         if magnitude > u64::MAX / 10 {
-            return u64::MAX / 4;
+            return u64::MAX;
         }
         magnitude *= 10;
     }
@@ -815,15 +815,27 @@ mod tests {
     fn huge_latencies_land_in_the_last_bucket() {
         assert_eq!(latency_bucket(u64::MAX), LATENCY_BUCKETS - 1);
         assert_eq!(latency_bucket_bounds(u32::MAX).1, None);
-        assert!(latency_bucket_bounds(LATENCY_BUCKETS - 1).0 > 4_000_000_000);
+        assert_eq!(latency_bucket(4_053_388_504), LATENCY_BUCKETS - 1);
+        assert_eq!(latency_bucket(4_053_388_503), LATENCY_BUCKETS - 2);
     }
 
     #[test]
     fn known_bucket_boundaries() {
         assert_eq!(latency_bucket_bounds(100), (100, Some(102)));
         assert_eq!(latency_bucket_bounds(101), (102, Some(104)));
-        assert_eq!(latency_bucket(1000), latency_bucket(1010));
-        assert_eq!(latency_bucket_value(latency_bucket(5000)), 4995);
+        assert_eq!(
+            latency_bucket_bounds(latency_bucket(1000)),
+            (977, Some(1001))
+        );
+        assert_eq!(
+            latency_bucket_bounds(latency_bucket(5000)),
+            (4897, Some(5019))
+        );
+        assert_eq!(latency_bucket_value(latency_bucket(5000)), 4957);
+        assert_eq!(
+            latency_bucket_bounds(LATENCY_BUCKETS - 1),
+            (4_053_388_504, None)
+        );
     }
 
     #[test]
@@ -860,7 +872,7 @@ mod tests {
         assert_eq!(axis_step(5), 2);
         assert_eq!(axis_step(9), 5);
         assert_eq!(axis_step(21), 10);
-        assert_eq!(axis_step(u64::MAX), u64::MAX / 4);
+        assert_eq!(axis_step(u64::MAX).saturating_mul(4), u64::MAX);
     }
 
     #[test]

@@ -78,3 +78,67 @@ pub fn verify(key: &ServerKey, parts: &[&[u8]], tag: &[u8]) -> bool {
         false
     }
 }
+
+/// Encrypts values that must be read back (a remote verifier's secret) under a key derived from
+/// the server key: ChaCha20-Poly1305 with a random nonce. If the server key changes, sealed
+/// values no longer open and the site fails closed until its secret is entered again.
+pub struct Sealer {
+    cipher: chacha20poly1305::ChaCha20Poly1305,
+}
+
+const NONCE_BYTES: usize = 12;
+
+impl Sealer {
+    /// The sealer of a server key.
+    pub fn new(key: &ServerKey) -> Sealer {
+        use chacha20poly1305::KeyInit as _;
+        let derived = sign(key, &[b"caputchin-sealed-secret-v1"]);
+        Sealer {
+            cipher: chacha20poly1305::ChaCha20Poly1305::new(&derived.into()),
+        }
+    }
+
+    /// Encrypts `plain`: nonce followed by ciphertext and tag.
+    pub fn seal(&self, plain: &str) -> Vec<u8> {
+        use chacha20poly1305::aead::Aead as _;
+        let nonce = crate::ids::random_bytes::<NONCE_BYTES>();
+        let mut out = nonce.to_vec();
+        // Encryption with a fresh nonce and an in-memory buffer cannot fail.
+        if let Ok(sealed) = self.cipher.encrypt(&nonce.into(), plain.as_bytes()) {
+            out.extend(sealed);
+        }
+        out
+    }
+
+    /// Decrypts a sealed value; `None` if it was not sealed under this key or was altered.
+    pub fn open(&self, sealed: &[u8]) -> Option<String> {
+        use chacha20poly1305::aead::Aead as _;
+        if sealed.len() <= NONCE_BYTES {
+            return None;
+        }
+        let (nonce, body) = sealed.split_at(NONCE_BYTES);
+        let nonce: [u8; NONCE_BYTES] = nonce.try_into().ok()?;
+        let plain = self.cipher.decrypt(&nonce.into(), body).ok()?;
+        String::from_utf8(plain).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_values_open_only_under_the_same_key_and_unaltered() {
+        let sealer = Sealer::new(&ServerKey::from_bytes(&[3; 32]));
+        let sealed = sealer.seal("0x4AAAAAAA-secret");
+        assert_eq!(sealer.open(&sealed).as_deref(), Some("0x4AAAAAAA-secret"));
+        assert!(!String::from_utf8_lossy(&sealed).contains("secret"));
+        let other = Sealer::new(&ServerKey::from_bytes(&[4; 32]));
+        assert_eq!(other.open(&sealed), None);
+        let mut altered = sealed.clone();
+        let last = altered.len() - 1;
+        altered[last] ^= 1;
+        assert_eq!(sealer.open(&altered), None);
+        assert_eq!(sealer.open(&[1, 2, 3]), None);
+    }
+}

@@ -4,6 +4,7 @@
 pub mod cap;
 pub mod challenge;
 pub mod keys;
+pub mod remote;
 pub mod token;
 
 use std::sync::Arc;

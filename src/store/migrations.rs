@@ -27,6 +27,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "sessions",
         include_str!("../../migrations/0004_sessions.sql"),
     ),
+    (
+        5,
+        "verifiers",
+        include_str!("../../migrations/0005_verifiers.sql"),
+    ),
 ];
 
 /// Applies every migration not yet recorded; returns the versions applied now.

@@ -35,11 +35,20 @@ pub struct SiteRow {
     pub created_at: i64,
     /// Last change, epoch ms.
     pub updated_at: i64,
+    /// Verifier name.
+    pub verifier: String,
+    /// The verifier secret, sealed.
+    pub verifier_secret: Option<Vec<u8>>,
+    /// The verifier URL override.
+    pub verifier_url: Option<String>,
+    /// hCaptcha's site key.
+    pub verifier_sitekey: Option<String>,
 }
 
 const COLUMNS: &str = "s.id, s.account_id, a.email, s.name, s.site_key, s.secret_hash, \
      s.webhook_url, s.enabled, s.redirect_url, s.allowed_origins, s.challenge_count, \
-     s.challenge_difficulty, s.created_at, s.updated_at";
+     s.challenge_difficulty, s.created_at, s.updated_at, s.verifier, s.verifier_secret, \
+     s.verifier_url, s.verifier_sitekey";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<SiteRow> {
     Ok(SiteRow {
@@ -57,6 +66,10 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<SiteRow> {
         challenge_difficulty: r.get(11)?,
         created_at: r.get(12)?,
         updated_at: r.get(13)?,
+        verifier: r.get(14)?,
+        verifier_secret: r.get(15)?,
+        verifier_url: r.get(16)?,
+        verifier_sitekey: r.get(17)?,
     })
 }
 
@@ -65,8 +78,9 @@ pub fn insert(conn: &Connection, row: &SiteRow) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO sites (id, account_id, name, site_key, secret_hash, webhook_url, enabled,
                             redirect_url, allowed_origins, challenge_count, challenge_difficulty,
-                            created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                            created_at, updated_at, verifier, verifier_secret, verifier_url,
+                            verifier_sitekey)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
         params![
             row.id,
             row.account_id,
@@ -80,7 +94,11 @@ pub fn insert(conn: &Connection, row: &SiteRow) -> Result<(), StoreError> {
             row.challenge_count,
             row.challenge_difficulty,
             row.created_at,
-            row.updated_at
+            row.updated_at,
+            row.verifier,
+            row.verifier_secret,
+            row.verifier_url,
+            row.verifier_sitekey
         ],
     )?;
     Ok(())
@@ -131,7 +149,9 @@ pub fn update_settings(
     let changed = conn.execute(
         "UPDATE sites SET name = ?3, webhook_url = ?4, enabled = ?5, redirect_url = ?6,
                           allowed_origins = ?7, challenge_count = ?8, challenge_difficulty = ?9,
-                          updated_at = ?10
+                          updated_at = ?10, verifier = ?11,
+                          verifier_secret = COALESCE(?12, verifier_secret),
+                          verifier_url = ?13, verifier_sitekey = ?14
          WHERE account_id = ?1 AND id = ?2",
         params![
             account_id,
@@ -143,7 +163,11 @@ pub fn update_settings(
             row.allowed_origins,
             row.challenge_count,
             row.challenge_difficulty,
-            row.updated_at
+            row.updated_at,
+            row.verifier,
+            row.verifier_secret,
+            row.verifier_url,
+            row.verifier_sitekey
         ],
     )?;
     Ok(changed == 1)

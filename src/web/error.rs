@@ -51,6 +51,9 @@ pub enum PublicError {
     /// A token issued for another site (403 `site-mismatch`).
     #[error("site-mismatch")]
     SiteMismatch,
+    /// A remote verifier could not give a clear answer (503 `verifier-unavailable`); fail closed.
+    #[error("verifier-unavailable")]
+    VerifierUnavailable,
     /// The webhook did not accept the submission (502 `delivery-failed`).
     #[error("delivery-failed")]
     DeliveryFailed,
@@ -86,6 +89,7 @@ impl PublicError {
             PublicError::InvalidToken => "invalid-token",
             PublicError::TimeoutOrDuplicate => "timeout-or-duplicate",
             PublicError::SiteMismatch => "site-mismatch",
+            PublicError::VerifierUnavailable => "verifier-unavailable",
             PublicError::DeliveryFailed => "delivery-failed",
             PublicError::BadRequest => "bad-request",
             PublicError::ChallengeInvalid => "challenge-invalid",
@@ -117,6 +121,7 @@ impl PublicError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             PublicError::DeliveryFailed => StatusCode::BAD_GATEWAY,
+            PublicError::VerifierUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             PublicError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -151,6 +156,9 @@ impl PublicError {
             }
             PublicError::SiteMismatch => {
                 "The verification belongs to another form. Please reload the page and try again."
+            }
+            PublicError::VerifierUnavailable => {
+                "The spam check could not be completed right now, so nothing was sent. Please try again in a few minutes."
             }
             PublicError::DeliveryFailed => {
                 "Your message could not be delivered right now and was not kept. Please try again later or contact the site owner another way."

@@ -7,14 +7,13 @@ use askama::Template;
 use serde_json::json;
 
 use crate::captcha::VerifyError;
+use crate::captcha::remote::{self, Verdict};
+use crate::captcha::token::Claims;
 use crate::delivery::{Kind, Outcome};
-use crate::sites::{Site, normalize_origin};
+use crate::sites::{ALL_TOKEN_FIELDS, Site, VerifierKind, normalize_origin};
 use crate::submission::{body, envelope};
 use crate::web::error::PublicError;
-use crate::web::{AppState, cors};
-
-/// The form fields a built-in verification token arrives in.
-pub const TOKEN_FIELDS: [&str; 1] = ["caputchin-token"];
+use crate::web::{AppState, VerifierClient, cors};
 
 #[derive(Template)]
 #[template(path = "public/thanks.html")]
@@ -165,6 +164,7 @@ pub async fn preflight(
 pub async fn submit(
     state: web::Data<AppState>,
     client: web::Data<awc::Client>,
+    verifier_client: web::Data<VerifierClient>,
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
@@ -175,7 +175,7 @@ pub async fn submit(
         return error_response(PublicError::UnknownSite, json, &echo);
     };
     let allowed = cors::check(&site, &req).unwrap_or_else(|_| echo.clone());
-    match accept(&state, &client, &site, &req, payload).await {
+    match accept(&state, &client, &verifier_client.0, &site, &req, payload).await {
         Ok(session_id) => {
             if json {
                 let mut builder = HttpResponse::Ok();
@@ -217,6 +217,7 @@ pub async fn submit(
 async fn accept(
     state: &AppState,
     client: &awc::Client,
+    verifier_client: &awc::Client,
     site: &Site,
     req: &HttpRequest,
     payload: web::Payload,
@@ -250,25 +251,40 @@ async fn accept(
         max_fields: state.settings.max_fields,
         max_name_bytes: crate::config::MAX_FIELD_NAME_BYTES,
     };
-    let parsed = body::parse(content_type, bytes, &TOKEN_FIELDS, &limits)
+    // The token comes from the fields this site's verifier posts; every verifier's token field
+    // is stripped before the envelope is built (SPEC §3, §8).
+    let verifier = site.settings.verifier;
+    let parsed = body::parse(content_type, bytes, verifier.token_fields(), &limits)
         .await
         .map_err(|e| PublicError::from(&e))?;
+    let fields = body::Fields::from_pairs(
+        parsed
+            .fields
+            .iter()
+            .filter(|(name, _)| !ALL_TOKEN_FIELDS.contains(name))
+            .map(|(n, v)| (n.to_owned(), v.to_owned())),
+        &limits,
+    )
+    .map_err(|e| PublicError::from(&e))?;
     let token = parsed.token.ok_or(PublicError::MissingToken)?;
-    let claims = state
-        .issuer
-        .consume(site.key.as_str(), &token)
-        .await
-        .map_err(|e| match e {
-            VerifyError::Invalid => PublicError::InvalidToken,
-            VerifyError::TimeoutOrDuplicate => PublicError::TimeoutOrDuplicate,
-            VerifyError::SiteMismatch => PublicError::SiteMismatch,
-            VerifyError::Store(e) => {
-                tracing::error!(error = %e, "could not record a consumed token");
-                PublicError::Internal
-            }
-        })?;
+    let claims = match verifier {
+        VerifierKind::Builtin => state
+            .issuer
+            .consume(site.key.as_str(), &token)
+            .await
+            .map_err(|e| match e {
+                VerifyError::Invalid => PublicError::InvalidToken,
+                VerifyError::TimeoutOrDuplicate => PublicError::TimeoutOrDuplicate,
+                VerifyError::SiteMismatch => PublicError::SiteMismatch,
+                VerifyError::Store(e) => {
+                    tracing::error!(error = %e, "could not record a consumed token");
+                    PublicError::Internal
+                }
+            })?,
+        remote_kind => verify_remotely(state, verifier_client, site, remote_kind, &token).await?,
+    };
     let verified_at = state.clock.now_ms();
-    let body = envelope::real(&claims, verified_at, parsed.fields.to_json_object());
+    let body = envelope::real(&claims, verified_at, fields.to_json_object());
     let report = state
         .deliverer
         .deliver(client, &site.settings.webhook_url, body, Kind::Real)
@@ -290,6 +306,80 @@ async fn accept(
         Ok(claims.session_id)
     } else {
         Err(PublicError::DeliveryFailed)
+    }
+}
+
+/// Asks the site's remote verifier about a token (SPEC §8); any doubt fails closed.
+async fn verify_remotely(
+    state: &AppState,
+    client: &awc::Client,
+    site: &Site,
+    kind: VerifierKind,
+    token: &str,
+) -> Result<Claims, PublicError> {
+    let unavailable = |why: &str| {
+        tracing::warn!(site_id = %site.id, verifier = kind.as_str(), reason = why, "verifier unavailable");
+        PublicError::VerifierUnavailable
+    };
+    let sealer = crate::captcha::keys::Sealer::new(state.issuer.key());
+    let secret = site
+        .verifier_secret
+        .as_deref()
+        .and_then(|sealed| sealer.open(sealed))
+        .ok_or_else(|| unavailable("the verifier secret cannot be opened"))?;
+    let url = site
+        .settings
+        .verify_url()
+        .ok_or_else(|| unavailable("no verifier URL"))?;
+    let now = state.clock.now_ms();
+    let mut claims = Claims::new(site.key.as_str(), now);
+    claims.expires_at = now;
+    let idempotency_key = crate::ids::uuid_v4();
+    let check = remote::Check {
+        secret: &secret,
+        token,
+        sitekey: site.settings.verifier_sitekey.as_deref(),
+        idempotency_key: &idempotency_key,
+    };
+    let verdict = remote::verify(
+        client,
+        state.deliverer.egress(),
+        kind,
+        &url,
+        &check,
+        state.settings.delivery_timeout,
+    )
+    .await;
+    match verdict {
+        Verdict::Accepted {
+            hostname,
+            game_id,
+            score,
+            duration_ms,
+        } => {
+            // Turnstile says where the token was solved; a restricted site checks it.
+            let allowed = &site.settings.allowed_origins;
+            if let Some(host) = hostname.filter(|_| !allowed.is_empty()) {
+                let matches = allowed.iter().any(|origin| {
+                    url::Url::parse(origin)
+                        .ok()
+                        .and_then(|u| u.host_str().map(|h| h.eq_ignore_ascii_case(&host)))
+                        .unwrap_or(false)
+                });
+                if !matches {
+                    return Err(PublicError::InvalidToken);
+                }
+            }
+            claims.game_id = game_id;
+            claims.score = score;
+            claims.duration_ms = duration_ms;
+            Ok(claims)
+        }
+        Verdict::Missing => Err(PublicError::MissingToken),
+        Verdict::Invalid => Err(PublicError::InvalidToken),
+        Verdict::TimeoutOrDuplicate => Err(PublicError::TimeoutOrDuplicate),
+        Verdict::SiteMismatch => Err(PublicError::SiteMismatch),
+        Verdict::Unavailable(why) => Err(unavailable(&why)),
     }
 }
 

@@ -34,6 +34,10 @@ pub const CSP_PREVIEW: &str = "default-src 'self'; script-src 'self'; worker-src
 /// Largest body accepted by Cap redeem and siteverify.
 pub const SMALL_BODY_LIMIT: usize = 16 * 1024;
 
+/// The outbound HTTP client for remote verifiers: one per worker, its own pool, separate from
+/// the webhook client.
+pub struct VerifierClient(pub awc::Client);
+
 /// Everything a handler may use. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {

@@ -533,3 +533,57 @@ fn site_test_sends_a_test_delivery_and_prints_the_report() {
     );
     assert_eq!(receiver.connection_count(), 1);
 }
+
+#[test]
+fn sites_take_a_remote_verifier_from_the_cli_and_site_edit_changes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(create_account(d, "owner@example.com").status.success());
+    let base = [
+        "site",
+        "create",
+        "--account",
+        "owner@example.com",
+        "--name",
+        "T",
+        "--webhook",
+        "https://hooks.example.com/x",
+        "--verifier",
+        "turnstile",
+    ];
+
+    let missing = run(cli(d).args(base));
+    let created = run(cli(d).args(base).args([
+        "--verifier-secret",
+        "0x4AAA-cli-secret",
+        "--verifier-url",
+        "http://127.0.0.1:9/siteverify",
+        "--json",
+    ]));
+
+    assert!(!missing.status.success());
+    assert!(
+        stderr(&missing).contains("needs its secret"),
+        "{}",
+        stderr(&missing)
+    );
+    assert!(created.status.success(), "{}", stderr(&created));
+    let key = serde_json::from_str::<Value>(stdout(&created).trim()).unwrap()["site_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let edited = run(cli(d).args(["site", "edit", &key, "--verifier", "hcaptcha", "--disable"]));
+    assert!(edited.status.success(), "{}", stderr(&edited));
+    let unknown = run(cli(d).args(["site", "edit", &key, "--verifier", "nope"]));
+    assert!(!unknown.status.success());
+    let conn = rusqlite::Connection::open(d.join("db/forwarder.db")).unwrap();
+    let (verifier, enabled, sealed): (String, bool, Vec<u8>) = conn
+        .query_row(
+            "SELECT verifier, enabled, verifier_secret FROM sites",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!((verifier.as_str(), enabled), ("hcaptcha", false));
+    assert!(!String::from_utf8_lossy(&sealed).contains("cli-secret"));
+}

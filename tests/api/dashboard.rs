@@ -656,8 +656,14 @@ async fn every_page_carries_the_security_headers_and_no_inline_script_is_allowed
     ] {
         pages.push((path.clone(), browser.get(&path).await));
     }
-    pages.push(("/f/… (error page)".into(), app.post_form(&key, &[("a", "b")]).await));
-    pages.push(("/f/… (preview)".into(), Browser::new(&app).get(&format!("/f/{key}")).await));
+    pages.push((
+        "/f/… (error page)".into(),
+        app.post_form(&key, &[("a", "b")]).await,
+    ));
+    pages.push((
+        "/f/… (preview)".into(),
+        Browser::new(&app).get(&format!("/f/{key}")).await,
+    ));
 
     for (path, page) in &pages {
         let header = |name: &str| {
@@ -677,6 +683,9 @@ async fn every_page_carries_the_security_headers_and_no_inline_script_is_allowed
         assert!(!scripts.contains("unsafe-inline"), "{path}: {csp}");
         assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
         assert!(!header("referrer-policy").is_empty(), "{path}");
-        assert!(!page.text.contains("<script>"), "{path}: an inline script would be blocked");
+        assert!(
+            !page.text.contains("<script>"),
+            "{path}: an inline script would be blocked"
+        );
     }
 }

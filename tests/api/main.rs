@@ -9,3 +9,4 @@ mod form;
 mod helpers;
 mod receiver;
 mod siteverify;
+mod verifiers;

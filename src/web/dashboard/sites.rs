@@ -53,6 +53,11 @@ pub struct FormValues {
     allowed_origins: String,
     challenge_count: String,
     difficulty: String,
+    verifier: String,
+    verifier_secret: String,
+    verifier_url: String,
+    verifier_sitekey: String,
+    has_verifier_secret: bool,
     error: Option<String>,
     field: &'static str,
     message: String,
@@ -79,6 +84,7 @@ struct SiteView {
     redirect: String,
     challenges: u16,
     difficulty: u8,
+    verifier: &'static str,
 }
 
 struct TestView {
@@ -174,6 +180,7 @@ fn view(site: &Site) -> SiteView {
             .unwrap_or_default(),
         challenges: site.settings.challenge.count,
         difficulty: site.settings.challenge.difficulty,
+        verifier: site.settings.verifier.as_str(),
     }
 }
 
@@ -253,6 +260,7 @@ fn defaults() -> FormValues {
     let params = ChallengeParams::default();
     FormValues {
         enabled: true,
+        verifier: "builtin".into(),
         challenge_count: params.count.to_string(),
         difficulty: params.difficulty.to_string(),
         ..FormValues::default()
@@ -273,6 +281,14 @@ fn values_of(site: &Site) -> FormValues {
         allowed_origins: s.allowed_origins.join("\n"),
         challenge_count: s.challenge.count.to_string(),
         difficulty: s.challenge.difficulty.to_string(),
+        verifier: s.verifier.as_str().to_owned(),
+        verifier_url: s
+            .verifier_url
+            .as_ref()
+            .map(|u| u.expose().to_owned())
+            .unwrap_or_default(),
+        verifier_sitekey: s.verifier_sitekey.clone().unwrap_or_default(),
+        has_verifier_secret: site.verifier_secret.is_some(),
         ..FormValues::default()
     }
 }
@@ -287,12 +303,19 @@ fn values_from(form: &HashMap<String, String>) -> FormValues {
         allowed_origins: get("allowed_origins"),
         challenge_count: get("challenge_count"),
         difficulty: get("difficulty"),
+        verifier: get("verifier"),
+        verifier_secret: get("verifier_secret"),
+        verifier_url: get("verifier_url"),
+        verifier_sitekey: get("verifier_sitekey"),
         ..FormValues::default()
     }
 }
 
 /// Turns form values into a site input; a number that does not parse is reported on its field.
-fn input_from(values: &FormValues) -> Result<SiteInput, (&'static str, String)> {
+fn input_from(
+    values: &FormValues,
+    sealer: &crate::captcha::keys::Sealer,
+) -> Result<SiteInput, (&'static str, String)> {
     let number = |field: &'static str, raw: &str| -> Result<Option<u64>, (&'static str, String)> {
         let raw = raw.trim();
         if raw.is_empty() {
@@ -313,6 +336,13 @@ fn input_from(values: &FormValues) -> Result<SiteInput, (&'static str, String)> 
         challenge_count: count.map(|c| u16::try_from(c).unwrap_or(u16::MAX)),
         difficulty: difficulty.map(|d| u8::try_from(d).unwrap_or(u8::MAX)),
         enabled: values.enabled,
+        verifier: Some(values.verifier.clone()),
+        // The secret is sealed at once; an empty field keeps the stored one.
+        verifier_secret: Some(values.verifier_secret.trim())
+            .filter(|s| !s.is_empty())
+            .map(|s| sealer.seal(s)),
+        verifier_url: Some(values.verifier_url.clone()),
+        verifier_sitekey: Some(values.verifier_sitekey.clone()),
     })
 }
 
@@ -324,6 +354,9 @@ fn field_of(error: &SiteError) -> &'static str {
         SiteError::InvalidRedirect => "redirect_url",
         SiteError::InvalidOrigin(_) | SiteError::TooManyOrigins => "allowed_origins",
         SiteError::InvalidChallenge => "challenge_count",
+        SiteError::InvalidVerifier => "verifier",
+        SiteError::MissingVerifierSecret => "verifier_secret",
+        SiteError::InvalidVerifierUrl(_) => "verifier_url",
         SiteError::Account(_) | SiteError::Store(_) => "",
     }
 }
@@ -389,8 +422,12 @@ async fn save_form<R: Send + 'static>(
     page: impl Fn(FormValues) -> SiteFormPage,
     save: impl FnOnce(&AppState, SiteInput) -> Result<R, SiteError> + Send + 'static,
 ) -> Result<R, HttpResponse> {
-    let values = values_from(form);
-    let input = match input_from(&values) {
+    let mut values = values_from(form);
+    // A typed secret is never echoed back into the page.
+    let sealer = crate::captcha::keys::Sealer::new(state.issuer.key());
+    let input = input_from(&values, &sealer);
+    values.verifier_secret.clear();
+    let input = match input {
         Ok(input) => input,
         Err((field, message)) => {
             return Err(render(
@@ -406,9 +443,22 @@ async fn save_form<R: Send + 'static>(
             &page(with_error(values, field, message)),
         ));
     }
-    match blocking(state, move |s| save(s, input)).await {
-        Some(result) => Ok(result),
-        None => Err(internal(account.nav("sites"))),
+    let result = tokio::task::spawn_blocking({
+        let state = state.clone();
+        move || save(&state, input)
+    })
+    .await;
+    match result {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e @ SiteError::MissingVerifierSecret)) => Err(render(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &page(with_error(values, field_of(&e), sentence(&e.to_string()))),
+        )),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "saving a site failed");
+            Err(internal(account.nav("sites")))
+        }
+        Err(_) => Err(internal(account.nav("sites"))),
     }
 }
 
