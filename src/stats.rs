@@ -163,8 +163,8 @@ pub fn record_delivery_sync(
     )
 }
 
-/// Records one delivery that finished at `at_ms`, with its rollups, in one transaction on the
-/// blocking pool.
+/// Records one delivery that finished at `at_ms`, with its rollups, through the batch writer
+/// (its own savepoint inside a group commit).
 pub async fn record_delivery(
     store: &Store,
     site_id: &str,
@@ -176,7 +176,7 @@ pub async fn record_delivery(
     let (outcome, http_status, latency_ms) =
         (report.outcome, report.http_status, report.latency_ms);
     store
-        .write_async(move |c| {
+        .batch_write(move |c| {
             deliveries::insert(
                 c,
                 &new_delivery(&site_id, at_ms, kind, outcome, http_status, latency_ms),
@@ -196,7 +196,7 @@ pub fn record_rejection_sync(
     deliveries::count_rejection(conn, site_id, hour_start(at_ms), reason)
 }
 
-/// Counts one rejected submission by its error code, on the blocking pool.
+/// Counts one rejected submission by its error code, through the batch writer.
 pub async fn record_rejection(
     store: &Store,
     site_id: &str,
@@ -205,7 +205,7 @@ pub async fn record_rejection(
 ) -> Result<(), StoreError> {
     let site_id = site_id.to_owned();
     store
-        .write_async(move |c| record_rejection_sync(c, &site_id, at_ms, reason))
+        .batch_write(move |c| record_rejection_sync(c, &site_id, at_ms, reason))
         .await
 }
 

@@ -144,7 +144,7 @@ impl Issuer {
         let (id, expires_at) = (opened.id, opened.expires_at);
         let fresh = self
             .store
-            .write_async(move |c| store::tokens::spend_challenge(c, &id, expires_at))
+            .batch_write(move |c| store::tokens::spend_challenge(c, &id, expires_at))
             .await?;
         if !fresh {
             return Err(RedeemError::ChallengeInvalid);
@@ -175,7 +175,7 @@ impl Issuer {
         let session_id = claims.session_id.clone();
         let expires_at = claims.expires_at;
         self.store
-            .write_async(move |c| {
+            .batch_write(move |c| {
                 if store::tokens::is_token_redeemed(c, &session_id)? {
                     return Err(VerifyError::TimeoutOrDuplicate);
                 }

@@ -32,15 +32,73 @@ pub enum StoreError {
     /// A connection lock was poisoned by a panic on another thread.
     #[error("database connection lock poisoned")]
     Poisoned,
+    /// The batch a write belonged to could not be committed.
+    #[error("database commit failed: {0}")]
+    Commit(String),
 }
 
 /// Most idle read connections kept for reuse.
 const MAX_IDLE_READERS: usize = 8;
 
+/// Most writes committed together by the batch writer.
+const MAX_BATCH: usize = 256;
+
+/// Called with the batch's commit error, if any, once the batch is committed or rolled back.
+type Done = Box<dyn FnOnce(Option<String>) + Send>;
+/// One batched write: runs inside the batch's transaction, says whether to keep its changes.
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Done) + Send>;
+
 struct Inner {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    batch: Mutex<std::sync::mpsc::Sender<Job>>,
+}
+
+/// The batch writer's loop: takes every queued write, runs each in its own savepoint inside one
+/// transaction, commits once, and only then answers each caller (group commit). A caller is
+/// therefore never told "done" before its write is in the WAL.
+fn run_batches(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let in_tx = conn.execute_batch("BEGIN IMMEDIATE").is_ok();
+        let mut done = Vec::with_capacity(batch.len());
+        for job in batch {
+            let savepoint = in_tx && conn.execute_batch("SAVEPOINT job").is_ok();
+            let (keep, callback) = job(&conn);
+            if savepoint {
+                let end = if keep {
+                    "RELEASE job"
+                } else {
+                    "ROLLBACK TO job; RELEASE job"
+                };
+                if let Err(e) = conn.execute_batch(end) {
+                    tracing::error!(error = %e, "batch savepoint failed");
+                }
+            }
+            done.push(callback);
+        }
+        let failure = if in_tx {
+            match conn.execute_batch("COMMIT") {
+                Ok(()) => None,
+                Err(e) => {
+                    let _ = conn.execute_batch("ROLLBACK");
+                    Some(e.to_string())
+                }
+            }
+        } else {
+            None
+        };
+        for callback in done {
+            callback(failure.clone());
+        }
+    }
 }
 
 /// A handle to the database: one writer connection (SQLite serialises writers anyway) and a small
@@ -76,11 +134,18 @@ impl Store {
         }
         let mut writer = open_connection(path)?;
         migrations::migrate(&mut writer).context("applying migrations")?;
+        let batch_conn = open_connection(path)?;
+        let (batch, jobs) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("store-batch-writer".into())
+            .spawn(move || run_batches(batch_conn, jobs))
+            .context("starting the batch writer")?;
         Ok(Store {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
+                batch: Mutex::new(batch),
             }),
         })
     }
@@ -141,6 +206,40 @@ impl Store {
             .map_err(|_| E::from(StoreError::Task))?
     }
 
+    /// Runs a short write through the batch writer: it shares one transaction (and one commit)
+    /// with the writes queued beside it, in its own savepoint (`Err` rolls back only its own
+    /// changes). Resolves after the commit. `f` must not open transactions itself.
+    pub async fn batch_write<R, E, F>(&self, f: F) -> Result<R, E>
+    where
+        F: FnOnce(&Connection) -> Result<R, E> + Send + 'static,
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel::<Result<R, E>>();
+        let job: Job = Box::new(move |conn| {
+            let result = f(conn);
+            let keep = result.is_ok();
+            let done: Done = Box::new(move |failure| {
+                let answer = match failure {
+                    None => result,
+                    Some(e) => Err(E::from(StoreError::Commit(e))),
+                };
+                let _ = tx.send(answer);
+            });
+            (keep, done)
+        });
+        let sent = self
+            .inner
+            .batch
+            .lock()
+            .map_err(|_| E::from(StoreError::Poisoned))?
+            .send(job);
+        if sent.is_err() {
+            return Err(E::from(StoreError::Task));
+        }
+        rx.await.map_err(|_| E::from(StoreError::Task))?
+    }
+
     /// Runs `f` on a reader connection on the blocking thread pool.
     pub async fn read_async<R, E, F>(&self, f: F) -> Result<R, E>
     where
@@ -168,6 +267,44 @@ pub fn is_unique_violation(err: &rusqlite::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[actix_web::test]
+    async fn batched_writes_commit_together_and_a_failed_one_rolls_back_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("b.db")).unwrap();
+        let mut handles = Vec::new();
+        for i in 0..200i64 {
+            let store = store.clone();
+            handles.push(tokio::spawn(async move {
+                store
+                    .batch_write(move |c| {
+                        c.execute(
+                            "INSERT INTO redeemed_tokens (session_id, expires_at) VALUES (?1, 1)",
+                            [format!("s{i}")],
+                        )?;
+                        if i % 10 == 0 {
+                            return Err(StoreError::Corrupt("refused".into()));
+                        }
+                        Ok(i)
+                    })
+                    .await
+            }));
+        }
+        let mut ok = 0;
+        for handle in handles {
+            if handle.await.unwrap().is_ok() {
+                ok += 1;
+            }
+        }
+        let rows: i64 = store
+            .read(|c| {
+                c.query_row("SELECT COUNT(*) FROM redeemed_tokens", [], |r| r.get(0))
+                    .map_err(StoreError::from)
+            })
+            .unwrap();
+        assert_eq!(ok, 180);
+        assert_eq!(rows, 180, "refused writes left nothing behind");
+    }
 
     #[test]
     fn open_creates_the_folder_and_uses_wal() {
