@@ -8,5 +8,6 @@ mod egress;
 mod form;
 mod helpers;
 mod receiver;
+mod reliability;
 mod siteverify;
 mod verifiers;

@@ -50,12 +50,16 @@ impl Default for Behavior {
     }
 }
 
+/// Chooses the answer to the n-th request (0-based), for receivers that vary per request.
+pub type Plan = Arc<dyn Fn(usize) -> Behavior + Send + Sync>;
+
 #[derive(Clone)]
 pub struct Receiver {
     pub port: u16,
     pub connections: Arc<AtomicUsize>,
     pub received: Arc<Mutex<Vec<Received>>>,
     pub behavior: Arc<Mutex<Behavior>>,
+    pub plan: Arc<Mutex<Option<Plan>>>,
 }
 
 impl Receiver {
@@ -66,6 +70,7 @@ impl Receiver {
             connections: Arc::default(),
             received: Arc::default(),
             behavior: Arc::default(),
+            plan: Arc::default(),
         };
         let r = receiver.clone();
         std::thread::spawn(move || {
@@ -90,6 +95,10 @@ impl Receiver {
 
     pub fn set(&self, behavior: Behavior) {
         *self.behavior.lock().unwrap() = behavior;
+    }
+
+    pub fn set_plan(&self, plan: Plan) {
+        *self.plan.lock().unwrap() = Some(plan);
     }
 
     pub fn requests(&self) -> Vec<Received> {
@@ -131,12 +140,20 @@ impl Receiver {
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        self.received.lock().unwrap().push(Received {
-            request_line: request_line.trim_end().to_owned(),
-            headers,
-            body,
-        });
-        let behavior = self.behavior.lock().unwrap().clone();
+        let index = {
+            let mut received = self.received.lock().unwrap();
+            received.push(Received {
+                request_line: request_line.trim_end().to_owned(),
+                headers,
+                body,
+            });
+            received.len() - 1
+        };
+        let plan = self.plan.lock().unwrap().clone();
+        let behavior = match plan {
+            Some(plan) => plan(index),
+            None => self.behavior.lock().unwrap().clone(),
+        };
         std::thread::sleep(behavior.delay);
         let mut response = format!(
             "HTTP/1.1 {} Test\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
