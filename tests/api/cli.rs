@@ -445,6 +445,27 @@ async fn form_contents_and_webhook_urls_never_reach_the_logs() {
             .iter()
             .all(|(_, v)| !v.contains("127.0.0.1:") || v.ends_with(&receiver.port.to_string()))
     );
+    // A failed delivery and a refused submission, both carrying the marker.
+    receiver.set(crate::receiver::Behavior {
+        status: 500,
+        ..Default::default()
+    });
+    let token2 = token_from(&base, &key).await;
+    let failed = awc::Client::default()
+        .post(format!("{base}/f/{key}"))
+        .send_form(&[("message", marker), ("caputchin-token", token2.as_str())])
+        .await
+        .unwrap();
+    assert_eq!(failed.status(), 502);
+    let refused = awc::Client::default()
+        .post(format!("{base}/f/{key}"))
+        .send_form(&[
+            ("message", marker),
+            ("caputchin-token", "forged-token-value"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
     child.kill().unwrap();
     child.wait().unwrap();
     let mut all = String::new();
@@ -456,7 +477,20 @@ async fn form_contents_and_webhook_urls_never_reach_the_logs() {
         all.contains("outcome=\"delivered\"") || all.contains("outcome=delivered"),
         "deliveries are logged:\n{all}"
     );
-    for needle in [marker, "secret-path", token.as_str(), "Visitor-Browser"] {
+    let test = run(cli(dir.path())
+        .env("CAPUTCHIN_EGRESS_ALLOW", "127.0.0.0/8")
+        .env("RUST_LOG", "trace")
+        .args(["site", "test", &key]));
+    all.push_str(&stderr(&test));
+    assert!(all.contains("test delivery"), "the test delivery is logged");
+    for needle in [
+        marker,
+        "secret-path",
+        token.as_str(),
+        token2.as_str(),
+        "forged-token-value",
+        "Visitor-Browser",
+    ] {
         assert!(!all.contains(needle), "log contains {needle}:\n{all}");
     }
 }
@@ -497,11 +531,32 @@ async fn sigterm_lets_an_in_flight_delivery_finish_before_exit() {
         .status()
         .unwrap();
     assert!(term.success());
+    let signalled = Instant::now();
+    actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    let refused = std::net::TcpStream::connect(("127.0.0.1", port)).is_err();
 
     let status = posting.await.unwrap().unwrap();
     let exit = child.wait().unwrap();
+    let exited_after = signalled.elapsed();
     assert_eq!(status, 200, "the visitor got the receiver's truth");
     assert!(exit.success(), "graceful exit: {exit:?}");
+    assert!(refused, "new connections are refused while draining");
+    assert!(
+        exited_after < Duration::from_secs(5 + 2),
+        "exit took {exited_after:?}"
+    );
+    let conn = rusqlite::Connection::open(dir.path().join("db/forwarder.db")).unwrap();
+    let recorded: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM deliveries WHERE outcome = 'delivered'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        recorded, 1,
+        "the in-flight delivery was recorded before exit"
+    );
 }
 
 #[test]
@@ -586,4 +641,130 @@ fn sites_take_a_remote_verifier_from_the_cli_and_site_edit_changes_it() {
         .unwrap();
     assert_eq!((verifier.as_str(), enabled), ("hcaptcha", false));
     assert!(!String::from_utf8_lossy(&sealed).contains("cli-secret"));
+}
+
+async fn post_token(base: &str, key: &str, token: &str) -> Option<u16> {
+    awc::Client::builder()
+        .disable_redirects()
+        .timeout(Duration::from_secs(10))
+        .finish()
+        .post(format!("{base}/f/{key}"))
+        .insert_header(("Accept", "application/json"))
+        .send_form(&[("n", "1"), ("caputchin-token", token)])
+        .await
+        .ok()
+        .map(|r| r.status().as_u16())
+}
+
+#[actix_web::test]
+async fn a_kill_9_under_load_loses_no_accepted_token_and_leaves_a_consistent_database() {
+    use futures_util::StreamExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = crate::receiver::Receiver::start();
+    let (key, _) = receiving_site(dir.path(), &receiver.url());
+    let env = [
+        ("CAPUTCHIN_EGRESS_ALLOW", "127.0.0.0/8"),
+        ("CAPUTCHIN_RATE_LIMIT_PER_MIN", "1000000"),
+    ];
+    let (mut child, port, _logs) = serve(dir.path(), &env);
+    let base = format!("http://127.0.0.1:{port}");
+    let tokens: Vec<String> = futures_util::stream::iter(0..300)
+        .map(|_| token_from(&base, &key))
+        .buffer_unordered(16)
+        .collect()
+        .await;
+
+    // Half the load is answered; the other half is cut by kill -9 in flight.
+    let first: Vec<(String, Option<u16>)> = futures_util::stream::iter(tokens[..150].to_vec())
+        .map(|t| {
+            let (base, key) = (base.clone(), key.clone());
+            async move {
+                let status = post_token(&base, &key, &t).await;
+                (t, status)
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    let in_flight = actix_web::rt::spawn({
+        let (base, key, rest) = (base.clone(), key.clone(), tokens[150..].to_vec());
+        async move {
+            futures_util::stream::iter(rest)
+                .map(|t| {
+                    let (base, key) = (base.clone(), key.clone());
+                    async move {
+                        let status = post_token(&base, &key, &t).await;
+                        (t, status)
+                    }
+                })
+                .buffer_unordered(32)
+                .collect::<Vec<_>>()
+                .await
+        }
+    });
+    actix_web::rt::time::sleep(Duration::from_millis(60)).await;
+    let killed = Command::new("kill")
+        .args(["-KILL", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    child.wait().unwrap();
+    let second = in_flight.await.unwrap();
+    let accepted: Vec<String> = first
+        .iter()
+        .chain(second.iter())
+        .filter(|(_, s)| *s == Some(200))
+        .map(|(t, _)| t.clone())
+        .collect();
+    assert!(accepted.len() >= 150, "the first half was answered");
+
+    let db = dir.path().join("db/forwarder.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    let rows: i64 = conn
+        .query_row("SELECT COUNT(*) FROM deliveries", [], |r| r.get(0))
+        .unwrap();
+    let rolled: i64 = conn
+        .query_row(
+            "SELECT COALESCE(SUM(count), 0) FROM delivery_hourly",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(rows, rolled, "rollups agree with the delivery rows");
+    let delivered: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM deliveries WHERE outcome = 'delivered'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        delivered as usize >= accepted.len(),
+        "every accepted submission was recorded"
+    );
+    drop(conn);
+
+    let (mut again, port, _logs) = serve(dir.path(), &env);
+    let base = format!("http://127.0.0.1:{port}");
+    // A delivery cut by the kill may have reached the receiver without being recorded.
+    let received_before = receiver.requests().len();
+    assert!(received_before as i64 >= rows);
+    for token in &accepted {
+        assert_eq!(
+            post_token(&base, &key, token).await,
+            Some(403),
+            "a token accepted before the crash was accepted again"
+        );
+    }
+    assert_eq!(
+        receiver.requests().len() as i64,
+        rows,
+        "no replay reached the receiver"
+    );
+    again.kill().unwrap();
+    again.wait().unwrap();
 }
