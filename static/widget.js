@@ -1,22 +1,22 @@
-// <caputchin-widget>: the forwarder's Cap-compatible proof-of-work widget (SPEC §2,
-// CAP-PROTOCOL §2-3), no third-party code. Attributes: sitekey (required), api-host (default:
-// this script's origin), trigger = auto|click (default)|form-submit|manual, invisible (no UI;
-// trigger click then acts as form-submit in a form, else manual). start() -> Promise<token>;
-// reset(); .state, .token. Events "pass" {token}, "error" {code, message}: missing-sitekey,
-// network-error, challenge-failed, redeem-failed, solve-failed, expired. The token fills one
-// hidden caputchin-token input of the enclosing form. On expiry the input is cleared, the widget
-// goes back to ready and fires "error" with code "expired"; it does not solve again by itself.
+// <caputchin-widget>: the forwarder's Cap-compatible proof-of-work widget (SPEC §2, CAP-PROTOCOL
+// §2-3). Attributes: sitekey (required), api-host (default: this script's origin), trigger =
+// auto|click (default)|form-submit|manual, invisible (no UI; trigger click then acts as
+// form-submit in a form, else manual). start() -> Promise<token>; reset(); .state; .token.
+// Events "pass" {token}, "error" {code, message}: missing-sitekey, network-error,
+// challenge-failed, redeem-failed, solve-failed, expired. The token fills one hidden
+// caputchin-token input of the enclosing form. On expiry the input is cleared, the widget goes
+// back to ready and fires "error" with code "expired"; it does not solve again by itself.
 (function () {
 "use strict";
 var NAME = "caputchin-widget", FIELD = "caputchin-token";
-if (typeof window === "undefined" || !window.customElements || customElements.get(NAME)) return;
+if (!window.customElements || customElements.get(NAME)) return;
 
 // The solver; its source is also the Worker's code, so it uses nothing from outside.
 function kit() {
   "use strict";
   // SHA-256 constants: fractions of the cube and square roots of the primes.
   var K = new Int32Array(64), IV = [], W = new Int32Array(64), R = new Int32Array(8),
-    H = new Int32Array(8), B = new Uint8Array(128), p = 2, n = 0, j;
+    B = new Uint8Array(128), p = 2, n = 0, j;
   for (; n < 64; p++) {
     for (j = 2; j * j <= p && p % j; j++);
     if (j * j > p) {
@@ -37,8 +37,8 @@ function kit() {
   }
 
   function challenges(token, c, s, d) {
-    for (var list = [], i = 1; i <= c; i++) list.push([prng(token + i, s), prng(token + i + "d", d)]);
-    return list;
+    for (var l = [], i = 1; i <= c; i++) l.push([prng(token + i, s), prng(token + i + "d", d)]);
+    return l;
   }
 
   // Rounds from..to-1 over W from state S, into R.
@@ -103,7 +103,7 @@ function kit() {
     return true;
   }
 
-  // Terminator, zeros and bit length for nd digits, in a message ending at byte end.
+  // Terminator, zeros and bit length after nd digits; the message ends at byte end.
   function pad(x, nd, end) {
     var q = x.tail + nd, bits = (x.len + nd) * 8;
     for (B[q++] = 128; q < end - 4; q++) B[q] = 0;
@@ -115,15 +115,15 @@ function kit() {
   // and only the words they changed are rewritten.
   function solve(x, start, count) {
     var tail = x.tail, k = x.k, pre = x.pre, mid = x.mid, n = start, ds = String(start), nd = ds.length, q;
-    var t0 = x.tw.length ? x.tw[0] : 0, m0 = x.tw.length ? x.tm[0] : 0, h0 = mid[0];
+    var t0 = x.tw[0] | 0, m0 = x.tm[0] | 0, h0 = mid[0];
     if (tail + nd + 9 > 64) return slow(x, n, count);
     load(x, ds, tail);
     pad(x, nd, 64);
     for (;;) {
       rounds(pre, k, 64);
       if ((((h0 + R[0]) ^ t0) & m0) === 0) {
-        for (q = 0; q < 8; q++) H[q] = (mid[q] + R[q]) | 0;
-        if (hit(x, H)) return n;
+        for (q = 0; q < 8; q++) R[q] += mid[q];
+        if (hit(x, R)) return n;
       }
       if (--count <= 0) return -1;
       n++;
@@ -172,8 +172,8 @@ function failure(code, message) {
   return e;
 }
 
-// One Worker per core (1..8), each taking the next challenge; on the main thread in ~40 ms
-// slices when Workers are refused or fail.
+// One Worker per core (1..8) taking challenges in turn; on the main thread in ~40 ms slices
+// when Workers are refused or fail.
 function solveAll(list, progress, job) {
   return new Promise(function (resolve, reject) {
     var c = list.length, out = [], done = 0, next = 0, pool = [], fellBack = false, i, w;
@@ -254,12 +254,12 @@ function post(url, body, job, code) {
 var CSS = ":host{display:inline-block;font:14px/1.4 system-ui,sans-serif;--bg:#fff;--fg:#1f2328;--mu:#59636e;" +
   "--ln:#c8d0d8;--ac:#0969da;--ok:#1a7f37;--no:#cf222e}@media (prefers-color-scheme:dark){:host{--bg:#161b22;" +
   "--fg:#e6edf3;--mu:#9198a1;--ln:#3d444d;--ac:#4493f8;--ok:#3fb950;--no:#f85149}}:host([hidden]){display:none}" +
-  ":host([invisible]){display:inline}:host([invisible]) .w{display:none}.w{display:flex;align-items:center;" +
-  "flex-wrap:wrap;gap:.3em .8em;padding:.5em .7em;border:1px solid var(--ln);border-radius:8px;" +
+  ":host([invisible]) .w{display:none}.w{display:flex;align-items:center;" +
+  "flex-wrap:wrap;gap:.3em .8em;min-width:14em;padding:.5em .7em;border:1px solid var(--ln);border-radius:8px;" +
   "background:var(--bg);color:var(--fg)}.b{display:inline-flex;align-items:center;gap:.6em;margin:0;" +
   "padding:.25em .3em;border:0;border-radius:5px;background:none;color:inherit;font:inherit;cursor:pointer}" +
-  ".b[aria-disabled=true]{cursor:default}.b:focus{outline:0}.b:focus-visible{outline:2px solid var(--ac);" +
-  "outline-offset:2px}.i{box-sizing:border-box;display:inline-grid;place-items:center;width:1.6em;height:1.6em;" +
+  ".b[aria-disabled=true]{cursor:default}.b:focus-visible{outline:2px solid var(--ac);" +
+  "outline-offset:2px}.i{display:inline-grid;place-items:center;width:1.6em;height:1.6em;" +
   "border:2px solid var(--ln);border-radius:4px;font-weight:700}" +
   "[data-s=verifying] .i{border-radius:50%;border-top-color:var(--ac);" +
   "animation:r .8s linear infinite}[data-s=verified] .i{border-color:var(--ok);background:var(--ok);color:#fff}" +
@@ -271,7 +271,7 @@ var CSS = ":host{display:inline-block;font:14px/1.4 system-ui,sans-serif;--bg:#f
 
 var LABELS = { ready: "Verify you are human", verifying: "Verifying\u2026", verified: "Verified", error: "Retry" };
 var SAY = { ready: "", verifying: "Verifying you are human\u2026", verified: "Verified. You can send the form." };
-var CANCELLED = "cancelled";
+var CANCELLED = "cancelled", NOKEY = "This widget has no sitekey.";
 
 class CaputchinWidget extends HTMLElement {
   static get observedAttributes() { return ["sitekey"]; }
@@ -315,9 +315,8 @@ class CaputchinWidget extends HTMLElement {
     if (this._token) return Promise.resolve(this._token);
     if (this._promise) return this._promise;
     if (!key) {
-      var missing = failure("missing-sitekey", "The widget has no sitekey attribute.");
-      this._fail(missing);
-      return Promise.reject(missing);
+      this._init();
+      return Promise.reject(failure("missing-sitekey", NOKEY));
     }
     job = this._job = { cancelled: false, stop: function () {}, abort: function () {} };
     this._show("verifying", 0);
@@ -329,7 +328,7 @@ class CaputchinWidget extends HTMLElement {
     }, function (e) {
       if (job.cancelled) throw failure(CANCELLED, CANCELLED);
       self._promise = self._job = null;
-      self._fail(e);
+      self._fail(e = e && e.code ? e : failure("solve-failed", "The proof of work failed."));
       throw e;
     }));
   }
@@ -349,8 +348,8 @@ class CaputchinWidget extends HTMLElement {
   _init() {
     if (!this.getAttribute("sitekey")) {
       this.reset();
-      this._show("error", 0, "This form's spam check is misconfigured (no sitekey).", true);
-      setTimeout(this._emit.bind(this, "error", { code: "missing-sitekey", message: "The widget has no sitekey attribute." }));
+      this._show("error", 0, NOKEY, true);
+      setTimeout(this._emit.bind(this, "error", { code: "missing-sitekey", message: NOKEY }));
       return;
     }
     this._field(true);
@@ -399,7 +398,7 @@ class CaputchinWidget extends HTMLElement {
     this._timer = setTimeout(function () {
       self._clear();
       self._show("ready");
-      self._say("Verification expired. Verify again before sending.");
+      self._say("Verification expired.");
       self._emit("error", { code: "expired", message: "The verification expired." });
     }, ms);
     this._show("verified");
@@ -408,7 +407,7 @@ class CaputchinWidget extends HTMLElement {
 
   _fail(e) {
     this._clear();
-    this._show("error", 0, e.message, e.code === "missing-sitekey");
+    this._show("error", 0, e.message);
     this._emit("error", { code: e.code, message: e.message });
   }
 
@@ -424,16 +423,14 @@ class CaputchinWidget extends HTMLElement {
     if (!form) return null;
     if (!input || !form.contains(input)) input = form.querySelector('input[name="' + FIELD + '"]');
     if (!input && create) {
-      input = document.createElement("input");
+      form.appendChild(input = document.createElement("input"));
       input.type = "hidden";
       input.name = FIELD;
-      form.appendChild(input);
     }
     return (this._input = input);
   }
 
-  // form-submit: hold the submission until verified, then submit once more (without a token on
-  // failure, so the forwarder answers missing-token).
+  // form-submit: hold the post until verified, then post once (tokenless on failure: missing-token).
   _onSubmit(ev) {
     var self = this, form = this._form, submitter = ev.submitter, input = this._field(false);
     if (this._passing || this._trigger() !== "form-submit" || !this.getAttribute("sitekey")) return;
@@ -483,8 +480,8 @@ class CaputchinWidget extends HTMLElement {
   }
 
   _show(state, pct, message, inert) {
-    var root = this.shadowRoot, changed = state !== this._state || state === "error", $ = function (s) { return root.querySelector(s); };
-    var label = inert ? "Unavailable" : LABELS[state];
+    var root = this.shadowRoot, changed = state !== this._state || state === "error", label = inert ? "Unavailable" : LABELS[state];
+    function $(s) { return root.querySelector(s); }
     this._state = state;
     if (!root) return;
     $(".w").setAttribute("data-s", state);
@@ -497,7 +494,7 @@ class CaputchinWidget extends HTMLElement {
   }
 
   _say(text) {
-    if (this.shadowRoot) this.shadowRoot.querySelector(".sr").textContent = text;
+    if (this.shadowRoot) this.shadowRoot.lastChild.textContent = text;
   }
 }
 
