@@ -152,7 +152,7 @@ pub async fn preflight(
     path: web::Path<String>,
 ) -> HttpResponse {
     match state.sites.get(&path) {
-        None => error_response(PublicError::UnknownSite, true, &cors::Cors::NoOrigin),
+        None => error_response(PublicError::UnknownSite, true, &cors::echo(&req)),
         Some(site) => match cors::check(&site, &req) {
             Ok(allowed) => cors::preflight(&allowed),
             Err(e) => error_response(e, true, &cors::Cors::NoOrigin),
