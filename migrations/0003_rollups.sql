@@ -2,7 +2,8 @@
 -- updated in the same transaction as each delivery row, and backfilled below from the rows an
 -- older database already holds.
 
--- Deliveries counted per site, UTC hour, real or test, and outcome category.
+-- Deliveries counted per site, UTC hour (Today, Yesterday) or UTC day (longer ranges), real or
+-- test, and outcome category.
 CREATE TABLE delivery_hourly (
     site_id TEXT    NOT NULL REFERENCES sites (id) ON DELETE CASCADE,
     hour_ms INTEGER NOT NULL,
@@ -10,6 +11,24 @@ CREATE TABLE delivery_hourly (
     outcome TEXT    NOT NULL,
     count   INTEGER NOT NULL,
     PRIMARY KEY (site_id, hour_ms, is_test, outcome)
+) WITHOUT ROWID;
+
+CREATE TABLE delivery_daily (
+    site_id TEXT    NOT NULL REFERENCES sites (id) ON DELETE CASCADE,
+    day_ms  INTEGER NOT NULL,
+    is_test INTEGER NOT NULL CHECK (is_test IN (0, 1)),
+    outcome TEXT    NOT NULL,
+    count   INTEGER NOT NULL,
+    PRIMARY KEY (site_id, day_ms, is_test, outcome)
+) WITHOUT ROWID;
+
+-- Rejected submissions per site, UTC day and reason: the daily sums of `rejections` (hourly).
+CREATE TABLE rejections_daily (
+    site_id TEXT    NOT NULL REFERENCES sites (id) ON DELETE CASCADE,
+    day_ms  INTEGER NOT NULL,
+    reason  TEXT    NOT NULL,
+    count   INTEGER NOT NULL,
+    PRIMARY KEY (site_id, day_ms, reason)
 ) WITHOUT ROWID;
 
 -- A latency histogram of real deliveries (delivered or failed) per site and UTC day. `bucket` is
@@ -20,6 +39,15 @@ CREATE TABLE latency_daily (
     bucket  INTEGER NOT NULL,
     count   INTEGER NOT NULL,
     PRIMARY KEY (site_id, day_ms, bucket)
+) WITHOUT ROWID;
+
+-- The same histogram over all time, so "All time" reads one row per bucket however long the
+-- history.
+CREATE TABLE latency_total (
+    site_id TEXT    NOT NULL REFERENCES sites (id) ON DELETE CASCADE,
+    bucket  INTEGER NOT NULL,
+    count   INTEGER NOT NULL,
+    PRIMARY KEY (site_id, bucket)
 ) WITHOUT ROWID;
 
 -- Backfill. The lower bounds of the geometric buckets follow the same integer recurrence as
@@ -57,3 +85,17 @@ FROM (
 GROUP BY 1, 2, 3;
 
 DROP TABLE temp.latency_bucket_bounds;
+
+INSERT INTO delivery_daily (site_id, day_ms, is_test, outcome, count)
+SELECT site_id, hour_ms - ((hour_ms % 86400000) + 86400000) % 86400000, is_test, outcome,
+       SUM(count)
+FROM delivery_hourly
+GROUP BY 1, 2, 3, 4;
+
+INSERT INTO latency_total (site_id, bucket, count)
+SELECT site_id, bucket, SUM(count) FROM latency_daily GROUP BY 1, 2;
+
+INSERT INTO rejections_daily (site_id, day_ms, reason, count)
+SELECT site_id, hour_ms - ((hour_ms % 86400000) + 86400000) % 86400000, reason, SUM(count)
+FROM rejections
+GROUP BY 1, 2, 3;

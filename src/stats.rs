@@ -4,9 +4,11 @@
 //! the latest deliveries — plus the server-rendered SVG chart.
 //!
 //! Range queries read rollups kept in the same transaction as each delivery row: counts per site,
-//! UTC hour, real/test and outcome (`delivery_hourly`), and a latency histogram of real deliveries
-//! per site and UTC day (`latency_daily`, buckets from [`latency_bucket`]). So even "All time"
-//! reads a few rows per hour and never scans `deliveries`, which only serves the latest list.
+//! UTC hour or day, real/test and outcome, rejections per hour or day and reason, and latency
+//! histograms of real deliveries per site and UTC day and over all time (buckets from
+//! [`latency_bucket`]). Today and Yesterday read hourly rows, longer ranges daily rows, and
+//! "All time" the all-time histogram, so no query scans `deliveries`, which only serves the
+//! latest list.
 
 use std::collections::HashMap;
 
@@ -14,7 +16,7 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use crate::delivery::{Kind, Outcome, Report};
-use crate::store::deliveries::{self, NewDelivery, SiteSet};
+use crate::store::deliveries::{self, Grain, NewDelivery, SiteSet};
 use crate::store::{Store, StoreError};
 
 const HOUR_MS: i64 = 60 * 60 * 1000;
@@ -391,7 +393,8 @@ pub struct Stats {
     pub test_deliveries: u64,
     /// The width of one series bucket, ms.
     pub bucket_ms: i64,
-    /// Real deliveries per bucket, every bucket of the range, zeros included.
+    /// Real deliveries per bucket, every bucket of the range from `start_ms`, zeros included (a
+    /// weekly series' last bucket may reach past `end_ms`).
     pub series: Vec<Point>,
     /// The latest deliveries of the scope at any time, tests included.
     pub recent: Vec<RecentDelivery>,
@@ -431,6 +434,12 @@ fn query_on(
     };
     let (start_ms, end_ms) = range.bounds(now_ms, first);
     let bucket_ms = range.bucket_ms(start_ms, end_ms);
+    // Ranges of several days read daily rollups: a few rows per day however busy the site.
+    let grain = if bucket_ms >= DAY_MS {
+        Grain::Day
+    } else {
+        Grain::Hour
+    };
     let points = end_ms
         .saturating_sub(start_ms)
         .saturating_add(bucket_ms - 1)
@@ -447,7 +456,7 @@ fn query_on(
 
     let mut by_outcome = [0u64; Outcome::ALL.len()];
     let mut test_deliveries = 0u64;
-    for slot in deliveries::slot_counts(conn, set, start_ms, end_ms, bucket_ms)? {
+    for slot in deliveries::slot_counts(conn, set, grain, start_ms, end_ms, bucket_ms)? {
         let outcome = parse_outcome(&slot.outcome)?;
         if slot.is_test {
             test_deliveries += slot.count;
@@ -478,8 +487,11 @@ fn query_on(
         total => Some(delivered as f64 / total as f64),
     };
 
-    let histogram = deliveries::latency_histogram(conn, set, start_ms, end_ms)?;
-    let rejected_by_reason = deliveries::rejections_by_reason(conn, set, start_ms, end_ms)?;
+    // All time covers every recorded day, so the all-time histogram is that sum in one row per
+    // bucket (only deliveries dated after today, by a clock set back, would differ).
+    let days = (range != Range::All).then_some((start_ms, end_ms));
+    let histogram = deliveries::latency_histogram(conn, set, days)?;
+    let rejected_by_reason = deliveries::rejections_by_reason(conn, set, grain, start_ms, end_ms)?;
     let recent = deliveries::latest(conn, set, RECENT)?
         .into_iter()
         .map(|row| {

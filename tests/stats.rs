@@ -72,15 +72,27 @@ fn report(outcome: Outcome, latency_ms: u64) -> Report {
 }
 
 async fn deliver(db: &Db, site: &str, at_ms: i64, outcome: Outcome, latency_ms: u64) {
-    stats::record_delivery(&db.store, site, at_ms, Kind::Real, &report(outcome, latency_ms))
-        .await
-        .unwrap();
+    stats::record_delivery(
+        &db.store,
+        site,
+        at_ms,
+        Kind::Real,
+        &report(outcome, latency_ms),
+    )
+    .await
+    .unwrap();
 }
 
 async fn deliver_test(db: &Db, site: &str, at_ms: i64, outcome: Outcome, latency_ms: u64) {
-    stats::record_delivery(&db.store, site, at_ms, Kind::Test, &report(outcome, latency_ms))
-        .await
-        .unwrap();
+    stats::record_delivery(
+        &db.store,
+        site,
+        at_ms,
+        Kind::Test,
+        &report(outcome, latency_ms),
+    )
+    .await
+    .unwrap();
 }
 
 async fn reject(db: &Db, site: &str, at_ms: i64, reason: &'static str) {
@@ -118,7 +130,10 @@ fn range_names_labels_and_bounds_are_utc_days() {
     let names: Vec<&str> = Range::ALL.iter().map(|r| r.as_str()).collect();
     assert_eq!(names, ["today", "yesterday", "7d", "28d", "all"]);
     let labels: Vec<&str> = Range::ALL.iter().map(|r| r.label()).collect();
-    assert_eq!(labels, ["Today", "Yesterday", "7 days", "28 days", "All time"]);
+    assert_eq!(
+        labels,
+        ["Today", "Yesterday", "7 days", "28 days", "All time"]
+    );
     for range in Range::ALL {
         assert_eq!(Range::parse(range.as_str()), Some(range));
     }
@@ -131,20 +146,33 @@ fn range_names_labels_and_bounds_are_utc_days() {
     assert_eq!(Range::Today.bounds(tomorrow - 1, None), (TODAY, tomorrow));
     assert_eq!(Range::Yesterday.bounds(NOW, None), (TODAY - DAY, TODAY));
     assert_eq!(Range::Days7.bounds(NOW, None), (TODAY - 6 * DAY, tomorrow));
-    assert_eq!(Range::Days28.bounds(NOW, None), (TODAY - 27 * DAY, tomorrow));
+    assert_eq!(
+        Range::Days28.bounds(NOW, None),
+        (TODAY - 27 * DAY, tomorrow)
+    );
     assert_eq!(Range::All.bounds(NOW, None), (TODAY, tomorrow));
     assert_eq!(
         Range::All.bounds(NOW, Some(TODAY - 40 * DAY + 5 * HOUR)),
         (TODAY - 40 * DAY, tomorrow)
     );
-    assert_eq!(Range::All.bounds(NOW, Some(NOW + 3 * DAY)), (TODAY, tomorrow));
+    assert_eq!(
+        Range::All.bounds(NOW, Some(NOW + 3 * DAY)),
+        (TODAY, tomorrow)
+    );
 }
 
 #[tokio::test]
 async fn tiles_count_real_deliveries_and_keep_test_deliveries_apart() {
     let (db, _, site) = one_site();
     for (i, latency) in [10, 20, 30, 40, 50, 60].into_iter().enumerate() {
-        deliver(&db, &site, TODAY + i as i64 * HOUR, Outcome::Delivered, latency).await;
+        deliver(
+            &db,
+            &site,
+            TODAY + i as i64 * HOUR,
+            Outcome::Delivered,
+            latency,
+        )
+        .await;
     }
     deliver(&db, &site, TODAY + HOUR, Outcome::Http5xx, 70).await;
     deliver(&db, &site, TODAY + 2 * HOUR, Outcome::Http5xx, 80).await;
@@ -261,7 +289,14 @@ async fn rejections_are_counted_by_reason_most_first() {
 async fn hourly_series_has_every_hour_and_places_deliveries_in_their_hour() {
     let (db, _, site) = one_site();
     deliver(&db, &site, TODAY, Outcome::Delivered, 5).await;
-    deliver(&db, &site, TODAY + 3 * HOUR + 59 * 60 * 1000, Outcome::Delivered, 5).await;
+    deliver(
+        &db,
+        &site,
+        TODAY + 3 * HOUR + 59 * 60 * 1000,
+        Outcome::Delivered,
+        5,
+    )
+    .await;
     deliver(&db, &site, TODAY + 3 * HOUR, Outcome::Http4xx, 5).await;
     deliver(&db, &site, TODAY + 23 * HOUR + 1, Outcome::Tls, 5).await;
     deliver_test(&db, &site, TODAY + 7 * HOUR, Outcome::Delivered, 5).await;
@@ -446,9 +481,17 @@ async fn account_scope_sums_its_sites_and_excludes_other_accounts() {
         .collect();
     assert_eq!(
         recent,
-        [("Shop", true), ("Shop", false), ("Blog", false), ("Blog", false)]
+        [
+            ("Shop", true),
+            ("Shop", false),
+            ("Blog", false),
+            ("Blog", false)
+        ]
     );
-    assert_eq!((others.delivered, others.failed, others.rejected), (1, 1, 1));
+    assert_eq!(
+        (others.delivered, others.failed, others.rejected),
+        (1, 1, 1)
+    );
     assert!(others.recent.iter().all(|d| d.site_id == theirs));
 }
 
@@ -537,7 +580,11 @@ async fn deleting_a_site_removes_its_rollups() {
         .read(|c| {
             c.query_row(
                 "SELECT (SELECT COUNT(*) FROM delivery_hourly)
-                      + (SELECT COUNT(*) FROM latency_daily)",
+                      + (SELECT COUNT(*) FROM delivery_daily)
+                      + (SELECT COUNT(*) FROM latency_daily)
+                      + (SELECT COUNT(*) FROM latency_total)
+                      + (SELECT COUNT(*) FROM rejections)
+                      + (SELECT COUNT(*) FROM rejections_daily)",
                 [],
                 |r| r.get(0),
             )
@@ -570,6 +617,19 @@ fn backfill_rows() -> Vec<(i64, bool, Outcome, u64)> {
     }
     rows.push((TODAY - 1, false, Outcome::Delivered, u64::MAX / 2));
     rows
+}
+
+/// The rejections both databases of the backfill test hold.
+fn backfill_rejections() -> Vec<(i64, &'static str)> {
+    let reasons = ["invalid-token", "rate-limited", "missing-token"];
+    (0..200i64)
+        .map(|i| {
+            (
+                NOW - (i * 7_654_321) % (45 * DAY),
+                reasons[(i % 3) as usize],
+            )
+        })
+        .collect()
 }
 
 fn status_of(outcome: Outcome) -> Option<u16> {
@@ -606,6 +666,9 @@ async fn migration_backfill_reproduces_the_recorded_numbers() {
             for &(at, is_test, outcome, latency) in &backfill_rows() {
                 let kind = if is_test { Kind::Test } else { Kind::Real };
                 stats::record_delivery_sync(&tx, &live_site, at, kind, &report(outcome, latency))?;
+            }
+            for (at, reason) in backfill_rejections() {
+                stats::record_rejection_sync(&tx, &live_site, at, reason)?;
             }
             tx.commit().map_err(StoreError::from)
         })
@@ -653,6 +716,15 @@ async fn migration_backfill_reproduces_the_recorded_numbers() {
             [old_site],
         )
         .unwrap();
+        for (at, reason) in backfill_rejections() {
+            conn.execute(
+                "INSERT INTO rejections (site_id, hour_ms, reason, count)
+                 VALUES (?1, ?2, ?3, 1)
+                 ON CONFLICT (site_id, hour_ms, reason) DO UPDATE SET count = count + 1",
+                params![old_site, at - at.rem_euclid(HOUR), reason],
+            )
+            .unwrap();
+        }
         let mut rows = backfill_rows();
         rows.push((NOW, false, Outcome::Dns, 250));
         for (at, is_test, outcome, latency) in rows {
@@ -674,11 +746,20 @@ async fn migration_backfill_reproduces_the_recorded_numbers() {
 
     let upgraded = Store::open(&path).unwrap();
 
-    let hourly = "SELECT hour_ms, is_test, outcome, count FROM delivery_hourly
-                  ORDER BY hour_ms, is_test, outcome";
-    let latency = "SELECT day_ms, bucket, '', count FROM latency_daily ORDER BY day_ms, bucket";
-    assert_eq!(rollup(&upgraded, hourly), rollup(&live.store, hourly));
-    assert_eq!(rollup(&upgraded, latency), rollup(&live.store, latency));
+    for sql in [
+        "SELECT hour_ms, is_test, outcome, count FROM delivery_hourly
+         ORDER BY hour_ms, is_test, outcome",
+        "SELECT day_ms, is_test, outcome, count FROM delivery_daily
+         ORDER BY day_ms, is_test, outcome",
+        "SELECT day_ms, bucket, '', count FROM latency_daily ORDER BY day_ms, bucket",
+        "SELECT 0, bucket, '', count FROM latency_total ORDER BY bucket",
+        "SELECT hour_ms, 0, reason, count FROM rejections ORDER BY hour_ms, reason",
+        "SELECT day_ms, 0, reason, count FROM rejections_daily ORDER BY day_ms, reason",
+    ] {
+        let upgraded_rows = rollup(&upgraded, sql);
+        assert!(!upgraded_rows.is_empty(), "{sql}");
+        assert_eq!(upgraded_rows, rollup(&live.store, sql), "{sql}");
+    }
     // The geometric buckets were exercised, up to the open-ended last one.
     let top_bucket: u32 = upgraded
         .read(|c| {
@@ -702,10 +783,26 @@ async fn migration_backfill_reproduces_the_recorded_numbers() {
         })
         .unwrap();
     assert_eq!((hourly_sum, latency_sum), (rows, real));
+    let (daily_sum, total_sum, rejected, rejected_daily): (i64, i64, i64, i64) = upgraded
+        .read(|c| {
+            c.query_row(
+                "SELECT (SELECT SUM(count) FROM delivery_daily),
+                        (SELECT SUM(count) FROM latency_total),
+                        (SELECT SUM(count) FROM rejections),
+                        (SELECT SUM(count) FROM rejections_daily)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .map_err(StoreError::from)
+        })
+        .unwrap();
+    assert_eq!((daily_sum, total_sum), (rows, real));
+    assert_eq!((rejected, rejected_daily), (200, 200));
     for range in Range::ALL {
         let old = stats::query(&upgraded, Scope::Site(old_site), range, NOW).unwrap();
         let new = stats::query(&live.store, Scope::Site(&live_site), range, NOW).unwrap();
         assert_eq!(without_site_ids(&old), without_site_ids(&new), "{range:?}");
         assert!(old.delivered + old.failed > 0, "{range:?}");
+        assert!(old.rejected > 0, "{range:?}");
     }
 }

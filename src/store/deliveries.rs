@@ -1,5 +1,7 @@
-//! SQL for delivery records, rejection counters and the statistics rollups (`delivery_hourly`,
-//! `latency_daily`) that answer range queries without scanning `deliveries`.
+//! SQL for delivery records, rejection counters and the statistics rollups that answer range
+//! queries without scanning `deliveries`: counts per hour and per day (`delivery_hourly`,
+//! `delivery_daily`, `rejections`, `rejections_daily`) and latency histograms per day and over
+//! all time (`latency_daily`, `latency_total`).
 
 use rusqlite::types::Value;
 use rusqlite::{Connection, Transaction, TransactionBehavior, params};
@@ -72,6 +74,12 @@ fn insert_rows(conn: &Connection, d: &NewDelivery<'_>) -> Result<(), StoreError>
          ON CONFLICT (site_id, hour_ms, is_test, outcome) DO UPDATE SET count = count + 1",
     )?
     .execute(params![d.site_id, hour_of(d.at_ms), d.is_test, d.outcome])?;
+    conn.prepare_cached(
+        "INSERT INTO delivery_daily (site_id, day_ms, is_test, outcome, count)
+         VALUES (?1, ?2, ?3, ?4, 1)
+         ON CONFLICT (site_id, day_ms, is_test, outcome) DO UPDATE SET count = count + 1",
+    )?
+    .execute(params![d.site_id, day_of(d.at_ms), d.is_test, d.outcome])?;
     // SPEC §6: latency tiles describe real deliveries only.
     if !d.is_test {
         conn.prepare_cached(
@@ -79,12 +87,33 @@ fn insert_rows(conn: &Connection, d: &NewDelivery<'_>) -> Result<(), StoreError>
              ON CONFLICT (site_id, day_ms, bucket) DO UPDATE SET count = count + 1",
         )?
         .execute(params![d.site_id, day_of(d.at_ms), d.latency_bucket])?;
+        conn.prepare_cached(
+            "INSERT INTO latency_total (site_id, bucket, count) VALUES (?1, ?2, 1)
+             ON CONFLICT (site_id, bucket) DO UPDATE SET count = count + 1",
+        )?
+        .execute(params![d.site_id, d.latency_bucket])?;
     }
     Ok(())
 }
 
-/// Counts one rejected submission in its hour.
+/// Counts one rejected submission in its hour and its day, atomically like [`insert`].
 pub fn count_rejection(
+    conn: &Connection,
+    site_id: &str,
+    hour_ms: i64,
+    reason: &str,
+) -> Result<(), StoreError> {
+    if conn.is_autocommit() {
+        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+        count_rejection_rows(&tx, site_id, hour_ms, reason)?;
+        tx.commit()?;
+        Ok(())
+    } else {
+        count_rejection_rows(conn, site_id, hour_ms, reason)
+    }
+}
+
+fn count_rejection_rows(
     conn: &Connection,
     site_id: &str,
     hour_ms: i64,
@@ -94,8 +123,38 @@ pub fn count_rejection(
         "INSERT INTO rejections (site_id, hour_ms, reason, count) VALUES (?1, ?2, ?3, 1)
          ON CONFLICT (site_id, hour_ms, reason) DO UPDATE SET count = count + 1",
     )?
-    .execute(params![site_id, hour_ms, reason])?;
+    .execute(params![site_id, hour_of(hour_ms), reason])?;
+    conn.prepare_cached(
+        "INSERT INTO rejections_daily (site_id, day_ms, reason, count) VALUES (?1, ?2, ?3, 1)
+         ON CONFLICT (site_id, day_ms, reason) DO UPDATE SET count = count + 1",
+    )?
+    .execute(params![site_id, day_of(hour_ms), reason])?;
     Ok(())
+}
+
+/// Which rollup a range query reads: hourly rows, or daily rows for ranges of whole days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grain {
+    /// `delivery_hourly` and `rejections`.
+    Hour,
+    /// `delivery_daily` and `rejections_daily`; the range must be whole UTC days.
+    Day,
+}
+
+impl Grain {
+    fn deliveries(self) -> (&'static str, &'static str) {
+        match self {
+            Grain::Hour => ("delivery_hourly", "hour_ms"),
+            Grain::Day => ("delivery_daily", "day_ms"),
+        }
+    }
+
+    fn rejections(self) -> (&'static str, &'static str) {
+        match self {
+            Grain::Hour => ("rejections", "hour_ms"),
+            Grain::Day => ("rejections_daily", "day_ms"),
+        }
+    }
 }
 
 /// The sites a statistics query covers.
@@ -162,18 +221,21 @@ pub struct SlotCount {
 }
 
 /// Delivery counts in `[start_ms, end_ms)` grouped into slots of `slot_ms` from `start_ms`,
-/// real/test and outcome. `start_ms` and `slot_ms` are whole hours.
+/// real/test and outcome, read from the `grain` rollup. `start_ms` and `slot_ms` are whole
+/// hours, or whole days for [`Grain::Day`].
 pub fn slot_counts(
     conn: &Connection,
     set: SiteSet<'_>,
+    grain: Grain,
     start_ms: i64,
     end_ms: i64,
     slot_ms: i64,
 ) -> Result<Vec<SlotCount>, StoreError> {
     let (filter, value) = set.filter();
+    let (table, time) = grain.deliveries();
     let sql = format!(
-        "SELECT (hour_ms - ?2) / ?4, is_test, outcome, SUM(count) FROM delivery_hourly
-         WHERE {filter} AND hour_ms >= ?2 AND hour_ms < ?3
+        "SELECT ({time} - ?2) / ?4, is_test, outcome, SUM(count) FROM {table}
+         WHERE {filter} AND {time} >= ?2 AND {time} < ?3
          GROUP BY 1, 2, 3"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
@@ -188,45 +250,59 @@ pub fn slot_counts(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// The latency histogram of real deliveries on the UTC days in `[start_ms, end_ms)`: `(bucket,
-/// count)` by ascending bucket.
+/// The latency histogram of real deliveries on the UTC days in `[start_ms, end_ms)`, or over all
+/// time when `days` is `None`: `(bucket, count)` by ascending bucket.
 pub fn latency_histogram(
     conn: &Connection,
     set: SiteSet<'_>,
-    start_ms: i64,
-    end_ms: i64,
+    days: Option<(i64, i64)>,
 ) -> Result<Vec<(u32, u64)>, StoreError> {
     let (filter, value) = set.filter();
-    let sql = format!(
-        "SELECT bucket, SUM(count) FROM latency_daily
-         WHERE {filter} AND day_ms >= ?2 AND day_ms < ?3
-         GROUP BY bucket ORDER BY bucket"
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params![value, start_ms, end_ms], |r| {
-        Ok((r.get::<_, i64>(0)?, count(r.get(1)?)))
-    })?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (bucket, n) = row?;
-        let bucket = u32::try_from(bucket)
-            .map_err(|_| StoreError::Corrupt(format!("latency bucket {bucket}")))?;
-        out.push((bucket, n));
-    }
-    Ok(out)
+    let read = |r: &rusqlite::Row<'_>| Ok((r.get::<_, i64>(0)?, count(r.get(1)?)));
+    let rows: Vec<(i64, u64)> = match days {
+        Some((start_ms, end_ms)) => {
+            let sql = format!(
+                "SELECT bucket, SUM(count) FROM latency_daily
+                 WHERE {filter} AND day_ms >= ?2 AND day_ms < ?3
+                 GROUP BY bucket ORDER BY bucket"
+            );
+            let mut stmt = conn.prepare_cached(&sql)?;
+            stmt.query_map(params![value, start_ms, end_ms], read)?
+                .collect::<Result<_, _>>()?
+        }
+        None => {
+            let sql = format!(
+                "SELECT bucket, SUM(count) FROM latency_total WHERE {filter}
+                 GROUP BY bucket ORDER BY bucket"
+            );
+            let mut stmt = conn.prepare_cached(&sql)?;
+            stmt.query_map(params![value], read)?
+                .collect::<Result<_, _>>()?
+        }
+    };
+    rows.into_iter()
+        .map(|(bucket, n)| {
+            u32::try_from(bucket)
+                .map(|b| (b, n))
+                .map_err(|_| StoreError::Corrupt(format!("latency bucket {bucket}")))
+        })
+        .collect()
 }
 
-/// Rejected submissions in `[start_ms, end_ms)` by reason, most first.
+/// Rejected submissions in `[start_ms, end_ms)` by reason, most first, read from the `grain`
+/// rollup.
 pub fn rejections_by_reason(
     conn: &Connection,
     set: SiteSet<'_>,
+    grain: Grain,
     start_ms: i64,
     end_ms: i64,
 ) -> Result<Vec<(String, u64)>, StoreError> {
     let (filter, value) = set.filter();
+    let (table, time) = grain.rejections();
     let sql = format!(
-        "SELECT reason, SUM(count) AS n FROM rejections
-         WHERE {filter} AND hour_ms >= ?2 AND hour_ms < ?3
+        "SELECT reason, SUM(count) AS n FROM {table}
+         WHERE {filter} AND {time} >= ?2 AND {time} < ?3
          GROUP BY reason ORDER BY n DESC, reason"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
@@ -301,7 +377,7 @@ pub fn latest(
             for site_id in account_site_ids(conn, account)? {
                 all.extend(latest_of_site(conn, &site_id, limit)?);
             }
-            all.sort_by(|a, b| (b.at_ms, b.id).cmp(&(a.at_ms, a.id)));
+            all.sort_by_key(|d| std::cmp::Reverse((d.at_ms, d.id)));
             all.truncate(limit);
             Ok(all)
         }
