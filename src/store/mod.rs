@@ -53,12 +53,33 @@ struct Inner {
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     batch: Mutex<std::sync::mpsc::Sender<Job>>,
+    /// Dropping it stops the checkpointer.
+    _checkpointer: std::sync::mpsc::Sender<()>,
+}
+
+/// How often the WAL is checkpointed in the background.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// Checkpoints the WAL from its own connection, so the batch writer's commits never pay for it
+/// (the batch connection has automatic checkpoints off). PASSIVE never blocks writers.
+fn run_checkpoints(conn: Connection, stop: std::sync::mpsc::Receiver<()>) {
+    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY)
+    {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
+    }
 }
 
 /// The batch writer's loop: takes every queued write, runs each in its own savepoint inside one
 /// transaction, commits once, and only then answers each caller (group commit). A caller is
 /// therefore never told "done" before its write is in the WAL.
 fn run_batches(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
+    // Statements run for every job are prepared once; the connection's statement cache keeps them.
+    let run = |sql: &str| -> rusqlite::Result<()> {
+        conn.prepare_cached(sql)?.execute([])?;
+        Ok(())
+    };
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -67,25 +88,25 @@ fn run_batches(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let in_tx = conn.execute_batch("BEGIN IMMEDIATE").is_ok();
+        let in_tx = run("BEGIN IMMEDIATE").is_ok();
         let mut done = Vec::with_capacity(batch.len());
         for job in batch {
-            let savepoint = in_tx && conn.execute_batch("SAVEPOINT job").is_ok();
+            let savepoint = in_tx && run("SAVEPOINT job").is_ok();
             let (keep, callback) = job(&conn);
             if savepoint {
-                let end = if keep {
-                    "RELEASE job"
+                let ended = if keep {
+                    run("RELEASE job")
                 } else {
-                    "ROLLBACK TO job; RELEASE job"
+                    run("ROLLBACK TO job").and_then(|()| run("RELEASE job"))
                 };
-                if let Err(e) = conn.execute_batch(end) {
+                if let Err(e) = ended {
                     tracing::error!(error = %e, "batch savepoint failed");
                 }
             }
             done.push(callback);
         }
         let failure = if in_tx {
-            match conn.execute_batch("COMMIT") {
+            match run("COMMIT") {
                 Ok(()) => None,
                 Err(e) => {
                     let _ = conn.execute_batch("ROLLBACK");
@@ -135,17 +156,27 @@ impl Store {
         let mut writer = open_connection(path)?;
         migrations::migrate(&mut writer).context("applying migrations")?;
         let batch_conn = open_connection(path)?;
+        batch_conn
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .context("configuring the batch writer")?;
         let (batch, jobs) = std::sync::mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("store-batch-writer".into())
             .spawn(move || run_batches(batch_conn, jobs))
             .context("starting the batch writer")?;
+        let checkpoint_conn = open_connection(path)?;
+        let (checkpointer, stop) = std::sync::mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("store-checkpointer".into())
+            .spawn(move || run_checkpoints(checkpoint_conn, stop))
+            .context("starting the checkpointer")?;
         Ok(Store {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
                 batch: Mutex::new(batch),
+                _checkpointer: checkpointer,
             }),
         })
     }
