@@ -97,7 +97,9 @@ export async function startServer(env = {}) {
 }
 
 /** The forwarder binary the browser tests run. */
-export const binary = process.env.FORWARDER_BIN || path.join(root, "target/debug/caputchin-forwarder");
+export const binary =
+  process.env.FORWARDER_BIN ||
+  path.join(process.env.CARGO_TARGET_DIR || path.join(root, "target"), "debug/caputchin-forwarder");
 
 /** Runs the CLI against a running server's database; resolves with its standard output. */
 export function cli(server, args) {
