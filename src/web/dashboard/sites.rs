@@ -219,6 +219,24 @@ async fn load(
     }
 }
 
+/// For a POST on one of the account's sites: the signed-in account and the site, with the
+/// form's CSRF token checked; `Err` is the answer to send (login, 404 or 403).
+async fn for_post(
+    state: &AppState,
+    req: &HttpRequest,
+    site_id: &str,
+    form: &HashMap<String, String>,
+) -> Result<(CurrentAccount, Site), HttpResponse> {
+    let Some(account) = current(state, req).await else {
+        return Err(see_other("/login"));
+    };
+    let site = load(state, &account, site_id).await?;
+    if !account.csrf_ok(form) {
+        return Err(csrf_failed(account.nav("sites")));
+    }
+    Ok((account, site))
+}
+
 /// `GET /dashboard`: the account's sites with today's counts.
 pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let account = signed_in!(state, req);
@@ -579,14 +597,10 @@ pub async fn update(
     path: web::Path<String>,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
-    let account = signed_in!(state, req);
-    let site = match load(&state, &account, &path).await {
-        Ok(site) => site,
+    let (account, site) = match for_post(&state, &req, &path, &form).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
-    if !account.csrf_ok(&form) {
-        return csrf_failed(account.nav("sites"));
-    }
     let (account_id, now, site_id) = (account.id, state.clock.now_ms(), site.id.clone());
     let page = |values| {
         form_page(
@@ -641,14 +655,10 @@ pub async fn test(
     path: web::Path<String>,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
-    let account = signed_in!(state, req);
-    let site = match load(&state, &account, &path).await {
-        Ok(site) => site,
+    let (account, site) = match for_post(&state, &req, &path, &form).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
-    if !account.csrf_ok(&form) {
-        return csrf_failed(account.nav("sites"));
-    }
     let report = crate::test_delivery::run(&state, &client, &site).await;
     let mut page = site_page(&state, &account, &site);
     page.test = Some(test_view(&report));
@@ -662,14 +672,10 @@ pub async fn rotate(
     path: web::Path<String>,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
-    let account = signed_in!(state, req);
-    let site = match load(&state, &account, &path).await {
-        Ok(site) => site,
+    let (account, site) = match for_post(&state, &req, &path, &form).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
-    if !account.csrf_ok(&form) {
-        return csrf_failed(account.nav("sites"));
-    }
     let (account_id, now, site_id) = (account.id, state.clock.now_ms(), site.id.clone());
     let rotated = blocking(&state, move |s| -> Result<_, SiteError> {
         let secret = sites::rotate_secret(&s.store, account_id, &site_id, now)?;
@@ -723,14 +729,10 @@ pub async fn delete(
     path: web::Path<String>,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
-    let account = signed_in!(state, req);
-    let site = match load(&state, &account, &path).await {
-        Ok(site) => site,
+    let (account, site) = match for_post(&state, &req, &path, &form).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
-    if !account.csrf_ok(&form) {
-        return csrf_failed(account.nav("sites"));
-    }
     if form.get("confirm").map(String::as_str) != Some("yes") {
         return see_other(&format!("/sites/{}/delete", site.id));
     }
