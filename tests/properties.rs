@@ -1285,13 +1285,28 @@ fn a_float_score_in_a_redeem_body_is_read_as_the_nearest_double() {
 /// Browsers put a multipart field name in a quoted `Content-Disposition` parameter escaping only
 /// CR, LF and `"` (HTML, "multipart/form-data encoding algorithm"); a backslash is sent as is.
 /// actix-web's `ContentDisposition` parser reads the parameter as an RFC 2616 quoted-string, so
-/// `\y` turns into `y` (the field `x\y` is delivered as `xy`) and a name ending in a backslash
-/// escapes the closing quote, so the whole body is refused as `malformed-body`. The same form
-/// posted urlencoded keeps the name.
+/// `\y` turned into `y`; the form parser now reads the raw header the browsers' way.
 #[test]
-#[ignore = "bug: multipart field names lose backslashes, and a trailing one makes the body malformed"]
 fn a_backslash_in_a_multipart_field_name_arrives_as_the_browser_sent_it() {
-    for name in ["x\\y", "a\\", "\\"] {
+    for name in ["x\\y", "\\lead", "mid\\dle\\x"] {
+        let body = multipart_body("XyZw", &[Part::Text(name.to_owned(), "v".to_owned())]);
+        let got = parse_body(Some("multipart/form-data; boundary=XyZw"), body, &GENEROUS);
+        assert_eq!(
+            actual_parse(got),
+            Ok((vec![(name.to_owned(), "v".to_owned())], None)),
+            "{name:?}"
+        );
+    }
+}
+
+/// A name that *ends* in a backslash still fails: actix-multipart itself parses the part's
+/// `Content-Disposition` as a quoted-string before handing the part over, sees the closing quote
+/// escaped, and refuses the part, so the body is answered `malformed-body` (a clear 400, nothing
+/// delivered).
+#[test]
+#[ignore = "limitation: actix-multipart refuses a part whose name ends in a backslash"]
+fn a_multipart_field_name_ending_in_a_backslash_arrives_as_sent() {
+    for name in ["a\\", "\\"] {
         let body = multipart_body("XyZw", &[Part::Text(name.to_owned(), "v".to_owned())]);
         let got = parse_body(Some("multipart/form-data; boundary=XyZw"), body, &GENEROUS);
         assert_eq!(

@@ -327,13 +327,14 @@ fn parse_multipart(content_type: &str, body: Bytes) -> Result<Vec<(String, Strin
     let mut parts = Vec::new();
     while let Some(field) = next_ready(&mut multipart)? {
         let mut field = field.map_err(|_| BodyError::Malformed)?;
-        let disposition = field.content_disposition().ok_or(BodyError::Malformed)?;
-        let name = disposition
-            .get_name()
-            .ok_or(BodyError::Malformed)?
-            .to_owned();
-        let is_file =
-            disposition.get_filename().is_some() || disposition.get_filename_ext().is_some();
+        // The raw header, read the way browsers write it (see `form_data_disposition`), not as an
+        // RFC 2616 quoted-string, which would eat backslashes in names.
+        let raw = field
+            .headers()
+            .get(header::CONTENT_DISPOSITION)
+            .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
+            .ok_or(BodyError::Malformed)?;
+        let (name, is_file) = form_data_disposition(raw).ok_or(BodyError::Malformed)?;
         let mut content = Vec::new();
         while let Some(chunk) = next_ready(&mut field)? {
             content.extend_from_slice(&chunk.map_err(|_| BodyError::Malformed)?);
@@ -373,6 +374,43 @@ fn next_ready<S: Stream + Unpin>(stream: &mut S) -> Result<Option<S::Item>, Body
     stream.next().now_or_never().ok_or(BodyError::Malformed)
 }
 
+/// Reads a part's `Content-Disposition` as browsers write it (HTML's multipart/form-data
+/// encoding): `form-data; name="…"[; filename="…"]`, where a quoted value runs to the next `"`
+/// (browsers send `"` as `%22` and CR/LF as `%0D`/`%0A`, and a backslash as is). Returns the
+/// name and whether the part carries a `filename` (or `filename*`).
+fn form_data_disposition(raw: &str) -> Option<(String, bool)> {
+    let mut rest = raw.trim_start();
+    let kind_end = rest.find(';').unwrap_or(rest.len());
+    if !rest[..kind_end].trim().eq_ignore_ascii_case("form-data") {
+        return None;
+    }
+    rest = &rest[kind_end..];
+    let (mut name, mut is_file) = (None, false);
+    while let Some(after) = rest.strip_prefix(';') {
+        let after = after.trim_start();
+        let eq = after.find('=')?;
+        let key = after[..eq].trim().to_ascii_lowercase();
+        let value_part = &after[eq + 1..];
+        let (value, remainder) = if let Some(quoted) = value_part.strip_prefix('"') {
+            let close = quoted.find('"')?;
+            (&quoted[..close], quoted[close + 1..].trim_start())
+        } else {
+            let end = value_part.find(';').unwrap_or(value_part.len());
+            (value_part[..end].trim(), &value_part[end..])
+        };
+        match key.as_str() {
+            "name" if name.is_none() => name = Some(value.to_owned()),
+            "filename" | "filename*" => is_file = true,
+            _ => {}
+        }
+        rest = remainder;
+        if !rest.is_empty() && !rest.starts_with(';') {
+            return None;
+        }
+    }
+    Some((name?, is_file))
+}
+
 /// Parses an `application/json` body: one flat object whose values are all strings.
 fn parse_json(body: &[u8]) -> Result<Vec<(String, String)>, BodyError> {
     serde_json::from_slice::<FlatObject>(body)
@@ -406,6 +444,38 @@ impl<'de> Visitor<'de> for FlatObjectVisitor {
             entries.push(entry);
         }
         Ok(FlatObject(entries))
+    }
+}
+
+#[cfg(test)]
+mod disposition_tests {
+    use super::form_data_disposition;
+
+    #[test]
+    fn browser_dispositions_are_read_with_backslashes_kept() {
+        let cases: [(&str, Option<(&str, bool)>); 8] = [
+            (r#"form-data; name="x\y""#, Some((r"x\y", false))),
+            (
+                r#"form-data; name="a\"; filename="c.txt""#,
+                Some((r"a\", true)),
+            ),
+            (r#"form-data; name="f"; filename="""#, Some(("f", true))),
+            ("form-data; name=plain", Some(("plain", false))),
+            (
+                r#"form-data; name="semi;colon""#,
+                Some(("semi;colon", false)),
+            ),
+            (r#"attachment; name="x""#, None),
+            (r#"form-data; filename="x""#, None),
+            (r#"form-data; name="unterminated"#, None),
+        ];
+        for (raw, expected) in cases {
+            assert_eq!(
+                form_data_disposition(raw),
+                expected.map(|(n, f)| (n.to_owned(), f)),
+                "{raw}"
+            );
+        }
     }
 }
 
