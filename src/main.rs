@@ -136,6 +136,18 @@ enum SiteCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Print a site's statistics (the dashboard's tiles, same query): delivered, failed, rejected
+    /// by reason, failures by category, success rate, p50/p95 latency; tests counted apart.
+    Stats {
+        /// The site's public key (cpt_pub_…).
+        site_key: String,
+        /// today, yesterday, 7d, 28d or all.
+        #[arg(long, default_value = "7d")]
+        range: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// List sites (webhook URLs masked).
     List {
         /// Only this account's sites.
@@ -412,6 +424,76 @@ fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
             }
             if report.outcome != caputchin_forwarder::delivery::Outcome::Delivered {
                 bail!("test delivery failed: {}", report.outcome.as_str());
+            }
+            Ok(())
+        }
+        Command::Site(SiteCommand::Stats {
+            site_key,
+            range,
+            json,
+        }) => {
+            let Some(range) = caputchin_forwarder::stats::Range::parse(&range) else {
+                bail!("unknown range {range:?}: use today, yesterday, 7d, 28d or all");
+            };
+            let state = prepare_state(settings, Dependencies::default())?;
+            let Some(site) = state.sites.get(site_key.trim()) else {
+                bail!("no site with key {}", site_key.trim());
+            };
+            let stats = caputchin_forwarder::stats::query(
+                &state.store,
+                caputchin_forwarder::stats::Scope::Site(&site.id),
+                range,
+                SystemClock.now_ms(),
+            )?;
+            let failures: serde_json::Map<String, serde_json::Value> = stats
+                .failures_by_category
+                .iter()
+                .map(|(o, n)| (o.as_str().to_owned(), json!(n)))
+                .collect();
+            let rejected: serde_json::Map<String, serde_json::Value> = stats
+                .rejected_by_reason
+                .iter()
+                .map(|(r, n)| (r.clone(), json!(n)))
+                .collect();
+            if json {
+                print_json(&json!({
+                    "site_key": site.key.as_str(),
+                    "range": range.as_str(),
+                    "start_ms": stats.start_ms,
+                    "end_ms": stats.end_ms,
+                    "delivered": stats.delivered,
+                    "failed": stats.failed,
+                    "success_rate": stats.success_rate,
+                    "p50_ms": stats.p50_ms,
+                    "p95_ms": stats.p95_ms,
+                    "rejected": stats.rejected,
+                    "rejected_by_reason": rejected,
+                    "failures_by_category": failures,
+                    "test_deliveries": stats.test_deliveries,
+                }))?;
+            } else {
+                let or_dash =
+                    |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v} ms"));
+                println!("{} · {} (UTC)", site.settings.name, range.label());
+                println!("  delivered      {}", stats.delivered);
+                println!("  failed         {}", stats.failed);
+                println!(
+                    "  success rate   {}",
+                    stats
+                        .success_rate
+                        .map_or_else(|| "-".to_owned(), |r| format!("{:.1}%", r * 100.0))
+                );
+                println!("  latency p50    {}", or_dash(stats.p50_ms));
+                println!("  latency p95    {}", or_dash(stats.p95_ms));
+                println!("  rejected       {}", stats.rejected);
+                for (reason, n) in &stats.rejected_by_reason {
+                    println!("    {reason:<24} {n}");
+                }
+                println!("  failures by category");
+                for (outcome, n) in &stats.failures_by_category {
+                    println!("    {:<24} {n}", outcome.as_str());
+                }
+                println!("  test deliveries (apart) {}", stats.test_deliveries);
             }
             Ok(())
         }

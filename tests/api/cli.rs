@@ -768,3 +768,60 @@ async fn a_kill_9_under_load_loses_no_accepted_token_and_leaves_a_consistent_dat
     again.kill().unwrap();
     again.wait().unwrap();
 }
+
+#[test]
+fn site_stats_prints_the_dashboards_numbers() {
+    use caputchin_forwarder::clock::Clock as _;
+    use caputchin_forwarder::delivery::{Kind, Outcome, Report};
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = crate::receiver::Receiver::start();
+    let (key, _) = receiving_site(dir.path(), &receiver.url());
+    let listed = run(cli(dir.path()).args(["site", "list", "--json"]));
+    let listed: Value = serde_json::from_str(stdout(&listed).trim()).unwrap();
+    let site_id = listed["sites"][0]["site_id"].as_str().unwrap().to_owned();
+    let conn = rusqlite::Connection::open(dir.path().join("db/forwarder.db")).unwrap();
+    let now = caputchin_forwarder::clock::SystemClock.now_ms();
+    for (outcome, status, latency) in [
+        (Outcome::Delivered, Some(200), 20),
+        (Outcome::Delivered, Some(200), 40),
+        (Outcome::Http5xx, Some(503), 60),
+    ] {
+        let report = Report {
+            outcome,
+            http_status: status,
+            latency_ms: latency,
+            resolved: Vec::new(),
+            connected_to: None,
+            response_body: None,
+            detail: String::new(),
+        };
+        caputchin_forwarder::stats::record_delivery_sync(&conn, &site_id, now, Kind::Real, &report)
+            .unwrap();
+    }
+    caputchin_forwarder::stats::record_rejection_sync(&conn, &site_id, now, "missing-token")
+        .unwrap();
+    drop(conn);
+    assert!(
+        run(cli(dir.path())
+            .env("CAPUTCHIN_EGRESS_ALLOW", "127.0.0.0/8")
+            .args(["site", "test", &key]))
+        .status
+        .success()
+    );
+
+    let out = run(cli(dir.path()).args(["site", "stats", &key, "--range", "today", "--json"]));
+    let text = run(cli(dir.path()).args(["site", "stats", &key, "--range", "today"]));
+    let bad = run(cli(dir.path()).args(["site", "stats", &key, "--range", "forever"]));
+
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stats: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(stats["delivered"], 2);
+    assert_eq!(stats["failed"], 1);
+    assert_eq!(stats["p50_ms"], 40);
+    assert_eq!(stats["p95_ms"], 60);
+    assert_eq!(stats["rejected_by_reason"]["missing-token"], 1);
+    assert_eq!(stats["failures_by_category"]["http-5xx"], 1);
+    assert_eq!(stats["test_deliveries"], 1);
+    assert!(stdout(&text).contains("delivered      2"));
+    assert!(!bad.status.success());
+}
