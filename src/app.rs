@@ -130,16 +130,18 @@ impl Application {
                     let fut = srv.call(req);
                     async move {
                         let res = fut.await?;
-                        // The matched route pattern, never the raw path or query: paths and
-                        // queries can carry tokens.
-                        let route = res.request().match_pattern().unwrap_or_else(|| "-".into());
-                        tracing::info!(
-                            %method,
-                            route,
-                            status = res.status().as_u16(),
-                            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-                            "request"
-                        );
+                        if tracing::enabled!(tracing::Level::INFO) {
+                            // The matched route pattern, never the raw path or query: paths and
+                            // queries can carry tokens.
+                            let route = res.request().match_pattern().unwrap_or_else(|| "-".into());
+                            tracing::info!(
+                                %method,
+                                route,
+                                status = res.status().as_u16(),
+                                elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+                                "request"
+                            );
+                        }
                         Ok(res)
                     }
                 })

@@ -89,9 +89,12 @@ fn run_batches(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
             }
         }
         let in_tx = run("BEGIN IMMEDIATE").is_ok();
+        // A write alone in its batch needs no savepoint: its transaction is its own.
+        let alone = batch.len() == 1;
+        let mut roll_back = false;
         let mut done = Vec::with_capacity(batch.len());
         for job in batch {
-            let savepoint = in_tx && run("SAVEPOINT job").is_ok();
+            let savepoint = in_tx && !alone && run("SAVEPOINT job").is_ok();
             let (keep, callback) = job(&conn);
             if savepoint {
                 let ended = if keep {
@@ -102,10 +105,16 @@ fn run_batches(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
                 if let Err(e) = ended {
                     tracing::error!(error = %e, "batch savepoint failed");
                 }
+            } else if alone && !keep {
+                roll_back = true;
             }
             done.push(callback);
         }
-        let failure = if in_tx {
+        let failure = if in_tx && roll_back {
+            // The lone write failed: its own error is its answer; nothing else was in the batch.
+            let _ = run("ROLLBACK");
+            None
+        } else if in_tx {
             match run("COMMIT") {
                 Ok(()) => None,
                 Err(e) => {
@@ -298,6 +307,39 @@ pub fn is_unique_violation(err: &rusqlite::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[actix_web::test]
+    async fn a_lone_failed_write_leaves_nothing_and_the_next_one_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("one.db")).unwrap();
+        let insert = |id: &'static str, fail: bool| {
+            let store = store.clone();
+            async move {
+                store
+                    .batch_write(move |c| {
+                        c.execute(
+                            "INSERT INTO redeemed_tokens (session_id, expires_at) VALUES (?1, 1)",
+                            [id],
+                        )?;
+                        if fail {
+                            return Err(StoreError::Corrupt("refused".into()));
+                        }
+                        Ok(())
+                    })
+                    .await
+            }
+        };
+        assert!(insert("a", true).await.is_err());
+        assert!(insert("b", false).await.is_ok());
+        let ids: Vec<String> = store
+            .read(|c| {
+                let mut stmt = c.prepare("SELECT session_id FROM redeemed_tokens")?;
+                let rows = stmt.query_map([], |r| r.get(0))?;
+                Ok::<_, StoreError>(rows.collect::<Result<_, _>>()?)
+            })
+            .unwrap();
+        assert_eq!(ids, ["b"]);
+    }
 
     #[actix_web::test]
     async fn batched_writes_commit_together_and_a_failed_one_rolls_back_alone() {
