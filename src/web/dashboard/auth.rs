@@ -12,7 +12,7 @@ use askama::Template;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq as _;
 
-use super::{Nav, blocking, csrf_failed, internal, render, see_other};
+use super::{Nav, blocking, csrf_failed, internal, render, see_other, sentence};
 use crate::accounts::{self, AccountError};
 use crate::captcha::keys;
 use crate::config::Signup;
@@ -416,15 +416,7 @@ async fn create_from_form(
             Ok(account_id)
         }
         Some(Err(AccountError::Store(_))) | None => Err(None),
-        Some(Err(e)) => Err(Some(capitalise(&e.to_string()))),
-    }
-}
-
-fn capitalise(s: &str) -> String {
-    let mut chars = s.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect::<String>() + ".",
-        None => String::new(),
+        Some(Err(e)) => Err(Some(sentence(&e.to_string()))),
     }
 }
 

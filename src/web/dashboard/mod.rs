@@ -142,6 +142,21 @@ pub fn internal(nav: Nav) -> HttpResponse {
     )
 }
 
+/// A message as a sentence for a page: first letter upper-case, a full stop at the end.
+pub fn sentence(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => {
+            let mut out: String = first.to_uppercase().chain(chars).collect();
+            if !out.ends_with('.') {
+                out.push('.');
+            }
+            out
+        }
+        None => String::new(),
+    }
+}
+
 /// Formats epoch milliseconds as `YYYY-MM-DD HH:MM:SS` in UTC.
 pub fn utc_datetime(ms: i64) -> String {
     let secs = ms.div_euclid(1000);

@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
 use super::auth::{CurrentAccount, current};
-use super::{Nav, blocking, csrf_failed, internal, not_found, render, see_other};
+use super::{Nav, blocking, csrf_failed, internal, not_found, render, see_other, sentence};
 use crate::captcha::cap::ChallengeParams;
 use crate::delivery::{Outcome, Report};
 use crate::egress::resolve::EgressError;
@@ -379,34 +379,26 @@ fn field_of(error: &SiteError) -> &'static str {
     }
 }
 
-fn sentence(s: &str) -> String {
-    let mut chars = s.chars();
-    match chars.next() {
-        Some(first) => {
-            let mut out: String = first.to_uppercase().chain(chars).collect();
-            if !out.ends_with('.') {
-                out.push('.');
-            }
-            out
-        }
-        None => String::new(),
+/// The new-site form with these values.
+fn new_site_page(account: &CurrentAccount, form: FormValues) -> SiteFormPage {
+    SiteFormPage {
+        nav: account.nav("sites"),
+        heading: "New site".into(),
+        action: "/sites".into(),
+        button: "Create site",
+        cancel: "/dashboard".into(),
+        form,
     }
 }
 
-fn form_page(
-    account: &CurrentAccount,
-    heading: String,
-    action: String,
-    button: &'static str,
-    cancel: String,
-    form: FormValues,
-) -> SiteFormPage {
+/// The edit form of `site` with these values.
+fn edit_site_page(account: &CurrentAccount, site: &Site, form: FormValues) -> SiteFormPage {
     SiteFormPage {
         nav: account.nav("sites"),
-        heading,
-        action,
-        button,
-        cancel,
+        heading: format!("Edit {}", site.settings.name),
+        action: format!("/sites/{}/edit", site.id),
+        button: "Save changes",
+        cancel: format!("/sites/{}", site.id),
         form,
     }
 }
@@ -421,15 +413,7 @@ fn with_error(mut values: FormValues, field: &'static str, message: String) -> F
 /// `GET /sites/new`.
 pub async fn new_form(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let account = signed_in!(state, req);
-    let page = form_page(
-        &account,
-        "New site".into(),
-        "/sites".into(),
-        "Create site",
-        "/dashboard".into(),
-        defaults(),
-    );
-    render(StatusCode::OK, &page)
+    render(StatusCode::OK, &new_site_page(&account, defaults()))
 }
 
 /// Checks the form and runs `save`; a validation error re-renders the form with 422.
@@ -491,16 +475,7 @@ pub async fn create(
         return csrf_failed(account.nav("sites"));
     }
     let (account_id, now) = (account.id, state.clock.now_ms());
-    let page = |values| {
-        form_page(
-            &account,
-            "New site".into(),
-            "/sites".into(),
-            "Create site",
-            "/dashboard".into(),
-            values,
-        )
-    };
+    let page = |values| new_site_page(&account, values);
     let created = save_form(&state, &account, &form, page, move |s, input| {
         let created = sites::create_site_for(&s.store, account_id, &input, now)?;
         s.sites.reload(&s.store)?;
@@ -546,15 +521,10 @@ pub async fn edit_form(
         Ok(site) => site,
         Err(response) => return response,
     };
-    let page = form_page(
-        &account,
-        format!("Edit {}", site.settings.name),
-        format!("/sites/{}/edit", site.id),
-        "Save changes",
-        format!("/sites/{}", site.id),
-        values_of(&site),
-    );
-    render(StatusCode::OK, &page)
+    render(
+        StatusCode::OK,
+        &edit_site_page(&account, &site, values_of(&site)),
+    )
 }
 
 /// What a webhook host resolves to now and whether delivery would be blocked (the same policy
@@ -602,16 +572,7 @@ pub async fn update(
         Err(response) => return response,
     };
     let (account_id, now, site_id) = (account.id, state.clock.now_ms(), site.id.clone());
-    let page = |values| {
-        form_page(
-            &account,
-            format!("Edit {}", site.settings.name),
-            format!("/sites/{}/edit", site.id),
-            "Save changes",
-            format!("/sites/{}", site.id),
-            values,
-        )
-    };
+    let page = |values| edit_site_page(&account, &site, values);
     let saved = save_form(&state, &account, &form, page, move |s, input| {
         let changed = sites::update_site(&s.store, account_id, &site_id, &input, now)?;
         s.sites.reload(&s.store)?;
