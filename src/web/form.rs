@@ -10,7 +10,7 @@ use crate::captcha::VerifyError;
 use crate::captcha::remote::{self, Verdict};
 use crate::captcha::token::Claims;
 use crate::delivery::{Kind, Outcome};
-use crate::sites::{ALL_TOKEN_FIELDS, Site, VerifierKind, normalize_origin};
+use crate::sites::{ALL_TOKEN_FIELDS, Site, VerifierKind};
 use crate::submission::{body, envelope};
 use crate::web::error::PublicError;
 use crate::web::{AppState, VerifierClient, cors};
@@ -137,14 +137,6 @@ fn request_origin(req: &HttpRequest) -> Option<String> {
     )
 }
 
-fn origin_allowed(site: &Site, origin: Option<&str>) -> bool {
-    match origin {
-        None => true,
-        Some(_) if site.settings.allowed_origins.is_empty() => true,
-        Some(o) => normalize_origin(o).is_some_and(|o| site.settings.allowed_origins.contains(&o)),
-    }
-}
-
 /// `OPTIONS /f/{site_key}`: CORS preflight.
 pub async fn preflight(
     state: web::Data<AppState>,
@@ -225,7 +217,8 @@ async fn accept(
     if !site.settings.enabled {
         return Err(PublicError::ForwardingDisabled);
     }
-    if !origin_allowed(site, request_origin(req).as_deref()) {
+    // No Origin and no Referer: not a cross-site browser post, allowed (SPEC §3).
+    if !request_origin(req).is_none_or(|origin| site.allows_origin(&origin)) {
         return Err(PublicError::OriginNotAllowed);
     }
     let now = state.clock.now_ms();
