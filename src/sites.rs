@@ -346,11 +346,6 @@ impl Site {
         allowed.is_empty() || normalize_origin(origin).is_some_and(|o| allowed.contains(&o))
     }
 
-    /// Checks a presented secret against this site's hash in constant time.
-    pub fn secret_matches(&self, secret: &str) -> bool {
-        bool::from(hash_secret(secret).ct_eq(&self.secret_hash))
-    }
-
     fn from_row(row: store::sites::SiteRow) -> Result<Site, StoreError> {
         let corrupt = |what: &str| StoreError::Corrupt(format!("site {}: bad {what}", row.id));
         let key = SiteKey::parse(&row.site_key).ok_or_else(|| corrupt("site key"))?;
@@ -586,16 +581,12 @@ impl SiteDirectory {
         self.current().by_key.get(site_key).cloned()
     }
 
-    /// The site whose secret hashes to `secret_hash`. The map lookup compares digests of the
-    /// secret, which reveal nothing usable about it; callers confirm with
-    /// [`Site::secret_matches`], which is constant-time.
+    /// The site whose secret this is. The map lookup compares digests of the secret, which
+    /// reveal nothing usable about it; the match is then confirmed in constant time.
     pub fn by_secret(&self, secret: &str) -> Option<Arc<Site>> {
-        let site = self
-            .current()
-            .by_secret_hash
-            .get(&hash_secret(secret))
-            .cloned()?;
-        site.secret_matches(secret).then_some(site)
+        let hash = hash_secret(secret);
+        let site = self.current().by_secret_hash.get(&hash).cloned()?;
+        bool::from(site.secret_hash.ct_eq(&hash)).then_some(site)
     }
 
     /// Reloads every site from the database.
