@@ -66,7 +66,8 @@ pub fn prepare_state(settings: Settings, deps: Dependencies) -> anyhow::Result<A
         deps.resolver,
     );
     Ok(AppState {
-        deliverer: Deliverer::new(egress, settings.delivery_timeout),
+        deliverer: Deliverer::new(egress, settings.delivery_timeout)
+            .context("configuring TLS for webhook delivery")?,
         rate_limiter: Arc::new(RateLimiter::new(settings.rate_limit_per_min)),
         login_throttle: Arc::default(),
         setup_token: Arc::new(std::sync::Mutex::new(setup_token)),

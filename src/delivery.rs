@@ -128,40 +128,27 @@ pub struct Deliverer {
     tls: Arc<rustls::ClientConfig>,
 }
 
-fn tls_config() -> Arc<rustls::ClientConfig> {
+fn tls_config() -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap_or_else(|_| {
-            rustls::ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .unwrap_or_else(|_| unreachable_tls())
-        });
-    let mut config = builder
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
         .with_root_certificates(rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         })
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Arc::new(config)
-}
-
-#[cold]
-fn unreachable_tls() -> ! {
-    // ring supports TLS 1.3 by construction; reaching this means a broken build.
-    std::process::abort()
+    Ok(Arc::new(config))
 }
 
 impl Deliverer {
-    /// A deliverer with this egress gate and total timeout.
-    pub fn new(egress: Egress, timeout: Duration) -> Deliverer {
-        Deliverer {
+    /// A deliverer with this egress gate and total timeout; fails only if the TLS library
+    /// cannot offer its default protocol versions (a broken build).
+    pub fn new(egress: Egress, timeout: Duration) -> Result<Deliverer, rustls::Error> {
+        Ok(Deliverer {
             egress,
             timeout,
-            tls: tls_config(),
-        }
+            tls: tls_config()?,
+        })
     }
 
     /// The egress gate (the dashboard previews a webhook host with it).
