@@ -418,26 +418,10 @@ pub fn create_site_for(
     let site_id = crate::ids::random_id::<8>(SITE_ID_PREFIX);
     let site_key = SiteKey::generate();
     let secret = crate::ids::random_id::<24>(SECRET_PREFIX);
-    let row = store::sites::SiteRow {
-        id: site_id.clone(),
-        account_id,
-        account_email: String::new(),
-        name: settings.name,
-        site_key: site_key.as_str().to_owned(),
-        secret_hash: hash_secret(&secret).to_vec(),
-        webhook_url: settings.webhook_url.expose().to_owned(),
-        enabled: settings.enabled,
-        redirect_url: settings.redirect_url.map(String::from),
-        allowed_origins: settings.allowed_origins.join("\n"),
-        challenge_count: i64::from(settings.challenge.count),
-        challenge_difficulty: i64::from(settings.challenge.difficulty),
-        created_at: now_ms,
-        updated_at: now_ms,
-        verifier: settings.verifier.as_str().to_owned(),
-        verifier_secret: input.verifier_secret.clone(),
-        verifier_url: settings.verifier_url.map(|u| u.expose().to_owned()),
-        verifier_sitekey: settings.verifier_sitekey,
-    };
+    let mut row = settings_row(&site_id, settings, input.verifier_secret.clone(), now_ms);
+    row.account_id = account_id;
+    row.site_key = site_key.as_str().to_owned();
+    row.secret_hash = hash_secret(&secret).to_vec();
     store.write(|c| store::sites::insert(c, &row))?;
     Ok(CreatedSite {
         site_id,
@@ -446,7 +430,9 @@ pub fn create_site_for(
     })
 }
 
-fn row_for_update(
+/// The stored form of a site's settings; the account, key and secret hash are left empty for
+/// the caller to fill where they apply.
+fn settings_row(
     site_id: &str,
     settings: SiteSettings,
     sealed_secret: Option<Vec<u8>>,
@@ -494,7 +480,7 @@ pub fn update_site(
 ) -> Result<bool, SiteError> {
     let settings = input.validate()?;
     let remote = settings.verifier != VerifierKind::Builtin;
-    let row = row_for_update(site_id, settings, input.verifier_secret.clone(), now_ms);
+    let row = settings_row(site_id, settings, input.verifier_secret.clone(), now_ms);
     store.write(|c| -> Result<bool, SiteError> {
         let tx = c.unchecked_transaction().map_err(StoreError::from)?;
         let Some(current) = store::sites::by_id_for_account(&tx, account_id, site_id)? else {

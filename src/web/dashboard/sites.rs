@@ -219,6 +219,20 @@ async fn load(
     }
 }
 
+/// For a page of one of the account's sites: the signed-in account and the site; `Err` is the
+/// answer to send (login or 404).
+async fn for_get(
+    state: &AppState,
+    req: &HttpRequest,
+    site_id: &str,
+) -> Result<(CurrentAccount, Site), HttpResponse> {
+    let Some(account) = current(state, req).await else {
+        return Err(see_other("/login"));
+    };
+    let site = load(state, &account, site_id).await?;
+    Ok((account, site))
+}
+
 /// For a POST on one of the account's sites: the signed-in account and the site, with the
 /// form's CSRF token checked; `Err` is the answer to send (login, 404 or 403).
 async fn for_post(
@@ -227,10 +241,7 @@ async fn for_post(
     site_id: &str,
     form: &HashMap<String, String>,
 ) -> Result<(CurrentAccount, Site), HttpResponse> {
-    let Some(account) = current(state, req).await else {
-        return Err(see_other("/login"));
-    };
-    let site = load(state, &account, site_id).await?;
+    let (account, site) = for_get(state, req, site_id).await?;
     if !account.csrf_ok(form) {
         return Err(csrf_failed(account.nav("sites")));
     }
@@ -503,9 +514,8 @@ pub async fn show(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> HttpResponse {
-    let account = signed_in!(state, req);
-    match load(&state, &account, &path).await {
-        Ok(site) => render(StatusCode::OK, &site_page(&state, &account, &site)),
+    match for_get(&state, &req, &path).await {
+        Ok((account, site)) => render(StatusCode::OK, &site_page(&state, &account, &site)),
         Err(response) => response,
     }
 }
@@ -516,15 +526,13 @@ pub async fn edit_form(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> HttpResponse {
-    let account = signed_in!(state, req);
-    let site = match load(&state, &account, &path).await {
-        Ok(site) => site,
-        Err(response) => return response,
-    };
-    render(
-        StatusCode::OK,
-        &edit_site_page(&account, &site, values_of(&site)),
-    )
+    match for_get(&state, &req, &path).await {
+        Ok((account, site)) => render(
+            StatusCode::OK,
+            &edit_site_page(&account, &site, values_of(&site)),
+        ),
+        Err(response) => response,
+    }
 }
 
 /// What a webhook host resolves to now and whether delivery would be blocked (the same policy
@@ -669,9 +677,8 @@ pub async fn delete_confirm(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> HttpResponse {
-    let account = signed_in!(state, req);
-    match load(&state, &account, &path).await {
-        Ok(site) => render(
+    match for_get(&state, &req, &path).await {
+        Ok((account, site)) => render(
             StatusCode::OK,
             &DeletePage {
                 nav: account.nav("sites"),
