@@ -40,13 +40,8 @@ pub async fn preflight(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> HttpResponse {
-    match state.sites.get(&path) {
-        None => error_response(PublicError::UnknownSite, &cors::echo(&req)),
-        Some(site) => match cors::check(&site, &req) {
-            Ok(allowed) => cors::preflight(&allowed),
-            Err(e) => error_response(e, &cors::Cors::NoOrigin),
-        },
-    }
+    cors::preflight_for(state.sites.get(&path).as_deref(), &req)
+        .unwrap_or_else(|(err, cors)| error_response(err, &cors))
 }
 
 /// `POST {E}challenge`: a signed challenge; no body is read and nothing is written.

@@ -56,3 +56,18 @@ pub fn preflight(cors: &Cors) -> HttpResponse {
         .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"))
         .finish()
 }
+
+/// Answers a preflight for the site with this key, or the error to answer in the endpoint's own
+/// shape: an unknown site carries the request's origin (so a browser can read it), a refused
+/// origin carries none.
+pub fn preflight_for(
+    site: Option<&Site>,
+    req: &HttpRequest,
+) -> Result<HttpResponse, (PublicError, Cors)> {
+    let Some(site) = site else {
+        return Err((PublicError::UnknownSite, echo(req)));
+    };
+    check(site, req)
+        .map(|allowed| preflight(&allowed))
+        .map_err(|e| (e, Cors::NoOrigin))
+}

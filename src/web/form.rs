@@ -143,13 +143,8 @@ pub async fn preflight(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> HttpResponse {
-    match state.sites.get(&path) {
-        None => error_response(PublicError::UnknownSite, true, &cors::echo(&req)),
-        Some(site) => match cors::check(&site, &req) {
-            Ok(allowed) => cors::preflight(&allowed),
-            Err(e) => error_response(e, true, &cors::Cors::NoOrigin),
-        },
-    }
+    cors::preflight_for(state.sites.get(&path).as_deref(), &req)
+        .unwrap_or_else(|(err, cors)| error_response(err, true, &cors))
 }
 
 /// `POST /f/{site_key}`.
