@@ -130,6 +130,12 @@ pub fn ensure_bootstrap_account(
     password: &str,
     now_ms: i64,
 ) -> Result<bool, AccountError> {
+    // An existing account is the common case at every start: skip the argon2 hash for it.
+    match find_account(store, email) {
+        Ok(_) => return Ok(false),
+        Err(AccountError::UnknownAccount) => {}
+        Err(e) => return Err(e),
+    }
     match create_account(store, email, password, now_ms) {
         Ok(_) => Ok(true),
         Err(AccountError::DuplicateEmail) => Ok(false),
@@ -173,5 +179,7 @@ mod tests {
             find_account(&store, "nobody@example.com"),
             Err(AccountError::UnknownAccount)
         ));
+        assert!(!ensure_bootstrap_account(&store, "OWNER@example.com", "x", 3).unwrap());
+        assert!(ensure_bootstrap_account(&store, "boot@example.com", "bootstrap pass", 3).unwrap());
     }
 }
