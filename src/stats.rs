@@ -16,7 +16,7 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use crate::delivery::{Kind, Outcome, Report};
-use crate::store::deliveries::{self, Grain, NewDelivery, SiteSet};
+use crate::store::deliveries::{self, Grain, NewDelivery, NewRejection, Record, SiteSet};
 use crate::store::{Store, StoreError};
 
 const HOUR_MS: i64 = 60 * 60 * 1000;
@@ -123,23 +123,24 @@ pub fn percentile(histogram: &[(u32, u64)], p: u32) -> Option<u64> {
 // Recording
 // ---------------------------------------------------------------------------------------------
 
-fn new_delivery<'a>(
-    site_id: &'a str,
-    at_ms: i64,
-    kind: Kind,
-    outcome: Outcome,
-    http_status: Option<u16>,
-    latency_ms: u64,
-) -> NewDelivery<'a> {
-    NewDelivery {
-        site_id,
+fn delivery_record(site_id: &str, at_ms: i64, kind: Kind, report: &Report) -> Record {
+    Record::Delivery(NewDelivery {
+        site_id: site_id.to_owned(),
         at_ms,
         is_test: kind == Kind::Test,
-        outcome: outcome.as_str(),
-        http_status,
-        latency_ms,
-        latency_bucket: latency_bucket(latency_ms),
-    }
+        outcome: report.outcome.as_str(),
+        http_status: report.http_status,
+        latency_ms: report.latency_ms,
+        latency_bucket: latency_bucket(report.latency_ms),
+    })
+}
+
+fn rejection_record(site_id: &str, at_ms: i64, reason: &'static str) -> Record {
+    Record::Rejection(NewRejection {
+        site_id: site_id.to_owned(),
+        at_ms,
+        reason,
+    })
 }
 
 /// Records one delivery on `conn`: its row and its rollups, atomically (joining the caller's
@@ -152,21 +153,11 @@ pub fn record_delivery_sync(
     kind: Kind,
     report: &Report,
 ) -> Result<(), StoreError> {
-    deliveries::insert(
-        conn,
-        &new_delivery(
-            site_id,
-            at_ms,
-            kind,
-            report.outcome,
-            report.http_status,
-            report.latency_ms,
-        ),
-    )
+    deliveries::insert(conn, delivery_record(site_id, at_ms, kind, report))
 }
 
-/// Records one delivery that finished at `at_ms`, with its rollups, through the batch writer
-/// (its own savepoint inside a group commit).
+/// Records one delivery that finished at `at_ms`, with its rollups, and waits until it is
+/// committed (a test delivery, whose result page reads it back at once).
 pub async fn record_delivery(
     store: &Store,
     site_id: &str,
@@ -174,17 +165,15 @@ pub async fn record_delivery(
     kind: Kind,
     report: &Report,
 ) -> Result<(), StoreError> {
-    let site_id = site_id.to_owned();
-    let (outcome, http_status, latency_ms) =
-        (report.outcome, report.http_status, report.latency_ms);
-    store
-        .batch_write(move |c| {
-            deliveries::insert(
-                c,
-                &new_delivery(&site_id, at_ms, kind, outcome, http_status, latency_ms),
-            )
-        })
-        .await
+    store.record(delivery_record(site_id, at_ms, kind, report));
+    store.flush().await
+}
+
+/// Queues one delivery record for the batch writer's next commit (a few milliseconds at most)
+/// without waiting for it: the visitor's answer depends on the delivery, not on its record. A
+/// graceful shutdown commits every queued record before the process exits.
+pub fn record_delivery_later(store: &Store, site_id: &str, at_ms: i64, kind: Kind, report: &Report) {
+    store.record(delivery_record(site_id, at_ms, kind, report));
 }
 
 /// Counts one rejected submission on `conn`, in the UTC hour of `at_ms`. The blocking twin of
@@ -193,31 +182,20 @@ pub fn record_rejection_sync(
     conn: &Connection,
     site_id: &str,
     at_ms: i64,
-    reason: &str,
-) -> Result<(), StoreError> {
-    deliveries::count_rejection(conn, site_id, hour_start(at_ms), reason)
-}
-
-/// Counts one rejected submission by its error code, through the batch writer.
-pub async fn record_rejection(
-    store: &Store,
-    site_id: &str,
-    at_ms: i64,
     reason: &'static str,
 ) -> Result<(), StoreError> {
-    let site_id = site_id.to_owned();
-    store
-        .batch_write(move |c| record_rejection_sync(c, &site_id, at_ms, reason))
-        .await
+    deliveries::insert(conn, rejection_record(site_id, at_ms, reason))
+}
+
+/// Queues one rejected submission, counted by its error code, for the batch writer's next
+/// commit, like [`record_delivery_later`].
+pub fn record_rejection(store: &Store, site_id: &str, at_ms: i64, reason: &'static str) {
+    store.record(rejection_record(site_id, at_ms, reason));
 }
 
 // ---------------------------------------------------------------------------------------------
 // Ranges and scopes
 // ---------------------------------------------------------------------------------------------
-
-fn hour_start(ms: i64) -> i64 {
-    ms - ms.rem_euclid(HOUR_MS)
-}
 
 fn day_start(ms: i64) -> i64 {
     ms - ms.rem_euclid(DAY_MS)

@@ -144,7 +144,7 @@ impl Issuer {
         let (id, expires_at) = (opened.id, opened.expires_at);
         let fresh = self
             .store
-            .batch_write(move |c| store::tokens::spend_challenge(c, &id, expires_at))
+            .batch_write_one(move |c| store::tokens::spend_challenge(c, &id, expires_at))
             .await?;
         if !fresh {
             return Err(RedeemError::ChallengeInvalid);
@@ -174,13 +174,16 @@ impl Issuer {
         let mismatch = claims.site_key != site_key;
         let session_id = claims.session_id.clone();
         let expires_at = claims.expires_at;
+        // One statement either way: a mismatched token is only looked up (a spent one is reported
+        // as spent first, SPEC §3's order), a matching one is recorded unless it already was.
         self.store
-            .batch_write(move |c| {
-                if store::tokens::is_token_redeemed(c, &session_id)? {
-                    return Err(VerifyError::TimeoutOrDuplicate);
-                }
+            .batch_write_one(move |c| {
                 if mismatch {
-                    return Err(VerifyError::SiteMismatch);
+                    return Err(if store::tokens::is_token_redeemed(c, &session_id, expires_at)? {
+                        VerifyError::TimeoutOrDuplicate
+                    } else {
+                        VerifyError::SiteMismatch
+                    });
                 }
                 if !store::tokens::redeem_token(c, &session_id, expires_at)? {
                     return Err(VerifyError::TimeoutOrDuplicate);

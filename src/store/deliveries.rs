@@ -3,28 +3,59 @@
 //! `delivery_daily`, `rejections`, `rejections_daily`) and latency histograms per day and over
 //! all time (`latency_daily`, `latency_total`).
 
+use std::collections::BTreeMap;
+
 use rusqlite::types::Value;
-use rusqlite::{Connection, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::StoreError;
 
-/// One delivery to record.
+/// One delivery to record. Owned, so that it can wait in the writer's queue.
 #[derive(Debug, Clone)]
-pub struct NewDelivery<'a> {
+pub struct NewDelivery {
     /// The site.
-    pub site_id: &'a str,
+    pub site_id: String,
     /// When it finished, epoch ms.
     pub at_ms: i64,
     /// A test delivery.
     pub is_test: bool,
     /// The outcome category name.
-    pub outcome: &'a str,
+    pub outcome: &'static str,
     /// The HTTP status, if the webhook answered.
     pub http_status: Option<u16>,
     /// Latency in ms.
     pub latency_ms: u64,
     /// The latency histogram bucket of `latency_ms` (see `stats::latency_bucket`).
     pub latency_bucket: u32,
+}
+
+/// One rejected submission to count.
+#[derive(Debug, Clone)]
+pub struct NewRejection {
+    /// The site.
+    pub site_id: String,
+    /// When, epoch ms.
+    pub at_ms: i64,
+    /// The error code.
+    pub reason: &'static str,
+}
+
+/// A statistics record: a delivery (its row and its rollups) or a rejection (its counters).
+#[derive(Debug, Clone)]
+pub enum Record {
+    /// A delivery, real or test.
+    Delivery(NewDelivery),
+    /// A rejected submission.
+    Rejection(NewRejection),
+}
+
+impl Record {
+    fn site_id(&self) -> &str {
+        match self {
+            Record::Delivery(d) => &d.site_id,
+            Record::Rejection(r) => &r.site_id,
+        }
+    }
 }
 
 /// The start of the UTC hour holding `at_ms`.
@@ -40,96 +71,175 @@ fn day_of(at_ms: i64) -> i64 {
 const HOUR_MS: i64 = 60 * 60 * 1000;
 const DAY_MS: i64 = 24 * HOUR_MS;
 
-/// Records a delivery: its row, its hourly count and, for a real delivery, its latency in the
-/// day's histogram — all in one transaction. When `conn` is already inside a transaction (a
-/// caller recording many at once) the statements join it; otherwise this opens its own.
-pub fn insert(conn: &Connection, d: &NewDelivery<'_>) -> Result<(), StoreError> {
-    if conn.is_autocommit() {
-        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
-        insert_rows(&tx, d)?;
-        tx.commit()?;
+/// Records one delivery or rejection atomically: see [`write_records`].
+pub fn insert(conn: &Connection, record: Record) -> Result<(), StoreError> {
+    write_records(conn, std::slice::from_ref(&record)).map(|_| ())
+}
+
+/// Increments of the rollup rows a batch of records touches, summed before they are written so
+/// that each rollup row is updated once per batch however many records it counts.
+#[derive(Default)]
+struct Rollups<'a> {
+    hourly: BTreeMap<(&'a str, i64, bool, &'static str), i64>,
+    daily: BTreeMap<(&'a str, i64, bool, &'static str), i64>,
+    latency_daily: BTreeMap<(&'a str, i64, u32), i64>,
+    latency_total: BTreeMap<(&'a str, u32), i64>,
+    rejections: BTreeMap<(&'a str, i64, &'static str), i64>,
+    rejections_daily: BTreeMap<(&'a str, i64, &'static str), i64>,
+}
+
+impl<'a> Rollups<'a> {
+    fn add(&mut self, record: &'a Record) {
+        match record {
+            Record::Delivery(d) => {
+                let site = d.site_id.as_str();
+                *self
+                    .hourly
+                    .entry((site, hour_of(d.at_ms), d.is_test, d.outcome))
+                    .or_default() += 1;
+                *self
+                    .daily
+                    .entry((site, day_of(d.at_ms), d.is_test, d.outcome))
+                    .or_default() += 1;
+                // SPEC §6: latency tiles describe real deliveries only.
+                if !d.is_test {
+                    *self
+                        .latency_daily
+                        .entry((site, day_of(d.at_ms), d.latency_bucket))
+                        .or_default() += 1;
+                    *self
+                        .latency_total
+                        .entry((site, d.latency_bucket))
+                        .or_default() += 1;
+                }
+            }
+            Record::Rejection(r) => {
+                let site = r.site_id.as_str();
+                *self
+                    .rejections
+                    .entry((site, hour_of(r.at_ms), r.reason))
+                    .or_default() += 1;
+                *self
+                    .rejections_daily
+                    .entry((site, day_of(r.at_ms), r.reason))
+                    .or_default() += 1;
+            }
+        }
+    }
+
+    fn write(&self, conn: &Connection) -> Result<(), StoreError> {
+        let mut hourly = conn.prepare_cached(
+            "INSERT INTO delivery_hourly (site_id, hour_ms, is_test, outcome, count)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (site_id, hour_ms, is_test, outcome)
+             DO UPDATE SET count = count + excluded.count",
+        )?;
+        for ((site, hour, is_test, outcome), n) in &self.hourly {
+            hourly.execute(params![site, hour, is_test, outcome, n])?;
+        }
+        let mut daily = conn.prepare_cached(
+            "INSERT INTO delivery_daily (site_id, day_ms, is_test, outcome, count)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (site_id, day_ms, is_test, outcome)
+             DO UPDATE SET count = count + excluded.count",
+        )?;
+        for ((site, day, is_test, outcome), n) in &self.daily {
+            daily.execute(params![site, day, is_test, outcome, n])?;
+        }
+        let mut latency_daily = conn.prepare_cached(
+            "INSERT INTO latency_daily (site_id, day_ms, bucket, count) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (site_id, day_ms, bucket) DO UPDATE SET count = count + excluded.count",
+        )?;
+        for ((site, day, bucket), n) in &self.latency_daily {
+            latency_daily.execute(params![site, day, bucket, n])?;
+        }
+        let mut latency_total = conn.prepare_cached(
+            "INSERT INTO latency_total (site_id, bucket, count) VALUES (?1, ?2, ?3)
+             ON CONFLICT (site_id, bucket) DO UPDATE SET count = count + excluded.count",
+        )?;
+        for ((site, bucket), n) in &self.latency_total {
+            latency_total.execute(params![site, bucket, n])?;
+        }
+        let mut rejections = conn.prepare_cached(
+            "INSERT INTO rejections (site_id, hour_ms, reason, count) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (site_id, hour_ms, reason) DO UPDATE SET count = count + excluded.count",
+        )?;
+        for ((site, hour, reason), n) in &self.rejections {
+            rejections.execute(params![site, hour, reason, n])?;
+        }
+        let mut rejections_daily = conn.prepare_cached(
+            "INSERT INTO rejections_daily (site_id, day_ms, reason, count) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (site_id, day_ms, reason) DO UPDATE SET count = count + excluded.count",
+        )?;
+        for ((site, day, reason), n) in &self.rejections_daily {
+            rejections_daily.execute(params![site, day, reason, n])?;
+        }
         Ok(())
-    } else {
-        insert_rows(conn, d)
     }
 }
 
-fn insert_rows(conn: &Connection, d: &NewDelivery<'_>) -> Result<(), StoreError> {
-    let latency = i64::try_from(d.latency_ms).unwrap_or(i64::MAX);
-    conn.prepare_cached(
+/// True when the site still exists (a site deleted while its records waited leaves them without
+/// a home; they are dropped with it).
+fn site_exists(conn: &Connection, site_id: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM sites WHERE id = ?1")?
+        .query_row([site_id], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// Writes a batch of records: one row per delivery, and the rollups summed over the batch (each
+/// rollup row updated once). All or nothing: when `conn` is already inside a transaction (the
+/// batch writer, a seeding loop) the statements join it and the caller commits; otherwise this
+/// opens its own. Records of sites that no longer exist are skipped; returns how many were.
+pub fn write_records(conn: &Connection, records: &[Record]) -> Result<usize, StoreError> {
+    if conn.is_autocommit() {
+        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+        let skipped = write_records_in(&tx, records)?;
+        tx.commit()?;
+        Ok(skipped)
+    } else {
+        write_records_in(conn, records)
+    }
+}
+
+fn write_records_in(conn: &Connection, records: &[Record]) -> Result<usize, StoreError> {
+    let mut rollups = Rollups::default();
+    let mut known: Option<(&str, bool)> = None;
+    let mut skipped = 0;
+    let mut insert = conn.prepare_cached(
         "INSERT INTO deliveries (site_id, at_ms, is_test, outcome, http_status, latency_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![
-        d.site_id,
-        d.at_ms,
-        d.is_test,
-        d.outcome,
-        d.http_status,
-        latency
-    ])?;
-    conn.prepare_cached(
-        "INSERT INTO delivery_hourly (site_id, hour_ms, is_test, outcome, count)
-         VALUES (?1, ?2, ?3, ?4, 1)
-         ON CONFLICT (site_id, hour_ms, is_test, outcome) DO UPDATE SET count = count + 1",
-    )?
-    .execute(params![d.site_id, hour_of(d.at_ms), d.is_test, d.outcome])?;
-    conn.prepare_cached(
-        "INSERT INTO delivery_daily (site_id, day_ms, is_test, outcome, count)
-         VALUES (?1, ?2, ?3, ?4, 1)
-         ON CONFLICT (site_id, day_ms, is_test, outcome) DO UPDATE SET count = count + 1",
-    )?
-    .execute(params![d.site_id, day_of(d.at_ms), d.is_test, d.outcome])?;
-    // SPEC §6: latency tiles describe real deliveries only.
-    if !d.is_test {
-        conn.prepare_cached(
-            "INSERT INTO latency_daily (site_id, day_ms, bucket, count) VALUES (?1, ?2, ?3, 1)
-             ON CONFLICT (site_id, day_ms, bucket) DO UPDATE SET count = count + 1",
-        )?
-        .execute(params![d.site_id, day_of(d.at_ms), d.latency_bucket])?;
-        conn.prepare_cached(
-            "INSERT INTO latency_total (site_id, bucket, count) VALUES (?1, ?2, 1)
-             ON CONFLICT (site_id, bucket) DO UPDATE SET count = count + 1",
-        )?
-        .execute(params![d.site_id, d.latency_bucket])?;
+    )?;
+    for record in records {
+        let site = record.site_id();
+        let exists = match known {
+            Some((id, exists)) if id == site => exists,
+            _ => {
+                let exists = site_exists(conn, site)?;
+                known = Some((site, exists));
+                exists
+            }
+        };
+        if !exists {
+            skipped += 1;
+            continue;
+        }
+        if let Record::Delivery(d) = record {
+            let latency = i64::try_from(d.latency_ms).unwrap_or(i64::MAX);
+            insert.execute(params![
+                d.site_id,
+                d.at_ms,
+                d.is_test,
+                d.outcome,
+                d.http_status,
+                latency
+            ])?;
+        }
+        rollups.add(record);
     }
-    Ok(())
-}
-
-/// Counts one rejected submission in its hour and its day, atomically like [`insert`].
-pub fn count_rejection(
-    conn: &Connection,
-    site_id: &str,
-    hour_ms: i64,
-    reason: &str,
-) -> Result<(), StoreError> {
-    if conn.is_autocommit() {
-        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
-        count_rejection_rows(&tx, site_id, hour_ms, reason)?;
-        tx.commit()?;
-        Ok(())
-    } else {
-        count_rejection_rows(conn, site_id, hour_ms, reason)
-    }
-}
-
-fn count_rejection_rows(
-    conn: &Connection,
-    site_id: &str,
-    hour_ms: i64,
-    reason: &str,
-) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO rejections (site_id, hour_ms, reason, count) VALUES (?1, ?2, ?3, 1)
-         ON CONFLICT (site_id, hour_ms, reason) DO UPDATE SET count = count + 1",
-    )?
-    .execute(params![site_id, hour_of(hour_ms), reason])?;
-    conn.prepare_cached(
-        "INSERT INTO rejections_daily (site_id, day_ms, reason, count) VALUES (?1, ?2, ?3, 1)
-         ON CONFLICT (site_id, day_ms, reason) DO UPDATE SET count = count + 1",
-    )?
-    .execute(params![site_id, day_of(hour_ms), reason])?;
-    Ok(())
+    rollups.write(conn)?;
+    Ok(skipped)
 }
 
 /// Which rollup a range query reads: hourly rows, or daily rows for ranges of whole days.

@@ -32,6 +32,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "verifiers",
         include_str!("../../migrations/0005_verifiers.sql"),
     ),
+    (
+        6,
+        "single_use_by_expiry",
+        include_str!("../../migrations/0006_single_use_by_expiry.sql"),
+    ),
 ];
 
 /// Applies every migration not yet recorded; returns the versions applied now.

@@ -46,13 +46,162 @@ const MAX_BATCH: usize = 256;
 /// Called with the batch's commit error, if any, once the batch is committed or rolled back.
 type Done = Box<dyn FnOnce(Option<String>) + Send>;
 /// One batched write: runs inside the batch's transaction, says whether to keep its changes.
-type Job = Box<dyn FnOnce(&Connection) -> (bool, Done) + Send>;
+type Work = Box<dyn FnOnce(&Connection) -> (bool, Done) + Send>;
+
+/// A write waiting for the batch writer.
+struct Job {
+    work: Work,
+    /// Run inside its own savepoint, so that an `Err` undoes only its own changes. A job that
+    /// changes at most one row with one statement needs none: SQLite undoes a failed statement.
+    savepoint: bool,
+    /// Commit every queued record in the same transaction (see [`Store::flush`]).
+    with_records: bool,
+}
+
+/// What the batch writer's channel carries.
+enum Message {
+    /// A write whose caller waits for the commit.
+    Job(Job),
+    /// Records were queued (see [`Store::record`]); nobody waits for them.
+    Records,
+}
+
+/// How long queued statistics records wait before they are written. They then join the next
+/// commit, so the writes a visitor waits for (spent tokens) stay small, and a burst of records
+/// is summed into each rollup row once (see [`deliveries::write_records`]).
+const RECORD_DELAY: Duration = Duration::from_millis(10);
+
+/// The batch writer's loop: takes every queued write, runs each (in its own savepoint when it
+/// needs one) inside one transaction, commits once, and only then answers each caller (group
+/// commit). A caller is therefore never told "done" before its write is in the WAL. Queued
+/// records join the first commit after they are [`RECORD_DELAY`] old, or the next one a flush
+/// asks for; when the channel closes, the last records are committed and it returns.
+fn run_batches(
+    conn: Connection,
+    messages: std::sync::mpsc::Receiver<Message>,
+    records: Arc<Records>,
+) {
+    use std::sync::mpsc::RecvTimeoutError;
+    use std::time::Instant;
+    // Statements run for every job are prepared once; the connection's statement cache keeps them.
+    let run = |sql: &str| -> rusqlite::Result<()> {
+        conn.prepare_cached(sql)?.execute([])?;
+        Ok(())
+    };
+    let mut open = true;
+    let mut records_due: Option<Instant> = None;
+    while open {
+        let mut batch = Vec::new();
+        let first = match records_due {
+            None => messages.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            Some(due) => messages.recv_timeout(due.saturating_duration_since(Instant::now())),
+        };
+        let mut take = |message: Message, batch: &mut Vec<Job>| match message {
+            Message::Job(job) => batch.push(job),
+            Message::Records => {
+                records_due.get_or_insert_with(|| Instant::now() + RECORD_DELAY);
+            }
+        };
+        match first {
+            Ok(message) => take(message, &mut batch),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => open = false,
+        }
+        while batch.len() < MAX_BATCH {
+            match messages.try_recv() {
+                Ok(message) => take(message, &mut batch),
+                Err(_) => break,
+            }
+        }
+        let write_records = !open
+            || batch.iter().any(|job| job.with_records)
+            || records_due.is_some_and(|due| due <= Instant::now());
+        let queued = if write_records {
+            records_due = None;
+            records.take()
+        } else {
+            Vec::new()
+        };
+        if batch.is_empty() && queued.is_empty() {
+            continue;
+        }
+        let in_tx = run("BEGIN IMMEDIATE").is_ok();
+        // A write alone in its batch needs no savepoint: its transaction is its own.
+        let alone = batch.len() == 1 && queued.is_empty();
+        let mut roll_back = false;
+        let mut done = Vec::with_capacity(batch.len());
+        for job in batch {
+            let savepoint = in_tx && !alone && job.savepoint && run("SAVEPOINT job").is_ok();
+            let (keep, callback) = (job.work)(&conn);
+            if savepoint {
+                let ended = if keep {
+                    run("RELEASE job")
+                } else {
+                    run("ROLLBACK TO job").and_then(|()| run("RELEASE job"))
+                };
+                if let Err(e) = ended {
+                    tracing::error!(error = %e, "batch savepoint failed");
+                }
+            } else if alone && !keep {
+                roll_back = true;
+            }
+            done.push(callback);
+        }
+        if !queued.is_empty() {
+            write_queued(&conn, in_tx, &queued);
+        }
+        let failure = if in_tx && roll_back {
+            // The lone write failed: its own error is its answer; nothing else was in the batch.
+            let _ = run("ROLLBACK");
+            None
+        } else if in_tx {
+            match run("COMMIT") {
+                Ok(()) => None,
+                Err(e) => {
+                    let _ = conn.execute_batch("ROLLBACK");
+                    if !queued.is_empty() {
+                        tracing::error!(error = %e, records = queued.len(), "could not record statistics");
+                    }
+                    Some(e.to_string())
+                }
+            }
+        } else {
+            None
+        };
+        for callback in done {
+            callback(failure.clone());
+        }
+    }
+}
+
+/// Writes queued records inside the batch's transaction, in a savepoint of their own so that a
+/// failure leaves the batch's other writes alone.
+fn write_queued(conn: &Connection, in_tx: bool, queued: &[deliveries::Record]) {
+    let run = |sql: &str| -> rusqlite::Result<()> {
+        conn.prepare_cached(sql)?.execute([])?;
+        Ok(())
+    };
+    if !in_tx || run("SAVEPOINT records").is_err() {
+        tracing::error!(records = queued.len(), "could not record statistics: no transaction");
+        return;
+    }
+    match deliveries::write_records(conn, queued) {
+        Ok(0) => {}
+        Ok(skipped) => tracing::warn!(skipped, "dropped statistics records of deleted sites"),
+        Err(e) => {
+            tracing::error!(error = %e, records = queued.len(), "could not record statistics");
+            let _ = run("ROLLBACK TO records");
+        }
+    }
+    let _ = run("RELEASE records");
+}
 
 struct Inner {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
-    batch: Mutex<std::sync::mpsc::Sender<Job>>,
+    batch: Mutex<std::sync::mpsc::Sender<Message>>,
+    records: Arc<Records>,
     /// Dropping it stops the checkpointer.
     _checkpointer: std::sync::mpsc::Sender<()>,
 }
@@ -71,63 +220,32 @@ fn run_checkpoints(conn: Connection, stop: std::sync::mpsc::Receiver<()>) {
     }
 }
 
-/// The batch writer's loop: takes every queued write, runs each in its own savepoint inside one
-/// transaction, commits once, and only then answers each caller (group commit). A caller is
-/// therefore never told "done" before its write is in the WAL.
-fn run_batches(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
-    // Statements run for every job are prepared once; the connection's statement cache keeps them.
-    let run = |sql: &str| -> rusqlite::Result<()> {
-        conn.prepare_cached(sql)?.execute([])?;
-        Ok(())
-    };
-    while let Ok(first) = jobs.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+/// Statistics records queued for the batch writer's next commit.
+#[derive(Default)]
+struct Records {
+    queue: Mutex<Vec<deliveries::Record>>,
+}
+
+impl Records {
+    /// Queues one; true when the queue was empty (the writer must be told).
+    fn push(&self, record: deliveries::Record) -> bool {
+        match self.queue.lock() {
+            Ok(mut queue) => {
+                queue.push(record);
+                queue.len() == 1
+            }
+            Err(_) => {
+                tracing::error!("statistics queue lock poisoned; a record was dropped");
+                false
             }
         }
-        let in_tx = run("BEGIN IMMEDIATE").is_ok();
-        // A write alone in its batch needs no savepoint: its transaction is its own.
-        let alone = batch.len() == 1;
-        let mut roll_back = false;
-        let mut done = Vec::with_capacity(batch.len());
-        for job in batch {
-            let savepoint = in_tx && !alone && run("SAVEPOINT job").is_ok();
-            let (keep, callback) = job(&conn);
-            if savepoint {
-                let ended = if keep {
-                    run("RELEASE job")
-                } else {
-                    run("ROLLBACK TO job").and_then(|()| run("RELEASE job"))
-                };
-                if let Err(e) = ended {
-                    tracing::error!(error = %e, "batch savepoint failed");
-                }
-            } else if alone && !keep {
-                roll_back = true;
-            }
-            done.push(callback);
-        }
-        let failure = if in_tx && roll_back {
-            // The lone write failed: its own error is its answer; nothing else was in the batch.
-            let _ = run("ROLLBACK");
-            None
-        } else if in_tx {
-            match run("COMMIT") {
-                Ok(()) => None,
-                Err(e) => {
-                    let _ = conn.execute_batch("ROLLBACK");
-                    Some(e.to_string())
-                }
-            }
-        } else {
-            None
-        };
-        for callback in done {
-            callback(failure.clone());
-        }
+    }
+
+    fn take(&self) -> Vec<deliveries::Record> {
+        self.queue
+            .lock()
+            .map(|mut queue| std::mem::take(&mut *queue))
+            .unwrap_or_default()
     }
 }
 
@@ -168,10 +286,12 @@ impl Store {
         batch_conn
             .pragma_update(None, "wal_autocheckpoint", 0)
             .context("configuring the batch writer")?;
-        let (batch, jobs) = std::sync::mpsc::channel::<Job>();
+        let (batch, messages) = std::sync::mpsc::channel::<Message>();
+        let records = Arc::new(Records::default());
+        let queued = Arc::clone(&records);
         std::thread::Builder::new()
             .name("store-batch-writer".into())
-            .spawn(move || run_batches(batch_conn, jobs))
+            .spawn(move || run_batches(batch_conn, messages, queued))
             .context("starting the batch writer")?;
         let checkpoint_conn = open_connection(path)?;
         let (checkpointer, stop) = std::sync::mpsc::channel::<()>();
@@ -185,6 +305,7 @@ impl Store {
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
                 batch: Mutex::new(batch),
+                records,
                 _checkpointer: checkpointer,
             }),
         })
@@ -255,8 +376,28 @@ impl Store {
         R: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
+        self.batched(f, true, false).await
+    }
+
+    /// [`Store::batch_write`] for a write that changes at most one row with one statement, so an
+    /// `Err` has nothing of its own to undo and needs no savepoint.
+    pub async fn batch_write_one<R, E, F>(&self, f: F) -> Result<R, E>
+    where
+        F: FnOnce(&Connection) -> Result<R, E> + Send + 'static,
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.batched(f, false, false).await
+    }
+
+    async fn batched<R, E, F>(&self, f: F, savepoint: bool, with_records: bool) -> Result<R, E>
+    where
+        F: FnOnce(&Connection) -> Result<R, E> + Send + 'static,
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
         let (tx, rx) = tokio::sync::oneshot::channel::<Result<R, E>>();
-        let job: Job = Box::new(move |conn| {
+        let work: Work = Box::new(move |conn| {
             let result = f(conn);
             let keep = result.is_ok();
             let done: Done = Box::new(move |failure| {
@@ -268,16 +409,39 @@ impl Store {
             });
             (keep, done)
         });
-        let sent = self
-            .inner
+        self.send(Message::Job(Job {
+            work,
+            savepoint,
+            with_records,
+        }))
+            .map_err(E::from)?;
+        rx.await.map_err(|_| E::from(StoreError::Task))?
+    }
+
+    fn send(&self, message: Message) -> Result<(), StoreError> {
+        self.inner
             .batch
             .lock()
-            .map_err(|_| E::from(StoreError::Poisoned))?
-            .send(job);
-        if sent.is_err() {
-            return Err(E::from(StoreError::Task));
+            .map_err(|_| StoreError::Poisoned)?
+            .send(message)
+            .map_err(|_| StoreError::Task)
+    }
+
+    /// Queues a statistics record for the batch writer without waiting for it: it is committed
+    /// within [`RECORD_DELAY`] (plus the commit itself), with every record queued beside it
+    /// summed into the rollups once (see [`deliveries::write_records`]). A graceful shutdown
+    /// calls [`Store::flush`]; a crash loses at most the records of that last moment.
+    pub fn record(&self, record: deliveries::Record) {
+        if self.inner.records.push(record)
+            && let Err(e) = self.send(Message::Records)
+        {
+            tracing::error!(error = %e, "could not wake the batch writer for a record");
         }
-        rx.await.map_err(|_| E::from(StoreError::Task))?
+    }
+
+    /// Waits until every record queued before this call is committed.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.batched(|_| Ok::<_, StoreError>(()), false, true).await
     }
 
     /// Runs `f` on a reader connection on the blocking thread pool.

@@ -7,21 +7,21 @@ use super::StoreError;
 
 /// Records a challenge as spent; false when it was spent already.
 pub fn spend_challenge(conn: &Connection, id: &[u8], expires_at: i64) -> Result<bool, StoreError> {
-    let inserted = conn.execute(
-        "INSERT OR IGNORE INTO spent_challenges (id, expires_at) VALUES (?1, ?2)",
-        params![id, expires_at],
-    )?;
+    let inserted = conn
+        .prepare_cached("INSERT OR IGNORE INTO spent_challenges (expires_at, id) VALUES (?1, ?2)")?
+        .execute(params![expires_at, id])?;
     Ok(inserted == 1)
 }
 
-/// True when a verification session's token has been consumed.
-pub fn is_token_redeemed(conn: &Connection, session_id: &str) -> Result<bool, StoreError> {
+/// True when a verification session's token (which expires at `expires_at`) has been consumed.
+pub fn is_token_redeemed(
+    conn: &Connection,
+    session_id: &str,
+    expires_at: i64,
+) -> Result<bool, StoreError> {
     Ok(conn
-        .query_row(
-            "SELECT 1 FROM redeemed_tokens WHERE session_id = ?1",
-            params![session_id],
-            |_| Ok(()),
-        )
+        .prepare_cached("SELECT 1 FROM redeemed_tokens WHERE expires_at = ?1 AND session_id = ?2")?
+        .query_row(params![expires_at, session_id], |_| Ok(()))
         .optional()?
         .is_some())
 }
@@ -32,10 +32,11 @@ pub fn redeem_token(
     session_id: &str,
     expires_at: i64,
 ) -> Result<bool, StoreError> {
-    let inserted = conn.execute(
-        "INSERT OR IGNORE INTO redeemed_tokens (session_id, expires_at) VALUES (?1, ?2)",
-        params![session_id, expires_at],
-    )?;
+    let inserted = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO redeemed_tokens (expires_at, session_id) VALUES (?1, ?2)",
+        )?
+        .execute(params![expires_at, session_id])?;
     Ok(inserted == 1)
 }
 

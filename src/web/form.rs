@@ -189,11 +189,7 @@ pub async fn submit(
             if !matches!(err, PublicError::Internal | PublicError::DeliveryFailed) {
                 let reason = err.code();
                 let now = state.clock.now_ms();
-                if let Err(e) =
-                    crate::stats::record_rejection(&state.store, &site.id, now, reason).await
-                {
-                    tracing::warn!(error = %e, "could not count a rejected submission");
-                }
+                crate::stats::record_rejection(&state.store, &site.id, now, reason);
             }
             error_response(err, json, &allowed)
         }
@@ -278,11 +274,7 @@ async fn accept(
         .deliver(client, &site.settings.webhook_url, body, Kind::Real)
         .await;
     let finished = state.clock.now_ms();
-    if let Err(e) =
-        crate::stats::record_delivery(&state.store, &site.id, finished, Kind::Real, &report).await
-    {
-        tracing::error!(error = %e, "could not record a delivery");
-    }
+    crate::stats::record_delivery_later(&state.store, &site.id, finished, Kind::Real, &report);
     tracing::info!(
         site_id = %site.id,
         outcome = report.outcome.as_str(),
