@@ -181,9 +181,14 @@ impl Application {
         &self.state
     }
 
-    /// Serves until the server is stopped (SIGINT/SIGTERM stop it gracefully).
+    /// Serves until the server is stopped (SIGINT/SIGTERM stop it gracefully: in-flight
+    /// submissions finish, then the statistics records still queued are committed).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        if let Err(e) = self.state.store.flush().await {
+            tracing::error!(error = %e, "could not commit the last statistics records");
+        }
+        served
     }
 }
 

@@ -172,7 +172,13 @@ pub async fn record_delivery(
 /// Queues one delivery record for the batch writer's next commit (a few milliseconds at most)
 /// without waiting for it: the visitor's answer depends on the delivery, not on its record. A
 /// graceful shutdown commits every queued record before the process exits.
-pub fn record_delivery_later(store: &Store, site_id: &str, at_ms: i64, kind: Kind, report: &Report) {
+pub fn record_delivery_later(
+    store: &Store,
+    site_id: &str,
+    at_ms: i64,
+    kind: Kind,
+    report: &Report,
+) {
     store.record(delivery_record(site_id, at_ms, kind, report));
 }
 

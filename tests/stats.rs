@@ -96,9 +96,8 @@ async fn deliver_test(db: &Db, site: &str, at_ms: i64, outcome: Outcome, latency
 }
 
 async fn reject(db: &Db, site: &str, at_ms: i64, reason: &'static str) {
-    stats::record_rejection(&db.store, site, at_ms, reason)
-        .await
-        .unwrap();
+    stats::record_rejection(&db.store, site, at_ms, reason);
+    db.store.flush().await.unwrap();
 }
 
 fn site_stats(db: &Db, site: &str, range: Range) -> Stats {
@@ -805,4 +804,100 @@ async fn migration_backfill_reproduces_the_recorded_numbers() {
         assert!(old.delivered + old.failed > 0, "{range:?}");
         assert!(old.rejected > 0, "{range:?}");
     }
+}
+
+fn table_sum(db: &Db, sql: &str) -> i64 {
+    db.store
+        .read(|c| c.query_row(sql, [], |r| r.get(0)).map_err(StoreError::from))
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn queued_records_are_committed_on_their_own_within_moments_and_summed_into_the_rollups() {
+    let (db, _, site) = one_site();
+    // Queued from many tasks at once, never flushed: the writer commits them by itself.
+    let mut tasks = Vec::new();
+    for i in 0..300u64 {
+        let store = db.store.clone();
+        let site = site.clone();
+        tasks.push(actix_web::rt::spawn(async move {
+            let outcome = if i % 3 == 0 {
+                Outcome::Http5xx
+            } else {
+                Outcome::Delivered
+            };
+            stats::record_delivery_later(
+                &store,
+                &site,
+                NOW + i as i64,
+                Kind::Real,
+                &report(outcome, 10 + i % 7),
+            );
+            if i % 10 == 0 {
+                stats::record_rejection(&store, &site, NOW, "invalid-token");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let started = std::time::Instant::now();
+    while table_sum(&db, "SELECT COUNT(*) FROM deliveries") < 300
+        && started.elapsed() < std::time::Duration::from_secs(2)
+    {
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(table_sum(&db, "SELECT COUNT(*) FROM deliveries"), 300);
+    for rollup in [
+        "SELECT SUM(count) FROM delivery_hourly",
+        "SELECT SUM(count) FROM delivery_daily",
+        "SELECT SUM(count) FROM latency_daily",
+        "SELECT SUM(count) FROM latency_total",
+    ] {
+        assert_eq!(table_sum(&db, rollup), 300, "{rollup}");
+    }
+    assert_eq!(table_sum(&db, "SELECT SUM(count) FROM rejections"), 30);
+    assert_eq!(
+        table_sum(&db, "SELECT SUM(count) FROM rejections_daily"),
+        30
+    );
+    let s = site_stats(&db, &site, Range::Today);
+    assert_eq!(s.delivered, 200);
+    assert_eq!(s.failed, 100);
+    assert_eq!(s.rejected, 30);
+    assert_eq!(s.rejected_by_reason, vec![("invalid-token".to_owned(), 30)]);
+}
+
+#[actix_web::test]
+async fn records_of_a_site_deleted_while_they_waited_are_dropped_and_the_others_kept() {
+    let db = open_db();
+    add_account(&db, "owner@example.com");
+    let kept = add_site(&db, "owner@example.com", "Kept");
+    let gone = add_site(&db, "owner@example.com", "Gone");
+    stats::record_delivery_later(
+        &db.store,
+        &gone,
+        NOW,
+        Kind::Real,
+        &report(Outcome::Delivered, 5),
+    );
+    stats::record_rejection(&db.store, &gone, NOW, "missing-token");
+    stats::record_delivery_later(
+        &db.store,
+        &kept,
+        NOW,
+        Kind::Real,
+        &report(Outcome::Delivered, 5),
+    );
+    db.store
+        .write(|c| {
+            c.execute("DELETE FROM sites WHERE id = ?1", params![gone])
+                .map_err(StoreError::from)
+        })
+        .unwrap();
+    db.store.flush().await.unwrap();
+    assert_eq!(table_sum(&db, "SELECT COUNT(*) FROM deliveries"), 1);
+    assert_eq!(table_sum(&db, "SELECT SUM(count) FROM delivery_hourly"), 1);
+    assert_eq!(table_sum(&db, "SELECT COUNT(*) FROM rejections"), 0);
+    assert_eq!(site_stats(&db, &kept, Range::Today).delivered, 1);
 }

@@ -179,11 +179,13 @@ impl Issuer {
         self.store
             .batch_write_one(move |c| {
                 if mismatch {
-                    return Err(if store::tokens::is_token_redeemed(c, &session_id, expires_at)? {
-                        VerifyError::TimeoutOrDuplicate
-                    } else {
-                        VerifyError::SiteMismatch
-                    });
+                    return Err(
+                        if store::tokens::is_token_redeemed(c, &session_id, expires_at)? {
+                            VerifyError::TimeoutOrDuplicate
+                        } else {
+                            VerifyError::SiteMismatch
+                        },
+                    );
                 }
                 if !store::tokens::redeem_token(c, &session_id, expires_at)? {
                     return Err(VerifyError::TimeoutOrDuplicate);

@@ -182,7 +182,10 @@ fn write_queued(conn: &Connection, in_tx: bool, queued: &[deliveries::Record]) {
         Ok(())
     };
     if !in_tx || run("SAVEPOINT records").is_err() {
-        tracing::error!(records = queued.len(), "could not record statistics: no transaction");
+        tracing::error!(
+            records = queued.len(),
+            "could not record statistics: no transaction"
+        );
         return;
     }
     match deliveries::write_records(conn, queued) {
@@ -414,7 +417,7 @@ impl Store {
             savepoint,
             with_records,
         }))
-            .map_err(E::from)?;
+        .map_err(E::from)?;
         rx.await.map_err(|_| E::from(StoreError::Task))?
     }
 

@@ -24,7 +24,7 @@ use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::web::Bytes;
 use futures_util::{FutureExt, Stream, StreamExt};
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
-use serde_json::{Map, Value};
+use serde::ser::{Serialize, SerializeMap, Serializer};
 
 /// The separator placed between the values of a name posted more than once (SPEC §3).
 const REPEATED_VALUE_SEPARATOR: &str = ", ";
@@ -160,11 +160,20 @@ impl Fields {
 
     /// Returns the fields as a JSON object of strings with the field order kept, for the
     /// webhook's `form` object.
-    pub fn to_json_object(&self) -> Map<String, Value> {
-        self.entries
-            .iter()
-            .map(|(name, value)| (name.clone(), Value::String(value.clone())))
-            .collect()
+    /// Keeps only the fields whose name satisfies `keep`, in their order.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        self.entries.retain(|(name, _)| keep(name));
+    }
+}
+
+/// The webhook's `form` object: one string per field, in posted order.
+impl Serialize for Fields {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.entries.len()))?;
+        for (name, value) in &self.entries {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
     }
 }
 
@@ -655,11 +664,16 @@ mod tests {
         let parsed = parse_as(URLENCODED, "zeta=1&alpha=2&mid=3&alpha=4")
             .await
             .unwrap();
-        let object = parsed.fields.to_json_object();
-        let keys: Vec<&str> = object.keys().map(String::as_str).collect();
+        let object = serde_json::to_value(&parsed.fields).unwrap();
+        let keys: Vec<&str> = object
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         assert_eq!(keys, ["zeta", "alpha", "mid"]);
         assert_eq!(
-            serde_json::to_string(&object).unwrap(),
+            serde_json::to_string(&parsed.fields).unwrap(),
             r#"{"zeta":"1","alpha":"2, 4","mid":"3"}"#
         );
     }

@@ -2,29 +2,49 @@
 //! `{"caputchin": {site_key, session_id, game_id, score, duration_ms, verified_at}, "form": {…}}`,
 //! with `"test": true` only on a test delivery (SPEC §4).
 
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::captcha::token::Claims;
+use crate::submission::body::Fields;
 
 /// The fields of the synthetic test submission (SPEC §6).
 pub const TEST_FIELDS: [(&str, &str); 2] =
     [("email", "test@example.com"), ("message", "Test delivery")];
 
+#[derive(Serialize)]
+struct Real<'a> {
+    caputchin: RealMeta<'a>,
+    form: &'a Fields,
+}
+
+#[derive(Serialize)]
+struct RealMeta<'a> {
+    site_key: &'a str,
+    session_id: &'a str,
+    game_id: &'a Option<String>,
+    score: &'a Option<serde_json::Number>,
+    duration_ms: Option<u64>,
+    verified_at: i64,
+}
+
 /// The envelope of a real submission: the token's claims, the verification time (epoch ms) and
-/// the form's fields in posted order. No `test` key.
-pub fn real(claims: &Claims, verified_at: i64, form: Map<String, Value>) -> Vec<u8> {
-    let body = json!({
-        "caputchin": {
-            "site_key": claims.site_key,
-            "session_id": claims.session_id,
-            "game_id": claims.game_id,
-            "score": claims.score,
-            "duration_ms": claims.duration_ms,
-            "verified_at": verified_at,
+/// the form's fields in posted order. No `test` key. Written straight from the fields, without an
+/// intermediate JSON tree.
+pub fn real(claims: &Claims, verified_at: i64, form: &Fields) -> Vec<u8> {
+    let body = Real {
+        caputchin: RealMeta {
+            site_key: &claims.site_key,
+            session_id: &claims.session_id,
+            game_id: &claims.game_id,
+            score: &claims.score,
+            duration_ms: claims.duration_ms,
+            verified_at,
         },
-        "form": Value::Object(form),
-    });
-    body.to_string().into_bytes()
+        form,
+    };
+    // Strings, integers and numbers only: serialising them cannot fail.
+    serde_json::to_vec(&body).unwrap_or_default()
 }
 
 /// The envelope of a test delivery: a `test_` session id, null game fields, `"test": true`, and
@@ -58,10 +78,15 @@ mod tests {
     fn a_real_envelope_has_exactly_the_contract_keys_and_types() {
         let mut claims = Claims::new("cpt_pub_x", 5);
         claims.score = Some(847.into());
-        let mut form = Map::new();
-        form.insert("z".into(), "last?".into());
-        form.insert("a".into(), "first?".into());
-        let body: Value = serde_json::from_slice(&real(&claims, 1_748_640_000_000, form)).unwrap();
+        let form = Fields::from_pairs(
+            [("z", "last?"), ("a", "first?")].map(|(n, v)| (n.to_owned(), v.to_owned())),
+            &crate::submission::body::Limits {
+                max_fields: 10,
+                max_name_bytes: 10,
+            },
+        )
+        .unwrap();
+        let body: Value = serde_json::from_slice(&real(&claims, 1_748_640_000_000, &form)).unwrap();
         let meta = body["caputchin"].as_object().unwrap();
         let keys: Vec<_> = meta.keys().map(String::as_str).collect();
         assert_eq!(

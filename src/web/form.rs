@@ -238,18 +238,12 @@ async fn accept(
     // The token comes from the fields this site's verifier posts; every verifier's token field
     // is stripped before the envelope is built (SPEC §3, §8).
     let verifier = site.settings.verifier;
-    let parsed = body::parse(content_type, bytes, verifier.token_fields(), &limits)
+    let mut parsed = body::parse(content_type, bytes, verifier.token_fields(), &limits)
         .await
         .map_err(|e| PublicError::from(&e))?;
-    let fields = body::Fields::from_pairs(
-        parsed
-            .fields
-            .iter()
-            .filter(|(name, _)| !ALL_TOKEN_FIELDS.contains(name))
-            .map(|(n, v)| (n.to_owned(), v.to_owned())),
-        &limits,
-    )
-    .map_err(|e| PublicError::from(&e))?;
+    parsed
+        .fields
+        .retain(|name| !ALL_TOKEN_FIELDS.contains(&name));
     let token = parsed.token.ok_or(PublicError::MissingToken)?;
     let claims = match verifier {
         VerifierKind::Builtin => state
@@ -268,7 +262,7 @@ async fn accept(
         remote_kind => verify_remotely(state, verifier_client, site, remote_kind, &token).await?,
     };
     let verified_at = state.clock.now_ms();
-    let body = envelope::real(&claims, verified_at, fields.to_json_object());
+    let body = envelope::real(&claims, verified_at, &parsed.fields);
     let report = state
         .deliverer
         .deliver(client, &site.settings.webhook_url, body, Kind::Real)

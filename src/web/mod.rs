@@ -63,7 +63,7 @@ pub struct AppState {
 
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    dashboard::routes(cfg);
+    // The public endpoints first: the router tries routes in order, and these carry the load.
     cfg.route("/healthz", web::get().to(healthz))
         .service(
             web::scope("/v1/cap/{site_key}")
@@ -89,6 +89,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/v1/siteverify", web::post().to(siteverify::siteverify))
         .route("/siteverify", web::post().to(siteverify::siteverify))
         .route("/api/v1/siteverify", web::post().to(siteverify::siteverify));
+    dashboard::routes(cfg);
 }
 
 /// `GET /healthz`: 200 when the database answers.

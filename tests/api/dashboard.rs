@@ -510,10 +510,9 @@ async fn statistics_tiles_equal_the_recorded_deliveries() {
         .await
         .unwrap();
     for reason in ["missing-token", "missing-token", "invalid-token"] {
-        caputchin_forwarder::stats::record_rejection(&app.state.store, &id, now, reason)
-            .await
-            .unwrap();
+        caputchin_forwarder::stats::record_rejection(&app.state.store, &id, now, reason);
     }
+    app.state.store.flush().await.unwrap();
 
     let page = browser.get(&format!("/sites/{id}/stats?range=today")).await;
 

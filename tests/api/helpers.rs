@@ -279,8 +279,19 @@ impl TestApp {
         .await
     }
 
-    /// Reads one integer from the database through a separate connection.
+    /// Reads one integer from the database through a separate connection, once the statistics
+    /// records queued so far (committed behind the answers) are committed.
     pub fn db_count(&self, sql: &str) -> i64 {
+        let store = self.state.store.clone();
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap()
+                .block_on(store.flush())
+        })
+        .join()
+        .unwrap()
+        .unwrap();
         let conn = rusqlite::Connection::open(&self.db_path).unwrap();
         conn.query_row(sql, [], |r| r.get(0)).unwrap()
     }
