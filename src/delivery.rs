@@ -202,9 +202,6 @@ impl Deliverer {
             report.detail = format!("no complete answer within {} ms", self.timeout.as_millis());
         }
         report.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        if kind == Kind::Real {
-            report.response_body = None;
-        }
         report
     }
 
@@ -265,7 +262,10 @@ impl Deliverer {
                         }
                         _ => format!("the webhook answered HTTP {status}"),
                     };
-                    report.response_body = Some(String::from_utf8_lossy(&prefix).into_owned());
+                    // Only a test delivery shows the answer's body (SPEC §6).
+                    if kind == Kind::Test {
+                        report.response_body = Some(String::from_utf8_lossy(&prefix).into_owned());
+                    }
                     return;
                 }
                 // Nothing was sent on a failed connect, so trying the next vetted address is not a

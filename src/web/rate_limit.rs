@@ -11,7 +11,9 @@ const WINDOW_MS: i64 = 60_000;
 struct Windows {
     /// The window (start, epoch ms) the map is counting.
     current: i64,
-    counts: HashMap<(String, IpAddr), u32>,
+    /// Per client IP, per site key: looked up without allocating, so a post allocates only when
+    /// it is the first of its (IP, site) pair in the window.
+    counts: HashMap<IpAddr, HashMap<Box<str>, u32>>,
 }
 
 /// Fixed one-minute windows per (site, IP). Memory is bounded by the posts of one minute: the
@@ -41,7 +43,11 @@ impl RateLimiter {
             windows.current = window;
             windows.counts.clear();
         }
-        let count = windows.counts.entry((site_key.to_owned(), ip)).or_insert(0);
+        let sites = windows.counts.entry(ip).or_default();
+        let count = match sites.get_mut(site_key) {
+            Some(count) => count,
+            None => sites.entry(site_key.into()).or_insert(0),
+        };
         if *count >= self.per_minute {
             let remaining_ms = window + WINDOW_MS - now_ms;
             return Err(u64::try_from((remaining_ms + 999) / 1000)
