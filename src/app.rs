@@ -72,7 +72,8 @@ pub fn prepare_state(settings: Settings, deps: Dependencies) -> anyhow::Result<A
         login_throttle: Arc::default(),
         setup_token: Arc::new(std::sync::Mutex::new(setup_token)),
         settings: Arc::new(settings),
-        issuer: Issuer::new(key, store.clone(), Arc::clone(&clock)),
+        issuer: Issuer::new(key, store.clone(), Arc::clone(&clock))
+            .context("loading spent challenges")?,
         store,
         sites,
         clock,

@@ -5,6 +5,7 @@ pub mod cap;
 pub mod challenge;
 pub mod keys;
 pub mod remote;
+pub mod spent;
 pub mod token;
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use crate::sites::Site;
 use crate::store::{self, Store, StoreError};
 use cap::ChallengeParams;
 use keys::ServerKey;
+use spent::{Spend, SpentChallenges};
 use token::Claims;
 
 /// How long a challenge may be redeemed after it is issued (Cap's default).
@@ -95,12 +97,37 @@ pub struct Issuer {
     key: ServerKey,
     store: Store,
     clock: Arc<dyn Clock>,
+    spent: Arc<SpentChallenges>,
 }
 
+/// Most spent challenges held in memory (about 40 bytes each). Beyond it, redeems wait for the
+/// database to decide, as they would without the memory.
+pub const SPENT_IN_MEMORY: usize = 262_144;
+
 impl Issuer {
-    /// An issuer with this key, store and clock.
-    pub fn new(key: ServerKey, store: Store, clock: Arc<dyn Clock>) -> Issuer {
-        Issuer { key, store, clock }
+    /// An issuer with this key, store and clock, holding in memory the spent challenges that the
+    /// database still lists as live (at most [`SPENT_IN_MEMORY`]).
+    pub fn new(key: ServerKey, store: Store, clock: Arc<dyn Clock>) -> Result<Issuer, StoreError> {
+        Issuer::with_memory(key, store, clock, SPENT_IN_MEMORY)
+    }
+
+    /// [`Issuer::new`] holding at most `spent_in_memory` spent challenges in memory.
+    pub fn with_memory(
+        key: ServerKey,
+        store: Store,
+        clock: Arc<dyn Clock>,
+        spent_in_memory: usize,
+    ) -> Result<Issuer, StoreError> {
+        let now = clock.now_ms();
+        let live = store.read(|c| {
+            store::tokens::live_spent_challenges(c, now, spent_in_memory.saturating_add(1))
+        })?;
+        Ok(Issuer {
+            key,
+            store,
+            clock,
+            spent: Arc::new(SpentChallenges::new(spent_in_memory, live)),
+        })
     }
 
     /// The server key.
@@ -142,10 +169,20 @@ impl Issuer {
             return Err(RedeemError::ChallengeInvalid);
         }
         let (id, expires_at) = (opened.id, opened.expires_at);
-        let fresh = self
-            .store
-            .batch_write_one(move |c| store::tokens::spend_challenge(c, &id, expires_at))
-            .await?;
+        // Memory answers at once; the durable record follows within milliseconds (see README,
+        // "Durability"). When memory cannot tell, the database decides before the answer.
+        let fresh = match self.spent.spend(id, expires_at, now) {
+            Spend::Fresh => {
+                self.store.queue_spent_challenge(id, expires_at);
+                true
+            }
+            Spend::Spent => false,
+            Spend::Unknown => {
+                self.store
+                    .batch_write_one(move |c| store::tokens::spend_challenge(c, &id, expires_at))
+                    .await?
+            }
+        };
         if !fresh {
             return Err(RedeemError::ChallengeInvalid);
         }
@@ -199,6 +236,7 @@ impl Issuer {
     /// Removes expired single-use records.
     pub async fn purge_expired(&self) -> Result<usize, StoreError> {
         let now = self.clock.now_ms();
+        self.spent.purge_expired(now);
         self.store
             .write_async(move |c| store::tokens::purge_expired(c, now))
             .await

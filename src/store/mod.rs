@@ -120,7 +120,7 @@ fn run_batches(
             records_due = None;
             records.take()
         } else {
-            Vec::new()
+            Queue::default()
         };
         if batch.is_empty() && queued.is_empty() {
             continue;
@@ -160,7 +160,7 @@ fn run_batches(
                 Err(e) => {
                     let _ = conn.execute_batch("ROLLBACK");
                     if !queued.is_empty() {
-                        tracing::error!(error = %e, records = queued.len(), "could not record statistics");
+                        tracing::error!(error = %e, "could not commit the queued writes");
                     }
                     Some(e.to_string())
                 }
@@ -174,29 +174,32 @@ fn run_batches(
     }
 }
 
-/// Writes queued records inside the batch's transaction, in a savepoint of their own so that a
-/// failure leaves the batch's other writes alone.
-fn write_queued(conn: &Connection, in_tx: bool, queued: &[deliveries::Record]) {
+/// Writes the queue inside the batch's transaction, in a savepoint of its own so that a failure
+/// leaves the batch's other writes alone.
+fn write_queued(conn: &Connection, in_tx: bool, queued: &Queue) {
     let run = |sql: &str| -> rusqlite::Result<()> {
         conn.prepare_cached(sql)?.execute([])?;
         Ok(())
     };
-    if !in_tx || run("SAVEPOINT records").is_err() {
-        tracing::error!(
-            records = queued.len(),
-            "could not record statistics: no transaction"
-        );
+    let count = queued.records.len() + queued.spent_challenges.len();
+    if !in_tx || run("SAVEPOINT queued").is_err() {
+        tracing::error!(count, "could not write queued records: no transaction");
         return;
     }
-    match deliveries::write_records(conn, queued) {
+    let written = queued
+        .spent_challenges
+        .iter()
+        .try_for_each(|(id, expires_at)| tokens::spend_challenge(conn, id, *expires_at).map(drop))
+        .and_then(|()| deliveries::write_records(conn, &queued.records));
+    match written {
         Ok(0) => {}
         Ok(skipped) => tracing::warn!(skipped, "dropped statistics records of deleted sites"),
         Err(e) => {
-            tracing::error!(error = %e, records = queued.len(), "could not record statistics");
-            let _ = run("ROLLBACK TO records");
+            tracing::error!(error = %e, count, "could not write queued records");
+            let _ = run("ROLLBACK TO queued");
         }
     }
-    let _ = run("RELEASE records");
+    let _ = run("RELEASE queued");
 }
 
 struct Inner {
@@ -223,28 +226,43 @@ fn run_checkpoints(conn: Connection, stop: std::sync::mpsc::Receiver<()>) {
     }
 }
 
-/// Statistics records queued for the batch writer's next commit.
+/// Writes queued behind their callers' answers for the batch writer's next commit.
+#[derive(Default)]
+struct Queue {
+    /// Statistics records.
+    records: Vec<deliveries::Record>,
+    /// Spent challenges (id, expiry), already refused again by the issuer's memory.
+    spent_challenges: Vec<([u8; 16], i64)>,
+}
+
+impl Queue {
+    fn is_empty(&self) -> bool {
+        self.records.is_empty() && self.spent_challenges.is_empty()
+    }
+}
+
 #[derive(Default)]
 struct Records {
-    queue: Mutex<Vec<deliveries::Record>>,
+    queue: Mutex<Queue>,
 }
 
 impl Records {
-    /// Queues one; true when the queue was empty (the writer must be told).
-    fn push(&self, record: deliveries::Record) -> bool {
+    /// Queues one write; true when the queue was empty (the writer must be told).
+    fn push(&self, add: impl FnOnce(&mut Queue)) -> bool {
         match self.queue.lock() {
             Ok(mut queue) => {
-                queue.push(record);
-                queue.len() == 1
+                let was_empty = queue.is_empty();
+                add(&mut queue);
+                was_empty
             }
             Err(_) => {
-                tracing::error!("statistics queue lock poisoned; a record was dropped");
+                tracing::error!("write queue lock poisoned; a queued write was dropped");
                 false
             }
         }
     }
 
-    fn take(&self) -> Vec<deliveries::Record> {
+    fn take(&self) -> Queue {
         self.queue
             .lock()
             .map(|mut queue| std::mem::take(&mut *queue))
@@ -435,10 +453,20 @@ impl Store {
     /// summed into the rollups once (see [`deliveries::write_records`]). A graceful shutdown
     /// calls [`Store::flush`]; a crash loses at most the records of that last moment.
     pub fn record(&self, record: deliveries::Record) {
-        if self.inner.records.push(record)
+        self.queue(|queue| queue.records.push(record));
+    }
+
+    /// Queues a spent challenge like a statistics record: committed within [`RECORD_DELAY`],
+    /// before a graceful shutdown ends. The issuer refuses it again from memory meanwhile.
+    pub fn queue_spent_challenge(&self, id: [u8; 16], expires_at: i64) {
+        self.queue(|queue| queue.spent_challenges.push((id, expires_at)));
+    }
+
+    fn queue(&self, add: impl FnOnce(&mut Queue)) {
+        if self.inner.records.push(add)
             && let Err(e) = self.send(Message::Records)
         {
-            tracing::error!(error = %e, "could not wake the batch writer for a record");
+            tracing::error!(error = %e, "could not wake the batch writer for a queued write");
         }
     }
 

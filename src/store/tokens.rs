@@ -13,6 +13,32 @@ pub fn spend_challenge(conn: &Connection, id: &[u8], expires_at: i64) -> Result<
     Ok(inserted == 1)
 }
 
+/// Up to `limit` spent challenges (id, expiry) that expire at or after `now_ms`, latest expiry
+/// first (the ones memory should hold longest).
+pub fn live_spent_challenges(
+    conn: &Connection,
+    now_ms: i64,
+    limit: usize,
+) -> Result<Vec<([u8; 16], i64)>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT id, expires_at FROM spent_challenges WHERE expires_at >= ?1
+         ORDER BY expires_at DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(
+        params![now_ms, i64::try_from(limit).unwrap_or(i64::MAX)],
+        |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?)),
+    )?;
+    let mut live = Vec::new();
+    for row in rows {
+        let (id, expires_at) = row?;
+        let id: [u8; 16] = id
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("a spent challenge id is not 16 bytes".into()))?;
+        live.push((id, expires_at));
+    }
+    Ok(live)
+}
+
 /// True when a verification session's token (which expires at `expires_at`) has been consumed.
 pub fn is_token_redeemed(
     conn: &Connection,

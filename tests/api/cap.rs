@@ -365,3 +365,74 @@ mod cors {
         assert_eq!(acao(&issued), None);
     }
 }
+
+mod spent_challenges {
+    use std::sync::Arc;
+
+    use caputchin_forwarder::captcha::{Issuer, RedeemError, RedeemRequest};
+    use serde_json::json;
+
+    use crate::helpers::{TestApp, site_input, spawn_app};
+
+    fn request(token: &str, solutions: &[u64]) -> RedeemRequest {
+        RedeemRequest {
+            token: token.to_owned(),
+            solutions: solutions.to_vec(),
+            game_id: None,
+            score: None,
+            duration_ms: None,
+        }
+    }
+
+    fn issuer(app: &TestApp, spent_in_memory: usize) -> Issuer {
+        Issuer::with_memory(
+            app.state.issuer.key().clone(),
+            app.state.store.clone(),
+            Arc::clone(&app.clock) as _,
+            spent_in_memory,
+        )
+        .unwrap()
+    }
+
+    #[actix_web::test]
+    async fn a_challenge_spent_before_a_restart_stays_spent_after_it() {
+        let app = spawn_app().await;
+        let site = app.create_site(&site_input("Contact"));
+        let key = site.site_key.as_str();
+        let (token, solutions) = app.solved_challenge(key).await;
+        let first = app
+            .redeem(key, &json!({"token": token, "solutions": solutions}))
+            .await;
+        assert_eq!(first.json["success"], true);
+        // What a graceful shutdown does before exit.
+        app.state.store.flush().await.unwrap();
+
+        let restarted = issuer(&app, 16);
+        let site = app.state.sites.get(key).unwrap();
+        let again = restarted.redeem(&site, request(&token, &solutions)).await;
+
+        assert!(matches!(again, Err(RedeemError::ChallengeInvalid)));
+    }
+
+    #[actix_web::test]
+    async fn with_memory_full_the_database_decides_and_each_challenge_still_redeems_once() {
+        let app = spawn_app().await;
+        let site = app.create_site(&site_input("Contact"));
+        let key = site.site_key.as_str();
+        let small = issuer(&app, 1);
+        let site = app.state.sites.get(key).unwrap();
+        let mut solved = Vec::new();
+        for _ in 0..3 {
+            solved.push(app.solved_challenge(key).await);
+        }
+
+        for (token, solutions) in &solved {
+            let first = small.redeem(&site, request(token, solutions)).await;
+            let second = small.redeem(&site, request(token, solutions)).await;
+            assert!(first.is_ok(), "{first:?}");
+            assert!(matches!(second, Err(RedeemError::ChallengeInvalid)));
+        }
+        // The first spend was queued, the two beyond the memory were written before answering.
+        assert_eq!(app.db_count("SELECT COUNT(*) FROM spent_challenges"), 3);
+    }
+}
