@@ -183,11 +183,11 @@ impl Application {
     }
 
     /// Serves until the server is stopped (SIGINT/SIGTERM stop it gracefully: in-flight
-    /// submissions finish, then the statistics records still queued are committed).
+    /// submissions finish, then the writes still queued are committed).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
         if let Err(e) = self.state.store.flush().await {
-            tracing::error!(error = %e, "could not commit the last statistics records");
+            tracing::error!(error = %e, "could not commit the last queued writes");
         }
         served
     }

@@ -100,9 +100,10 @@ pub struct Issuer {
     spent: Arc<SpentChallenges>,
 }
 
-/// Most spent challenges held in memory (about 40 bytes each). Beyond it, redeems wait for the
-/// database to decide, as they would without the memory.
-pub const SPENT_IN_MEMORY: usize = 262_144;
+/// Most spent challenges held in memory (about 40 bytes each, so under 3 MiB). Beyond it, the
+/// spends expiring first are forgotten, and a redeem of a challenge expiring no later waits for
+/// the database to decide, as it would without the memory.
+pub const SPENT_IN_MEMORY: usize = 65_536;
 
 impl Issuer {
     /// An issuer with this key, store and clock, holding in memory the spent challenges that the
@@ -169,17 +170,20 @@ impl Issuer {
             return Err(RedeemError::ChallengeInvalid);
         }
         let (id, expires_at) = (opened.id, opened.expires_at);
-        // Memory answers at once; the durable record follows within milliseconds (see README,
-        // "Durability"). When memory cannot tell, the database decides before the answer.
-        let fresh = match self.spent.spend(id, expires_at, now) {
+        // Memory answers at once and the durable record follows within milliseconds (README,
+        // "How verification works"); when memory cannot tell, the database decides first.
+        let fresh = match self.spent.spend(id, expires_at) {
             Spend::Fresh => {
                 self.store.queue_spent_challenge(id, expires_at);
                 true
             }
             Spend::Spent => false,
+            // After the queue: a spend forgotten by memory may still be waiting there.
             Spend::Unknown => {
                 self.store
-                    .batch_write_one(move |c| store::tokens::spend_challenge(c, &id, expires_at))
+                    .batch_write_after_queue(move |c| {
+                        store::tokens::spend_challenge(c, &id, expires_at)
+                    })
                     .await?
             }
         };
@@ -214,7 +218,7 @@ impl Issuer {
         // One statement either way: a mismatched token is only looked up (a spent one is reported
         // as spent first, SPEC §3's order), a matching one is recorded unless it already was.
         self.store
-            .batch_write_one(move |c| {
+            .batch_write(move |c| {
                 if mismatch {
                     return Err(
                         if store::tokens::is_token_redeemed(c, &session_id, expires_at)? {

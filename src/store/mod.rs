@@ -45,41 +45,39 @@ const MAX_BATCH: usize = 256;
 
 /// Called with the batch's commit error, if any, once the batch is committed or rolled back.
 type Done = Box<dyn FnOnce(Option<String>) + Send>;
-/// One batched write: runs inside the batch's transaction, says whether to keep its changes.
-type Work = Box<dyn FnOnce(&Connection) -> (bool, Done) + Send>;
+/// One batched write: runs inside the batch's transaction and returns how to answer its caller.
+type Work = Box<dyn FnOnce(&Connection) -> Done + Send>;
 
 /// A write waiting for the batch writer.
 struct Job {
     work: Work,
-    /// Run inside its own savepoint, so that an `Err` undoes only its own changes. A job that
-    /// changes at most one row with one statement needs none: SQLite undoes a failed statement.
-    savepoint: bool,
-    /// Commit every queued record in the same transaction (see [`Store::flush`]).
-    with_records: bool,
+    /// Commit everything queued in the same transaction (see [`Store::flush`]).
+    with_queue: bool,
 }
 
 /// What the batch writer's channel carries.
 enum Message {
     /// A write whose caller waits for the commit.
     Job(Job),
-    /// Records were queued (see [`Store::record`]); nobody waits for them.
-    Records,
+    /// Writes were queued (see [`Store::record`]); nobody waits for them.
+    Queued,
 }
 
-/// How long queued statistics records wait before they are written. They then join the next
-/// commit, so the writes a visitor waits for (spent tokens) stay small, and a burst of records
-/// is summed into each rollup row once (see [`deliveries::write_records`]).
-const RECORD_DELAY: Duration = Duration::from_millis(10);
+/// How long queued writes (statistics records, spent challenges) wait before they are written.
+/// They then join the next commit, so the commits a visitor waits for (spent tokens) stay small,
+/// and a burst of records is summed into each rollup row once (see
+/// [`deliveries::write_records`]).
+pub const QUEUE_DELAY: Duration = Duration::from_millis(10);
 
-/// The batch writer's loop: takes every queued write, runs each (in its own savepoint when it
-/// needs one) inside one transaction, commits once, and only then answers each caller (group
-/// commit). A caller is therefore never told "done" before its write is in the WAL. Queued
-/// records join the first commit after they are [`RECORD_DELAY`] old, or the next one a flush
-/// asks for; when the channel closes, the last records are committed and it returns.
+/// The batch writer's loop: takes every write waiting for it, runs them inside one transaction,
+/// commits once, and only then answers each caller (group commit). A caller is therefore never
+/// told "done" before its write is in the WAL. The queue joins the first commit after its oldest
+/// entry is [`QUEUE_DELAY`] old, or the next one a flush asks for; when the channel closes, the
+/// last of the queue is committed and the loop returns.
 fn run_batches(
     conn: Connection,
     messages: std::sync::mpsc::Receiver<Message>,
-    records: Arc<Records>,
+    queue: Arc<WriteQueue>,
 ) {
     use std::sync::mpsc::RecvTimeoutError;
     use std::time::Instant;
@@ -89,17 +87,17 @@ fn run_batches(
         Ok(())
     };
     let mut open = true;
-    let mut records_due: Option<Instant> = None;
+    let mut queue_due: Option<Instant> = None;
     while open {
         let mut batch = Vec::new();
-        let first = match records_due {
+        let first = match queue_due {
             None => messages.recv().map_err(|_| RecvTimeoutError::Disconnected),
             Some(due) => messages.recv_timeout(due.saturating_duration_since(Instant::now())),
         };
         let mut take = |message: Message, batch: &mut Vec<Job>| match message {
             Message::Job(job) => batch.push(job),
-            Message::Records => {
-                records_due.get_or_insert_with(|| Instant::now() + RECORD_DELAY);
+            Message::Queued => {
+                queue_due.get_or_insert_with(|| Instant::now() + QUEUE_DELAY);
             }
         };
         match first {
@@ -113,12 +111,12 @@ fn run_batches(
                 Err(_) => break,
             }
         }
-        let write_records = !open
-            || batch.iter().any(|job| job.with_records)
-            || records_due.is_some_and(|due| due <= Instant::now());
-        let queued = if write_records {
-            records_due = None;
-            records.take()
+        let write_queue = !open
+            || batch.iter().any(|job| job.with_queue)
+            || queue_due.is_some_and(|due| due <= Instant::now());
+        let queued = if write_queue {
+            queue_due = None;
+            queue.take()
         } else {
             Queue::default()
         };
@@ -126,35 +124,14 @@ fn run_batches(
             continue;
         }
         let in_tx = run("BEGIN IMMEDIATE").is_ok();
-        // A write alone in its batch needs no savepoint: its transaction is its own.
-        let alone = batch.len() == 1 && queued.is_empty();
-        let mut roll_back = false;
-        let mut done = Vec::with_capacity(batch.len());
-        for job in batch {
-            let savepoint = in_tx && !alone && job.savepoint && run("SAVEPOINT job").is_ok();
-            let (keep, callback) = (job.work)(&conn);
-            if savepoint {
-                let ended = if keep {
-                    run("RELEASE job")
-                } else {
-                    run("ROLLBACK TO job").and_then(|()| run("RELEASE job"))
-                };
-                if let Err(e) = ended {
-                    tracing::error!(error = %e, "batch savepoint failed");
-                }
-            } else if alone && !keep {
-                roll_back = true;
-            }
-            done.push(callback);
-        }
+        // The queue first, so that a job asking for it sees what was queued before it.
         if !queued.is_empty() {
             write_queued(&conn, in_tx, &queued);
         }
-        let failure = if in_tx && roll_back {
-            // The lone write failed: its own error is its answer; nothing else was in the batch.
-            let _ = run("ROLLBACK");
-            None
-        } else if in_tx {
+        // Each job is one statement: a failed one has changed nothing, and its error is its own
+        // answer; the others still commit.
+        let done: Vec<Done> = batch.into_iter().map(|job| (job.work)(&conn)).collect();
+        let failure = if in_tx {
             match run("COMMIT") {
                 Ok(()) => None,
                 Err(e) => {
@@ -207,7 +184,7 @@ struct Inner {
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     batch: Mutex<std::sync::mpsc::Sender<Message>>,
-    records: Arc<Records>,
+    queue: Arc<WriteQueue>,
     /// Dropping it stops the checkpointer.
     _checkpointer: std::sync::mpsc::Sender<()>,
 }
@@ -241,12 +218,13 @@ impl Queue {
     }
 }
 
+/// The queue, shared by the callers and the batch writer.
 #[derive(Default)]
-struct Records {
+struct WriteQueue {
     queue: Mutex<Queue>,
 }
 
-impl Records {
+impl WriteQueue {
     /// Queues one write; true when the queue was empty (the writer must be told).
     fn push(&self, add: impl FnOnce(&mut Queue)) -> bool {
         match self.queue.lock() {
@@ -308,8 +286,8 @@ impl Store {
             .pragma_update(None, "wal_autocheckpoint", 0)
             .context("configuring the batch writer")?;
         let (batch, messages) = std::sync::mpsc::channel::<Message>();
-        let records = Arc::new(Records::default());
-        let queued = Arc::clone(&records);
+        let queue = Arc::new(WriteQueue::default());
+        let queued = Arc::clone(&queue);
         std::thread::Builder::new()
             .name("store-batch-writer".into())
             .spawn(move || run_batches(batch_conn, messages, queued))
@@ -326,7 +304,7 @@ impl Store {
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
                 batch: Mutex::new(batch),
-                records,
+                queue,
                 _checkpointer: checkpointer,
             }),
         })
@@ -388,30 +366,31 @@ impl Store {
             .map_err(|_| E::from(StoreError::Task))?
     }
 
-    /// Runs a short write through the batch writer: it shares one transaction (and one commit)
-    /// with the writes queued beside it, in its own savepoint (`Err` rolls back only its own
-    /// changes). Resolves after the commit. `f` must not open transactions itself.
+    /// Runs a one-statement write through the batch writer: it shares one transaction (and one
+    /// commit) with the writes waiting beside it, and resolves after the commit. `f` must change
+    /// at most one row with one statement, so that an `Err` has nothing of its own to undo
+    /// (SQLite undoes a failed statement), and must not open transactions itself.
     pub async fn batch_write<R, E, F>(&self, f: F) -> Result<R, E>
     where
         F: FnOnce(&Connection) -> Result<R, E> + Send + 'static,
         R: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        self.batched(f, true, false).await
+        self.batched(f, false).await
     }
 
-    /// [`Store::batch_write`] for a write that changes at most one row with one statement, so an
-    /// `Err` has nothing of its own to undo and needs no savepoint.
-    pub async fn batch_write_one<R, E, F>(&self, f: F) -> Result<R, E>
+    /// [`Store::batch_write`] that runs after everything queued before the call, in the same
+    /// transaction: `f` sees those writes.
+    pub async fn batch_write_after_queue<R, E, F>(&self, f: F) -> Result<R, E>
     where
         F: FnOnce(&Connection) -> Result<R, E> + Send + 'static,
         R: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        self.batched(f, false, false).await
+        self.batched(f, true).await
     }
 
-    async fn batched<R, E, F>(&self, f: F, savepoint: bool, with_records: bool) -> Result<R, E>
+    async fn batched<R, E, F>(&self, f: F, with_queue: bool) -> Result<R, E>
     where
         F: FnOnce(&Connection) -> Result<R, E> + Send + 'static,
         R: Send + 'static,
@@ -420,22 +399,16 @@ impl Store {
         let (tx, rx) = tokio::sync::oneshot::channel::<Result<R, E>>();
         let work: Work = Box::new(move |conn| {
             let result = f(conn);
-            let keep = result.is_ok();
-            let done: Done = Box::new(move |failure| {
+            Box::new(move |failure| {
                 let answer = match failure {
                     None => result,
                     Some(e) => Err(E::from(StoreError::Commit(e))),
                 };
                 let _ = tx.send(answer);
-            });
-            (keep, done)
+            })
         });
-        self.send(Message::Job(Job {
-            work,
-            savepoint,
-            with_records,
-        }))
-        .map_err(E::from)?;
+        self.send(Message::Job(Job { work, with_queue }))
+            .map_err(E::from)?;
         rx.await.map_err(|_| E::from(StoreError::Task))?
     }
 
@@ -449,30 +422,31 @@ impl Store {
     }
 
     /// Queues a statistics record for the batch writer without waiting for it: it is committed
-    /// within [`RECORD_DELAY`] (plus the commit itself), with every record queued beside it
+    /// within [`QUEUE_DELAY`] (plus the commit itself), with every record queued beside it
     /// summed into the rollups once (see [`deliveries::write_records`]). A graceful shutdown
     /// calls [`Store::flush`]; a crash loses at most the records of that last moment.
     pub fn record(&self, record: deliveries::Record) {
         self.queue(|queue| queue.records.push(record));
     }
 
-    /// Queues a spent challenge like a statistics record: committed within [`RECORD_DELAY`],
+    /// Queues a spent challenge like a statistics record: committed within [`QUEUE_DELAY`],
     /// before a graceful shutdown ends. The issuer refuses it again from memory meanwhile.
     pub fn queue_spent_challenge(&self, id: [u8; 16], expires_at: i64) {
         self.queue(|queue| queue.spent_challenges.push((id, expires_at)));
     }
 
     fn queue(&self, add: impl FnOnce(&mut Queue)) {
-        if self.inner.records.push(add)
-            && let Err(e) = self.send(Message::Records)
+        if self.inner.queue.push(add)
+            && let Err(e) = self.send(Message::Queued)
         {
             tracing::error!(error = %e, "could not wake the batch writer for a queued write");
         }
     }
 
-    /// Waits until every record queued before this call is committed.
+    /// Waits until everything queued before this call is committed.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.batched(|_| Ok::<_, StoreError>(()), false, true).await
+        self.batch_write_after_queue(|_| Ok::<_, StoreError>(()))
+            .await
     }
 
     /// Runs `f` on a reader connection on the blocking thread pool.
@@ -503,60 +477,53 @@ pub fn is_unique_violation(err: &rusqlite::Error) -> bool {
 mod tests {
     use super::*;
 
-    #[actix_web::test]
-    async fn a_lone_failed_write_leaves_nothing_and_the_next_one_commits() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("one.db")).unwrap();
-        let insert = |id: &'static str, fail: bool| {
-            let store = store.clone();
-            async move {
-                store
-                    .batch_write(move |c| {
-                        c.execute(
-                            "INSERT INTO redeemed_tokens (session_id, expires_at) VALUES (?1, 1)",
-                            [id],
-                        )?;
-                        if fail {
-                            return Err(StoreError::Corrupt("refused".into()));
-                        }
-                        Ok(())
-                    })
-                    .await
-            }
-        };
-        assert!(insert("a", true).await.is_err());
-        assert!(insert("b", false).await.is_ok());
-        let ids: Vec<String> = store
+    /// One job: insert `id`, or fail on a duplicate primary key when it is already there.
+    async fn insert(store: &Store, id: String) -> Result<(), StoreError> {
+        store
+            .batch_write(move |c| {
+                c.execute(
+                    "INSERT INTO redeemed_tokens (expires_at, session_id) VALUES (1, ?1)",
+                    [id],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    fn ids(store: &Store) -> Vec<String> {
+        store
             .read(|c| {
-                let mut stmt = c.prepare("SELECT session_id FROM redeemed_tokens")?;
+                let mut stmt = c.prepare("SELECT session_id FROM redeemed_tokens ORDER BY 1")?;
                 let rows = stmt.query_map([], |r| r.get(0))?;
                 Ok::<_, StoreError>(rows.collect::<Result<_, _>>()?)
             })
-            .unwrap();
-        assert_eq!(ids, ["b"]);
+            .unwrap()
     }
 
     #[actix_web::test]
-    async fn batched_writes_commit_together_and_a_failed_one_rolls_back_alone() {
+    async fn a_failed_write_answers_its_error_and_the_next_one_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("one.db")).unwrap();
+        assert!(insert(&store, "a".into()).await.is_ok());
+        assert!(insert(&store, "a".into()).await.is_err());
+        assert!(insert(&store, "b".into()).await.is_ok());
+        assert_eq!(ids(&store), ["a", "b"]);
+    }
+
+    #[actix_web::test]
+    async fn batched_writes_commit_together_and_a_failed_one_changes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("b.db")).unwrap();
         let mut handles = Vec::new();
-        for i in 0..200i64 {
+        for i in 0..200 {
             let store = store.clone();
-            handles.push(tokio::spawn(async move {
-                store
-                    .batch_write(move |c| {
-                        c.execute(
-                            "INSERT INTO redeemed_tokens (session_id, expires_at) VALUES (?1, 1)",
-                            [format!("s{i}")],
-                        )?;
-                        if i % 10 == 0 {
-                            return Err(StoreError::Corrupt("refused".into()));
-                        }
-                        Ok(i)
-                    })
-                    .await
-            }));
+            // Every tenth one repeats an id already taken: its statement fails alone.
+            let id = if i % 10 == 5 {
+                "s0".to_owned()
+            } else {
+                format!("s{i}")
+            };
+            handles.push(tokio::spawn(async move { insert(&store, id).await }));
         }
         let mut ok = 0;
         for handle in handles {
@@ -564,14 +531,47 @@ mod tests {
                 ok += 1;
             }
         }
-        let rows: i64 = store
-            .read(|c| {
-                c.query_row("SELECT COUNT(*) FROM redeemed_tokens", [], |r| r.get(0))
-                    .map_err(StoreError::from)
-            })
-            .unwrap();
         assert_eq!(ok, 180);
-        assert_eq!(rows, 180, "refused writes left nothing behind");
+        assert_eq!(ids(&store).len(), 180, "failed writes left nothing behind");
+    }
+
+    #[actix_web::test]
+    async fn a_write_after_the_queue_sees_a_spend_still_waiting_in_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("q.db")).unwrap();
+        store.queue_spent_challenge([3; 16], 1_000);
+        let fresh = store
+            .batch_write_after_queue(|c| tokens::spend_challenge(c, &[3; 16], 1_000))
+            .await
+            .unwrap();
+        assert!(!fresh, "the queued spend was written first");
+        let other = store
+            .batch_write_after_queue(|c| tokens::spend_challenge(c, &[4; 16], 1_000))
+            .await
+            .unwrap();
+        assert!(other);
+    }
+
+    #[actix_web::test]
+    async fn queued_writes_are_committed_on_their_own_within_moments() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        store.queue_spent_challenge([5; 16], 1_000);
+        let count = || {
+            store
+                .read(|c| {
+                    c.query_row("SELECT COUNT(*) FROM spent_challenges", [], |r| {
+                        r.get::<_, i64>(0)
+                    })
+                    .map_err(StoreError::from)
+                })
+                .unwrap()
+        };
+        let started = std::time::Instant::now();
+        while count() == 0 && started.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert_eq!(count(), 1);
     }
 
     #[test]

@@ -416,6 +416,8 @@ mod spent_challenges {
 
     #[actix_web::test]
     async fn with_memory_full_the_database_decides_and_each_challenge_still_redeems_once() {
+        // All three expire at the same instant (the test clock stands still), so a memory of one
+        // forgets a spend each time it takes a new one.
         let app = spawn_app().await;
         let site = app.create_site(&site_input("Contact"));
         let key = site.site_key.as_str();
@@ -432,7 +434,7 @@ mod spent_challenges {
             assert!(first.is_ok(), "{first:?}");
             assert!(matches!(second, Err(RedeemError::ChallengeInvalid)));
         }
-        // The first spend was queued, the two beyond the memory were written before answering.
+        // Spends memory decided were queued, the others written before their answer: all count.
         assert_eq!(app.db_count("SELECT COUNT(*) FROM spent_challenges"), 3);
     }
 }
