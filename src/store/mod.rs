@@ -210,11 +210,22 @@ struct Queue {
     records: Vec<deliveries::Record>,
     /// Spent challenges (id, expiry), already refused again by the issuer's memory.
     spent_challenges: Vec<([u8; 16], i64)>,
+    /// Writes refused because the queue was full.
+    dropped: usize,
 }
 
+/// Most writes the queue holds. The writer empties it every [`QUEUE_DELAY`]; only a writer stuck
+/// for seconds (a lock held elsewhere, a failing disk) fills it, and then memory stays bounded:
+/// further writes are dropped and counted, as a crash at that moment would lose them.
+const MAX_QUEUED: usize = 262_144;
+
 impl Queue {
+    fn len(&self) -> usize {
+        self.records.len() + self.spent_challenges.len()
+    }
+
     fn is_empty(&self) -> bool {
-        self.records.is_empty() && self.spent_challenges.is_empty()
+        self.len() == 0
     }
 }
 
@@ -228,6 +239,10 @@ impl WriteQueue {
     /// Queues one write; true when the queue was empty (the writer must be told).
     fn push(&self, add: impl FnOnce(&mut Queue)) -> bool {
         match self.queue.lock() {
+            Ok(mut queue) if queue.len() >= MAX_QUEUED => {
+                queue.dropped += 1;
+                false
+            }
             Ok(mut queue) => {
                 let was_empty = queue.is_empty();
                 add(&mut queue);
@@ -241,10 +256,18 @@ impl WriteQueue {
     }
 
     fn take(&self) -> Queue {
-        self.queue
+        let queue = self
+            .queue
             .lock()
             .map(|mut queue| std::mem::take(&mut *queue))
-            .unwrap_or_default()
+            .unwrap_or_default();
+        if queue.dropped > 0 {
+            tracing::error!(
+                dropped = queue.dropped,
+                "the write queue was full: statistics records or spent-challenge records were dropped"
+            );
+        }
+        queue
     }
 }
 
@@ -533,6 +556,21 @@ mod tests {
         }
         assert_eq!(ok, 180);
         assert_eq!(ids(&store).len(), 180, "failed writes left nothing behind");
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts_further_writes() {
+        let queue = WriteQueue::default();
+        assert!(queue.push(|q| q.spent_challenges.push(([0; 16], 1))));
+        for i in 1..MAX_QUEUED {
+            assert!(!queue.push(|q| q.spent_challenges.push(([0; 16], i as i64))));
+        }
+        assert!(!queue.push(|q| q.spent_challenges.push(([1; 16], 1))));
+        assert!(!queue.push(|q| q.spent_challenges.push(([2; 16], 1))));
+        let taken = queue.take();
+        assert_eq!(taken.len(), MAX_QUEUED);
+        assert_eq!(taken.dropped, 2);
+        assert!(queue.take().is_empty(), "taking empties it");
     }
 
     #[actix_web::test]
