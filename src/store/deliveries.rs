@@ -128,54 +128,66 @@ impl<'a> Rollups<'a> {
     }
 
     fn write(&self, conn: &Connection) -> Result<(), StoreError> {
-        let mut hourly = conn.prepare_cached(
+        upsert_each(
+            conn,
             "INSERT INTO delivery_hourly (site_id, hour_ms, is_test, outcome, count)
              VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (site_id, hour_ms, is_test, outcome)
              DO UPDATE SET count = count + excluded.count",
+            self.hourly
+                .iter()
+                .map(|(&(s, h, t, o), &n)| (s, h, t, o, n)),
         )?;
-        for ((site, hour, is_test, outcome), n) in &self.hourly {
-            hourly.execute(params![site, hour, is_test, outcome, n])?;
-        }
-        let mut daily = conn.prepare_cached(
+        upsert_each(
+            conn,
             "INSERT INTO delivery_daily (site_id, day_ms, is_test, outcome, count)
              VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (site_id, day_ms, is_test, outcome)
              DO UPDATE SET count = count + excluded.count",
+            self.daily.iter().map(|(&(s, d, t, o), &n)| (s, d, t, o, n)),
         )?;
-        for ((site, day, is_test, outcome), n) in &self.daily {
-            daily.execute(params![site, day, is_test, outcome, n])?;
-        }
-        let mut latency_daily = conn.prepare_cached(
+        upsert_each(
+            conn,
             "INSERT INTO latency_daily (site_id, day_ms, bucket, count) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (site_id, day_ms, bucket) DO UPDATE SET count = count + excluded.count",
+            self.latency_daily
+                .iter()
+                .map(|(&(s, d, b), &n)| (s, d, b, n)),
         )?;
-        for ((site, day, bucket), n) in &self.latency_daily {
-            latency_daily.execute(params![site, day, bucket, n])?;
-        }
-        let mut latency_total = conn.prepare_cached(
+        upsert_each(
+            conn,
             "INSERT INTO latency_total (site_id, bucket, count) VALUES (?1, ?2, ?3)
              ON CONFLICT (site_id, bucket) DO UPDATE SET count = count + excluded.count",
+            self.latency_total.iter().map(|(&(s, b), &n)| (s, b, n)),
         )?;
-        for ((site, bucket), n) in &self.latency_total {
-            latency_total.execute(params![site, bucket, n])?;
-        }
-        let mut rejections = conn.prepare_cached(
+        upsert_each(
+            conn,
             "INSERT INTO rejections (site_id, hour_ms, reason, count) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (site_id, hour_ms, reason) DO UPDATE SET count = count + excluded.count",
+            self.rejections.iter().map(|(&(s, h, r), &n)| (s, h, r, n)),
         )?;
-        for ((site, hour, reason), n) in &self.rejections {
-            rejections.execute(params![site, hour, reason, n])?;
-        }
-        let mut rejections_daily = conn.prepare_cached(
+        upsert_each(
+            conn,
             "INSERT INTO rejections_daily (site_id, day_ms, reason, count) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (site_id, day_ms, reason) DO UPDATE SET count = count + excluded.count",
-        )?;
-        for ((site, day, reason), n) in &self.rejections_daily {
-            rejections_daily.execute(params![site, day, reason, n])?;
-        }
-        Ok(())
+            self.rejections_daily
+                .iter()
+                .map(|(&(s, d, r), &n)| (s, d, r, n)),
+        )
     }
+}
+
+/// Runs one prepared statement once per row of parameters.
+fn upsert_each<P: rusqlite::Params>(
+    conn: &Connection,
+    sql: &str,
+    rows: impl IntoIterator<Item = P>,
+) -> Result<(), StoreError> {
+    let mut statement = conn.prepare_cached(sql)?;
+    for row in rows {
+        statement.execute(row)?;
+    }
+    Ok(())
 }
 
 /// True when the site still exists (a site deleted while its records waited leaves them without
