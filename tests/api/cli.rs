@@ -656,6 +656,19 @@ async fn post_token(base: &str, key: &str, token: &str) -> Option<u16> {
         .map(|r| r.status().as_u16())
 }
 
+/// Posts every token, 32 at a time; each with the status it got (`None`: no answer).
+async fn post_tokens(base: &str, key: &str, tokens: Vec<String>) -> Vec<(String, Option<u16>)> {
+    use futures_util::StreamExt as _;
+    futures_util::stream::iter(tokens)
+        .map(|t| async move {
+            let status = post_token(base, key, &t).await;
+            (t, status)
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await
+}
+
 #[actix_web::test]
 async fn a_kill_9_under_load_loses_no_accepted_token_and_leaves_a_consistent_database() {
     use futures_util::StreamExt as _;
@@ -675,32 +688,10 @@ async fn a_kill_9_under_load_loses_no_accepted_token_and_leaves_a_consistent_dat
         .await;
 
     // Half the load is answered; the other half is cut by kill -9 in flight.
-    let first: Vec<(String, Option<u16>)> = futures_util::stream::iter(tokens[..150].to_vec())
-        .map(|t| {
-            let (base, key) = (base.clone(), key.clone());
-            async move {
-                let status = post_token(&base, &key, &t).await;
-                (t, status)
-            }
-        })
-        .buffer_unordered(32)
-        .collect()
-        .await;
+    let first = post_tokens(&base, &key, tokens[..150].to_vec()).await;
     let in_flight = actix_web::rt::spawn({
         let (base, key, rest) = (base.clone(), key.clone(), tokens[150..].to_vec());
-        async move {
-            futures_util::stream::iter(rest)
-                .map(|t| {
-                    let (base, key) = (base.clone(), key.clone());
-                    async move {
-                        let status = post_token(&base, &key, &t).await;
-                        (t, status)
-                    }
-                })
-                .buffer_unordered(32)
-                .collect::<Vec<_>>()
-                .await
-        }
+        async move { post_tokens(&base, &key, rest).await }
     });
     actix_web::rt::time::sleep(Duration::from_millis(60)).await;
     let killed = Command::new("kill")
