@@ -22,8 +22,6 @@ use crate::store::Store;
 use crate::web::rate_limit::RateLimiter;
 use crate::web::{self, AppState};
 
-/// How often the site directory checks the database for changes made by other processes.
-const SITE_REFRESH_EVERY: Duration = Duration::from_secs(1);
 /// How often expired single-use records are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(60);
 
@@ -71,6 +69,7 @@ pub fn prepare_state(settings: Settings, deps: Dependencies) -> anyhow::Result<A
         rate_limiter: Arc::new(RateLimiter::new(settings.rate_limit_per_min)),
         login_throttle: Arc::default(),
         setup_token: Arc::new(std::sync::Mutex::new(setup_token)),
+        metrics: Arc::new(crate::metrics::Metrics::new(store.clone(), sites.clone())),
         settings: Arc::new(settings),
         issuer: Issuer::new(key, store.clone(), Arc::clone(&clock))
             .context("loading spent challenges")?,
@@ -84,6 +83,8 @@ pub fn prepare_state(settings: Settings, deps: Dependencies) -> anyhow::Result<A
 pub struct Application {
     port: u16,
     server: Server,
+    /// The metrics listener's port and server, when `CAPUTCHIN_METRICS_BIND` is set.
+    metrics: Option<(u16, Server)>,
     state: AppState,
 }
 
@@ -153,12 +154,22 @@ impl Application {
         .listen(listener)?
         .shutdown_timeout(settings.delivery_timeout.as_secs() + 1)
         .run();
+        let metrics = match settings.metrics_bind {
+            Some(bind) => Some(metrics_server(bind, Arc::clone(&state.metrics))?),
+            None => None,
+        };
         spawn_background_tasks(&state);
         Ok(Application {
             port,
             server,
+            metrics,
             state,
         })
+    }
+
+    /// The bound port of the metrics listener, when it is on.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
     }
 
     /// The one-time setup link, while no account exists (SPEC §6).
@@ -185,7 +196,15 @@ impl Application {
     /// Serves until the server is stopped (SIGINT/SIGTERM stop it gracefully: in-flight
     /// submissions finish, then the writes still queued are committed).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let metrics = self.metrics.map(|(_, server)| {
+            let handle = server.handle();
+            actix_web::rt::spawn(server);
+            handle
+        });
         let served = self.server.await;
+        if let Some(metrics) = metrics {
+            metrics.stop(false).await;
+        }
         if let Err(e) = self.state.store.flush().await {
             tracing::error!(error = %e, "could not commit the last queued writes");
         }
@@ -193,21 +212,30 @@ impl Application {
     }
 }
 
+/// The second listener (SPEC §9): `GET /metrics` and nothing else, one worker, stopped with the
+/// main server rather than by signals of its own.
+fn metrics_server(
+    bind: std::net::SocketAddr,
+    metrics: Arc<crate::metrics::Metrics>,
+) -> anyhow::Result<(u16, Server)> {
+    let listener = TcpListener::bind(bind).with_context(|| format!("binding metrics {bind}"))?;
+    let port = listener.local_addr()?.port();
+    let metrics = actix_web::web::Data::from(metrics);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(metrics.clone())
+            .route("/metrics", actix_web::web::get().to(web::metrics))
+            .default_service(actix_web::web::to(web::not_found))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    Ok((port, server))
+}
+
 fn spawn_background_tasks(state: &AppState) {
-    let (store, sites) = (state.store.clone(), state.sites.clone());
-    actix_web::rt::spawn(async move {
-        let mut tick = tokio::time::interval(SITE_REFRESH_EVERY);
-        loop {
-            tick.tick().await;
-            let (store, sites) = (store.clone(), sites.clone());
-            match tokio::task::spawn_blocking(move || sites.refresh_if_changed(&store)).await {
-                Ok(Ok(true)) => tracing::debug!("site directory reloaded"),
-                Ok(Ok(false)) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "site directory refresh failed"),
-                Err(e) => tracing::warn!(error = %e, "site directory refresh task failed"),
-            }
-        }
-    });
+    state.sites.watch(state.store.clone());
     let issuer = state.issuer.clone();
     actix_web::rt::spawn(async move {
         let first = tokio::time::Instant::now() + PURGE_EVERY;

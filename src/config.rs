@@ -114,6 +114,53 @@ pub struct SettingsArgs {
         default_value = "100"
     )]
     pub max_fields: String,
+
+    /// Comma-separated CIDRs of reverse proxies whose `Forwarded` / `X-Forwarded-For` headers
+    /// name the client (SPEC §9) [default: none; the TCP peer is the client].
+    #[arg(
+        long,
+        global = true,
+        env = "CAPUTCHIN_TRUSTED_PROXIES",
+        default_value = ""
+    )]
+    pub trusted_proxies: String,
+
+    /// Listen address of the Prometheus `GET /metrics` listener [default: off].
+    #[arg(long, global = true, env = "CAPUTCHIN_METRICS_BIND")]
+    pub metrics_bind: Option<String>,
+
+    /// Log format: `text` or `json` (one JSON object per line). The filter is `RUST_LOG`
+    /// (default `info`, e.g. `RUST_LOG=caputchin_forwarder=debug,actix_web=warn`).
+    #[arg(
+        long,
+        global = true,
+        env = "CAPUTCHIN_LOG_FORMAT",
+        default_value = "text"
+    )]
+    pub log_format: String,
+}
+
+/// How log lines are written (SPEC §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target` and the event's fields.
+    Json,
+}
+
+impl LogFormat {
+    /// Parses `CAPUTCHIN_LOG_FORMAT`.
+    pub fn parse(raw: &str) -> Result<LogFormat, SettingsError> {
+        match raw.trim() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(bad(
+                "CAPUTCHIN_LOG_FORMAT",
+                format!("expected `text` or `json`, got {other:?}"),
+            )),
+        }
+    }
 }
 
 /// Whether visitors may create accounts from the dashboard.
@@ -150,6 +197,12 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Most fields accepted in one form post.
     pub max_fields: usize,
+    /// Networks of reverse proxies trusted to name the client (SPEC §9).
+    pub trusted_proxies: Vec<IpNet>,
+    /// Where the metrics listener binds; `None` when it is off.
+    pub metrics_bind: Option<SocketAddr>,
+    /// How log lines are written.
+    pub log_format: LogFormat,
 }
 
 impl std::fmt::Debug for Settings {
@@ -170,6 +223,9 @@ impl std::fmt::Debug for Settings {
             .field("rate_limit_per_min", &self.rate_limit_per_min)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("max_fields", &self.max_fields)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("metrics_bind", &self.metrics_bind)
+            .field("log_format", &self.log_format)
             .finish()
     }
 }
@@ -363,6 +419,18 @@ impl Settings {
                 1024..=16 * 1024 * 1024,
             )?,
             max_fields: parse_int("CAPUTCHIN_MAX_FIELDS", &args.max_fields, 1..=10_000)?,
+            trusted_proxies: parse_cidr_list(&args.trusted_proxies)
+                .map_err(|m| bad("CAPUTCHIN_TRUSTED_PROXIES", m))?,
+            metrics_bind: match args.metrics_bind.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(raw) => Some(raw.parse().map_err(|_| {
+                    bad(
+                        "CAPUTCHIN_METRICS_BIND",
+                        format!("expected an address such as 127.0.0.1:9464, got {raw:?}"),
+                    )
+                })?),
+            },
+            log_format: LogFormat::parse(&args.log_format)?,
         })
     }
 
@@ -381,6 +449,9 @@ impl Settings {
             rate_limit_per_min: 60,
             max_body_bytes: 65536,
             max_fields: 100,
+            trusted_proxies: Vec::new(),
+            metrics_bind: None,
+            log_format: LogFormat::Text,
         }
     }
 
@@ -408,6 +479,7 @@ mod tests {
             rate_limit_per_min: "60".into(),
             max_body_bytes: "65536".into(),
             max_fields: "100".into(),
+            log_format: "text".into(),
             ..SettingsArgs::default()
         }
     }
@@ -460,6 +532,24 @@ mod tests {
                 |a| a.bootstrap_email = Some("a@b.c".into()),
                 "CAPUTCHIN_BOOTSTRAP_PASSWORD",
             ),
+            (
+                |a| a.trusted_proxies = "10.0.0.0/8, nonsense".into(),
+                "CAPUTCHIN_TRUSTED_PROXIES",
+            ),
+            (
+                |a| a.trusted_proxies = "192.168.0.0/33".into(),
+                "CAPUTCHIN_TRUSTED_PROXIES",
+            ),
+            (
+                |a| a.metrics_bind = Some("localhost".into()),
+                "CAPUTCHIN_METRICS_BIND",
+            ),
+            (
+                |a| a.metrics_bind = Some("127.0.0.1:99999".into()),
+                "CAPUTCHIN_METRICS_BIND",
+            ),
+            (|a| a.log_format = "xml".into(), "CAPUTCHIN_LOG_FORMAT"),
+            (|a| a.log_format = "JSON ".into(), "CAPUTCHIN_LOG_FORMAT"),
         ];
         for (mutate, variable) in cases {
             let mut a = args();

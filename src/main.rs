@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use caputchin_forwarder::app::{Application, Dependencies, prepare_state};
 use caputchin_forwarder::clock::{Clock as _, SystemClock};
-use caputchin_forwarder::config::{Settings, SettingsArgs};
+use caputchin_forwarder::config::{LogFormat, Settings, SettingsArgs};
 use caputchin_forwarder::{accounts, sites, store};
 use clap::{Parser, Subcommand};
 use serde_json::json;
@@ -37,6 +37,19 @@ enum Command {
     Site(SiteCommand),
     /// Apply database migrations and exit.
     Migrate,
+    /// Copy the database while servers use it: a consistent snapshot, checked with
+    /// `PRAGMA integrity_check`, written beside PATH and renamed into place (mode 0600).
+    Backup {
+        /// Where the copy goes; its folder must exist.
+        #[arg(long)]
+        to: std::path::PathBuf,
+        /// Replace PATH when it exists.
+        #[arg(long)]
+        force: bool,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -148,6 +161,23 @@ enum SiteCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Replace a site's secret; prints the new one (shown once). The old one fails siteverify
+    /// at once on every server.
+    RotateSecret {
+        /// The site's public key (cpt_pub_…).
+        site_key: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a site and its records; its key answers unknown-site at once on every server.
+    Delete {
+        /// The site's public key (cpt_pub_…).
+        site_key: String,
+        /// Confirm the deletion (required).
+        #[arg(long)]
+        yes: bool,
+    },
     /// List sites (webhook URLs masked).
     List {
         /// Only this account's sites.
@@ -208,18 +238,6 @@ fn main() -> ExitCode {
     // A missing .env is normal; any other problem with it is worth knowing.
     let dotenv = dotenvy::dotenv();
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    if let Err(e) = dotenv
-        && !e.not_found()
-    {
-        tracing::warn!(error = %e, "could not read .env");
-    }
     let settings = match Settings::from_args(&cli.settings) {
         Ok(settings) => settings,
         Err(e) => {
@@ -227,12 +245,39 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    init_logging(settings.log_format);
+    if let Err(e) = dotenv
+        && !e.not_found()
+    {
+        tracing::warn!(error = %e, "could not read .env");
+    }
     match run(settings, cli.command.unwrap_or(Command::Serve)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Logs go to standard error, filtered by `RUST_LOG` (default `info`), as text or one JSON
+/// object per line (SPEC §9).
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
     }
 }
 
@@ -253,6 +298,55 @@ fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
         Command::Migrate => {
             let db = store::Store::open(&settings.database)?;
             println!("database {} is up to date", db.path().display());
+            Ok(())
+        }
+        Command::Backup { to, force, json } => {
+            let report = store::backup::run(&settings.database, &to, force)?;
+            if json {
+                print_json(&serde_json::to_value(&report)?)?;
+            } else {
+                println!(
+                    "backup written: {} ({} bytes, {} sites, integrity ok)",
+                    report.path.display(),
+                    report.bytes,
+                    report.sites
+                );
+            }
+            Ok(())
+        }
+        Command::Site(SiteCommand::RotateSecret { site_key, json }) => {
+            let state = prepare_state(settings, Dependencies::default())?;
+            let site = cli_site(&state, &site_key)?;
+            let Some(secret) = sites::rotate_secret(
+                &state.store,
+                site.account_id,
+                &site.id,
+                SystemClock.now_ms(),
+            )?
+            else {
+                bail!("no site with key {}", site.key.as_str());
+            };
+            if json {
+                print_json(&json!({"site_key": site.key.as_str(), "secret": secret}))?;
+            } else {
+                println!("secret rotated for {}", site.key.as_str());
+                println!("  secret:        {secret}  (shown once: store it now)");
+            }
+            Ok(())
+        }
+        Command::Site(SiteCommand::Delete { site_key, yes }) => {
+            if !yes {
+                bail!(
+                    "deleting {} removes the site and its statistics for good: give --yes to confirm",
+                    site_key.trim()
+                );
+            }
+            let state = prepare_state(settings, Dependencies::default())?;
+            let site = cli_site(&state, &site_key)?;
+            if !sites::delete_site(&state.store, site.account_id, &site.id)? {
+                bail!("no site with key {}", site.key.as_str());
+            }
+            println!("site {} deleted", site.key.as_str());
             Ok(())
         }
         Command::Account(AccountCommand::Create {
@@ -537,6 +631,17 @@ fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The site with this key, as the CLI names it.
+fn cli_site(
+    state: &caputchin_forwarder::web::AppState,
+    site_key: &str,
+) -> anyhow::Result<std::sync::Arc<sites::Site>> {
+    state
+        .sites
+        .get(site_key.trim())
+        .with_context(|| format!("no site with key {}", site_key.trim()))
 }
 
 fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {

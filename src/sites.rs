@@ -2,7 +2,8 @@
 //! dashboard call these same functions.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq as _;
@@ -482,17 +483,14 @@ pub fn update_site(
     let remote = settings.verifier != VerifierKind::Builtin;
     let row = settings_row(site_id, settings, input.verifier_secret.clone(), now_ms);
     store.write(|c| -> Result<bool, SiteError> {
-        let tx = c.unchecked_transaction().map_err(StoreError::from)?;
-        let Some(current) = store::sites::by_id_for_account(&tx, account_id, site_id)? else {
+        let Some(current) = store::sites::by_id_for_account(c, account_id, site_id)? else {
             return Ok(false);
         };
         // A remote verifier keeps its stored secret unless a new one is given, and needs one.
         if remote && row.verifier_secret.is_none() && current.verifier_secret.is_none() {
             return Err(SiteError::MissingVerifierSecret);
         }
-        let changed = store::sites::update_settings(&tx, account_id, &row)?;
-        tx.commit().map_err(StoreError::from)?;
-        Ok(changed)
+        Ok(store::sites::update_settings(c, account_id, &row)?)
     })
 }
 
@@ -546,12 +544,35 @@ struct Snapshot {
     by_secret_hash: HashMap<[u8; 32], Arc<Site>>,
 }
 
-/// An in-memory copy of every site, so that issuing a challenge touches no database. It is
-/// reloaded when the `sites_version` counter moves (any process's change) and at once after this
-/// process changes a site.
+/// How often a serving process checks the change counter on its own: other processes' edits,
+/// rotations and deletions are in force here within this period plus one reload (SPEC §9: 100 ms).
+pub const DIRECTORY_POLL_EVERY: Duration = Duration::from_millis(25);
+
+/// The shortest gap between two checks. A key or secret not in memory waits for the next check
+/// (at most this long once one is running), so a flood of unknown keys costs at most one read of
+/// the counter per gap, however many keys it sends.
+pub const DIRECTORY_MIN_GAP: Duration = Duration::from_millis(5);
+
+/// Longest a lookup waits for a check before answering from what is loaded.
+const MISS_WAIT_LIMIT: Duration = Duration::from_secs(1);
+
+/// The checks of a serving process: lookups that miss wake the watcher and wait for a check that
+/// started after they arrived.
+struct Watch {
+    wake: tokio::sync::Notify,
+    /// When the latest finished check started.
+    checked: tokio::sync::watch::Sender<Option<Instant>>,
+}
+
+/// An in-memory copy of every site, so that issuing a challenge for a known key touches no
+/// database. In a serving process ([`SiteDirectory::watch`]) the `sites_version` counter (moved by
+/// every change, from any process) is checked every [`DIRECTORY_POLL_EVERY`], and a key or secret
+/// that is not in memory is looked for once more after a fresh check (SPEC §9: a new site answers
+/// its first request). This process's own changes reload it at once.
 #[derive(Clone, Default)]
 pub struct SiteDirectory {
     snapshot: Arc<RwLock<Arc<Snapshot>>>,
+    watch: Arc<OnceLock<Watch>>,
 }
 
 impl SiteDirectory {
@@ -562,17 +583,106 @@ impl SiteDirectory {
         }
     }
 
-    /// The site with this public key.
+    /// The site with this public key, as loaded (no database access).
     pub fn get(&self, site_key: &str) -> Option<Arc<Site>> {
         self.current().by_key.get(site_key).cloned()
     }
 
-    /// The site whose secret this is. The map lookup compares digests of the secret, which
-    /// reveal nothing usable about it; the match is then confirmed in constant time.
+    /// The site with this public key; a key not in memory is looked for again after a check of
+    /// the change counter that started after this call.
+    pub async fn find(&self, site_key: &str) -> Option<Arc<Site>> {
+        if let Some(site) = self.get(site_key) {
+            return Some(site);
+        }
+        // A key that cannot be one is never worth a check.
+        SiteKey::parse(site_key)?;
+        self.fresh_check().await;
+        self.get(site_key)
+    }
+
+    /// The site whose secret this is, as loaded. The map lookup compares digests of the secret,
+    /// which reveal nothing usable about it; the match is then confirmed in constant time.
     pub fn by_secret(&self, secret: &str) -> Option<Arc<Site>> {
         let hash = hash_secret(secret);
         let site = self.current().by_secret_hash.get(&hash).cloned()?;
         bool::from(site.secret_hash.ct_eq(&hash)).then_some(site)
+    }
+
+    /// [`SiteDirectory::by_secret`], looking again after a fresh check when it is not in memory
+    /// (a secret rotated a moment ago by another process).
+    pub async fn find_by_secret(&self, secret: &str) -> Option<Arc<Site>> {
+        if let Some(site) = self.by_secret(secret) {
+            return Some(site);
+        }
+        if !secret.starts_with(SECRET_PREFIX) {
+            return None;
+        }
+        self.fresh_check().await;
+        self.by_secret(secret)
+    }
+
+    /// Waits for a check of the change counter that started after this call; returns at once
+    /// when no watcher runs (the CLI).
+    async fn fresh_check(&self) {
+        let Some(watch) = self.watch.get() else {
+            return;
+        };
+        let arrived = Instant::now();
+        let mut checked = watch.checked.subscribe();
+        watch.wake.notify_one();
+        let fresh = checked.wait_for(|started| started.is_some_and(|s| s >= arrived));
+        if tokio::time::timeout(MISS_WAIT_LIMIT, fresh).await.is_err() {
+            tracing::warn!("the site directory check is late; answering from memory");
+        }
+    }
+
+    /// Starts this process's watcher on the current runtime: it checks the change counter every
+    /// [`DIRECTORY_POLL_EVERY`], or sooner when a lookup misses (at most once per
+    /// [`DIRECTORY_MIN_GAP`]), and reloads when the counter moved. Only the first call starts one.
+    pub fn watch(&self, store: Store) {
+        let (checked, _) = tokio::sync::watch::channel(None);
+        if self
+            .watch
+            .set(Watch {
+                wake: tokio::sync::Notify::new(),
+                checked,
+            })
+            .is_err()
+        {
+            return;
+        }
+        let directory = self.clone();
+        actix_web::rt::spawn(async move {
+            let Some(watch) = directory.watch.get() else {
+                return;
+            };
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(DIRECTORY_POLL_EVERY) => {}
+                    () = watch.wake.notified() => {}
+                }
+                let started = Instant::now();
+                let (store, sites) = (store.clone(), directory.clone());
+                match tokio::task::spawn_blocking(move || sites.refresh_if_changed(&store)).await {
+                    Ok(Ok(true)) => tracing::debug!("site directory reloaded"),
+                    Ok(Ok(false)) => {}
+                    Ok(Err(e)) => tracing::warn!(error = %e, "site directory check failed"),
+                    Err(e) => tracing::warn!(error = %e, "site directory check task failed"),
+                }
+                watch.checked.send_replace(Some(started));
+                tokio::time::sleep(DIRECTORY_MIN_GAP).await;
+            }
+        });
+    }
+
+    /// How many sites are loaded.
+    pub fn len(&self) -> usize {
+        self.current().by_key.len()
+    }
+
+    /// True when no site is loaded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Reloads every site from the database.

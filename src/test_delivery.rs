@@ -16,6 +16,7 @@ pub async fn run(state: &AppState, client: &awc::Client, site: &Site) -> Report 
         .deliver(client, &site.settings.webhook_url, body, Kind::Test)
         .await;
     let finished = state.clock.now_ms();
+    state.metrics.delivery(Kind::Test, &report);
     if let Err(e) =
         crate::stats::record_delivery(&state.store, &site.id, finished, Kind::Test, &report).await
     {

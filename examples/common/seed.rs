@@ -70,8 +70,8 @@ pub fn seed(store: &Store, site_id: &str, deliveries: u64, now_ms: i64) -> Resul
     let start = now_ms - DAYS * DAY_MS;
     let span = u64::try_from(DAYS * DAY_MS).unwrap_or(u64::MAX);
     let mut rng = SplitMix(0x5EED);
-    store.write(|c| {
-        let tx = c.transaction()?;
+    // `write` runs one transaction: every record joins it.
+    store.write(|tx| {
         for i in 0..deliveries {
             // In time order, as a live server records them.
             let offset = i64::try_from(i * span / deliveries.max(1)).unwrap_or(0);
@@ -81,13 +81,12 @@ pub fn seed(store: &Store, site_id: &str, deliveries: u64, now_ms: i64) -> Resul
                 Kind::Real
             };
             let report = random_report(&mut rng);
-            stats::record_delivery_sync(&tx, site_id, start + offset, kind, &report)?;
+            stats::record_delivery_sync(tx, site_id, start + offset, kind, &report)?;
         }
         for i in 0..REJECTIONS {
             let at = start + i64::try_from(rng.below(span)).unwrap_or(0);
-            stats::record_rejection_sync(&tx, site_id, at, REASONS[i % REASONS.len()])?;
+            stats::record_rejection_sync(tx, site_id, at, REASONS[i % REASONS.len()])?;
         }
-        tx.commit()?;
         Ok(())
     })
 }

@@ -1,7 +1,7 @@
 //! The migrations runner: numbered plain SQL files from `migrations/`, embedded at build time,
 //! applied in order, each in its own transaction, and recorded in `schema_migrations`.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::StoreError;
 
@@ -39,29 +39,36 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
 ];
 
-/// Applies every migration not yet recorded; returns the versions applied now.
+/// Applies every migration not yet recorded; returns the versions applied now. Each migration
+/// runs in its own `BEGIN EXCLUSIVE` transaction that first reads the recorded version again, so
+/// processes starting together on one database apply each migration once: the others wait for
+/// the lock (the busy timeout) and then find it recorded.
 pub fn migrate(conn: &mut Connection) -> Result<Vec<i64>, StoreError> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (
-             version    INTEGER PRIMARY KEY,
-             name       TEXT    NOT NULL,
-             applied_at INTEGER NOT NULL
-         )",
-    )?;
     let newest_known = MIGRATIONS.last().map_or(0, |m| m.0);
-    let current: i64 = conn.query_row(
-        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-        [],
-        |r| r.get(0),
-    )?;
-    if current > newest_known {
-        return Err(StoreError::Corrupt(format!(
-            "database schema version {current} is newer than this program ({newest_known})"
-        )));
-    }
     let mut applied = Vec::new();
-    for &(version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
-        let tx = conn.transaction()?;
+    loop {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
+        tx.execute_batch(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                 version    INTEGER PRIMARY KEY,
+                 name       TEXT    NOT NULL,
+                 applied_at INTEGER NOT NULL
+             )",
+        )?;
+        let current: i64 = tx.query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            [],
+            |r| r.get(0),
+        )?;
+        if current > newest_known {
+            return Err(StoreError::Corrupt(format!(
+                "database schema version {current} is newer than this program ({newest_known})"
+            )));
+        }
+        let Some(&(version, name, sql)) = MIGRATIONS.iter().find(|m| m.0 > current) else {
+            tx.commit()?;
+            return Ok(applied);
+        };
         tx.execute_batch(sql)?;
         tx.execute(
             "INSERT INTO schema_migrations (version, name, applied_at)
@@ -71,7 +78,6 @@ pub fn migrate(conn: &mut Connection) -> Result<Vec<i64>, StoreError> {
         tx.commit()?;
         applied.push(version);
     }
-    Ok(applied)
 }
 
 #[cfg(test)]

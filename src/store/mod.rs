@@ -3,6 +3,7 @@
 //! [`Store::read_async`] and [`Store::write_async`].
 
 pub mod accounts;
+pub mod backup;
 pub mod deliveries;
 pub mod migrations;
 pub mod server_key;
@@ -185,6 +186,8 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     batch: Mutex<std::sync::mpsc::Sender<Message>>,
     queue: Arc<WriteQueue>,
+    /// Calls of [`Store::read`] so far (the site directory's cost is measured with it).
+    reads: std::sync::atomic::AtomicU64,
     /// Dropping it stops the checkpointer.
     _checkpointer: std::sync::mpsc::Sender<()>,
 }
@@ -328,9 +331,21 @@ impl Store {
                 readers: Mutex::new(Vec::new()),
                 batch: Mutex::new(batch),
                 queue,
+                reads: std::sync::atomic::AtomicU64::new(0),
                 _checkpointer: checkpointer,
             }),
         })
+    }
+
+    /// How many reads this handle and its clones have run (every [`Store::read`] and
+    /// [`Store::read_async`]).
+    pub fn reads(&self) -> u64 {
+        self.inner.reads.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How many writes are queued for the batch writer's next commit.
+    pub fn queue_depth(&self) -> usize {
+        self.inner.queue.queue.lock().map_or(0, |queue| queue.len())
     }
 
     /// The database file.
@@ -338,8 +353,11 @@ impl Store {
         &self.inner.path
     }
 
-    /// Runs `f` on the writer connection, blocking the calling thread.
-    pub fn write<R, E>(&self, f: impl FnOnce(&mut Connection) -> Result<R, E>) -> Result<R, E>
+    /// Runs `f` in one write transaction on the writer connection, blocking the calling thread:
+    /// committed when `f` returns `Ok`, rolled back otherwise. The transaction begins as a write
+    /// (`BEGIN IMMEDIATE`, SPEC §9), so it waits for other processes' writers within the busy
+    /// timeout instead of failing on a stale read snapshot when it first writes.
+    pub fn write<R, E>(&self, f: impl FnOnce(&Connection) -> Result<R, E>) -> Result<R, E>
     where
         E: From<StoreError>,
     {
@@ -348,7 +366,12 @@ impl Store {
             .writer
             .lock()
             .map_err(|_| E::from(StoreError::Poisoned))?;
-        f(&mut conn)
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| E::from(StoreError::from(e)))?;
+        let result = f(&tx)?;
+        tx.commit().map_err(|e| E::from(StoreError::from(e)))?;
+        Ok(result)
     }
 
     /// Runs `f` on a reader connection, blocking the calling thread.
@@ -356,6 +379,9 @@ impl Store {
     where
         E: From<StoreError>,
     {
+        self.inner
+            .reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let pooled = self
             .inner
             .readers
@@ -379,7 +405,7 @@ impl Store {
     /// Runs `f` on the writer connection on the blocking thread pool.
     pub async fn write_async<R, E, F>(&self, f: F) -> Result<R, E>
     where
-        F: FnOnce(&mut Connection) -> Result<R, E> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, E> + Send + 'static,
         R: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {

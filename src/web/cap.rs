@@ -19,13 +19,13 @@ fn error_response(err: PublicError, cors: &cors::Cors) -> HttpResponse {
 }
 
 /// Finds the site and checks the request's origin against it.
-fn site_and_cors(
+async fn site_and_cors(
     state: &AppState,
     req: &HttpRequest,
     site_key: &str,
 ) -> Result<(Arc<Site>, cors::Cors), (PublicError, cors::Cors)> {
     let echo = cors::echo(req);
-    let Some(site) = state.sites.get(site_key) else {
+    let Some(site) = state.sites.find(site_key).await else {
         return Err((PublicError::UnknownSite, echo));
     };
     match cors::check(&site, req) {
@@ -40,7 +40,7 @@ pub async fn preflight(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> HttpResponse {
-    cors::preflight_for(state.sites.get(&path).as_deref(), &req)
+    cors::preflight_for(state.sites.find(&path).await.as_deref(), &req)
         .unwrap_or_else(|(err, cors)| error_response(err, &cors))
 }
 
@@ -50,11 +50,12 @@ pub async fn challenge(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> HttpResponse {
-    let (site, allowed) = match site_and_cors(&state, &req, &path) {
+    let (site, allowed) = match site_and_cors(&state, &req, &path).await {
         Ok(found) => found,
         Err((err, echo)) => return error_response(err, &echo),
     };
     let issued = state.issuer.challenge(&site);
+    state.metrics.cap_challenge();
     let mut builder = HttpResponse::Ok();
     cors::apply(&mut builder, &allowed);
     builder.insert_header(("Cache-Control", "no-store")).json(json!({
@@ -115,7 +116,18 @@ pub async fn redeem(
     path: web::Path<String>,
     payload: web::Payload,
 ) -> HttpResponse {
-    let (site, allowed) = match site_and_cors(&state, &req, &path) {
+    let response = redeem_answer(&state, &req, &path, payload).await;
+    state.metrics.cap_redeem(response.status().is_success());
+    response
+}
+
+async fn redeem_answer(
+    state: &AppState,
+    req: &HttpRequest,
+    path: &str,
+    payload: web::Payload,
+) -> HttpResponse {
+    let (site, allowed) = match site_and_cors(state, req, path).await {
         Ok(found) => found,
         Err((err, echo)) => return error_response(err, &echo),
     };

@@ -13,7 +13,7 @@ use crate::delivery::{Kind, Outcome};
 use crate::sites::{ALL_TOKEN_FIELDS, Site, VerifierKind};
 use crate::submission::{body, envelope};
 use crate::web::error::PublicError;
-use crate::web::{AppState, VerifierClient, cors};
+use crate::web::{AppState, VerifierClient, client_addr, cors};
 
 #[derive(Template)]
 #[template(path = "public/thanks.html")]
@@ -39,7 +39,7 @@ struct PreviewPage {
 
 /// `GET /f/{site_key}`: a small live test form for the site, through the real pipeline.
 pub async fn preview(state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
-    let Some(site) = state.sites.get(&path) else {
+    let Some(site) = state.sites.find(&path).await else {
         return error_response(PublicError::UnknownSite, false, &cors::Cors::NoOrigin);
     };
     let page = PreviewPage {
@@ -143,7 +143,7 @@ pub async fn preflight(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> HttpResponse {
-    cors::preflight_for(state.sites.get(&path).as_deref(), &req)
+    cors::preflight_for(state.sites.find(&path).await.as_deref(), &req)
         .unwrap_or_else(|(err, cors)| error_response(err, true, &cors))
 }
 
@@ -158,11 +158,17 @@ pub async fn submit(
 ) -> HttpResponse {
     let json = wants_json(&req);
     let echo = cors::echo(&req);
-    let Some(site) = state.sites.get(&path) else {
+    let Some(site) = state.sites.find(&path).await else {
+        state.metrics.submission(PublicError::UnknownSite.code());
         return error_response(PublicError::UnknownSite, json, &echo);
     };
     let allowed = cors::check(&site, &req).unwrap_or_else(|_| echo.clone());
-    match accept(&state, &client, &verifier_client.0, &site, &req, payload).await {
+    let accepted = accept(&state, &client, &verifier_client.0, &site, &req, payload).await;
+    state.metrics.submission(match &accepted {
+        Ok(_) => "delivered",
+        Err(err) => err.code(),
+    });
+    match accepted {
         Ok(session_id) => {
             if json {
                 let mut builder = HttpResponse::Ok();
@@ -213,7 +219,7 @@ async fn accept(
         return Err(PublicError::OriginNotAllowed);
     }
     let now = state.clock.now_ms();
-    if let Some(ip) = req.peer_addr().map(|a| a.ip()) {
+    if let Some(ip) = client_addr::of_request(req, &state.settings.trusted_proxies) {
         state
             .rate_limiter
             .check(site.key.as_str(), ip, now)
@@ -269,6 +275,7 @@ async fn accept(
         .await;
     let finished = state.clock.now_ms();
     crate::stats::record_delivery_later(&state.store, &site.id, finished, Kind::Real, &report);
+    state.metrics.delivery(Kind::Real, &report);
     tracing::info!(
         site_id = %site.id,
         outcome = report.outcome.as_str(),

@@ -1,6 +1,7 @@
 //! HTTP handlers, thin: they parse the request, call the library, and shape the answer.
 
 pub mod cap;
+pub mod client_addr;
 pub mod cors;
 pub mod dashboard;
 pub mod error;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub rate_limiter: Arc<rate_limit::RateLimiter>,
     /// Failed dashboard logins per account and per IP.
     pub login_throttle: Arc<dashboard::auth::LoginThrottle>,
+    /// What this process counted (SPEC §9).
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// The one-time setup token, present while no account exists (kept only in memory).
     pub setup_token: Arc<std::sync::Mutex<Option<String>>>,
 }
@@ -167,6 +170,30 @@ async fn widget_js(req: actix_web::HttpRequest) -> HttpResponse {
         builder.finish()
     } else {
         builder.body(WIDGET_JS)
+    }
+}
+
+/// `GET /metrics` on the metrics listener: OpenMetrics text when the scraper asks for it, the
+/// Prometheus text format otherwise.
+pub async fn metrics(
+    req: actix_web::HttpRequest,
+    metrics: web::Data<crate::metrics::Metrics>,
+) -> HttpResponse {
+    let openmetrics = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("application/openmetrics-text"));
+    match metrics.encode(openmetrics) {
+        Ok(body) => HttpResponse::Ok()
+            .content_type(if openmetrics {
+                "application/openmetrics-text; version=1.0.0; charset=utf-8"
+            } else {
+                prometheus_client::encoding::prometheus_text::CONTENT_TYPE
+            })
+            .insert_header(("Cache-Control", "no-store"))
+            .body(body),
+        Err(_) => HttpResponse::InternalServerError().finish(),
     }
 }
 

@@ -86,9 +86,22 @@ pub async fn siteverify(
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
+    let result = verify(&state, &req, payload).await;
+    state.metrics.siteverify(match &result {
+        Ok(_) => "success",
+        Err(code) => code,
+    });
+    answer(result.as_ref().map_err(|code| *code))
+}
+
+async fn verify(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<Claims, &'static str> {
     let body = match payload.to_bytes_limited(SMALL_BODY_LIMIT).await {
         Ok(Ok(body)) => body,
-        _ => return answer(Err("bad-request")),
+        _ => return Err("bad-request"),
     };
     let content_type = req
         .headers()
@@ -96,26 +109,26 @@ pub async fn siteverify(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let Some(request) = parse_body(content_type, &body) else {
-        return answer(Err("bad-request"));
+        return Err("bad-request");
     };
     let Some(secret) = request.secret else {
-        return answer(Err("missing-input-secret"));
+        return Err("missing-input-secret");
     };
-    let Some(site) = state.sites.by_secret(&secret) else {
-        return answer(Err("invalid-input-secret"));
+    let Some(site) = state.sites.find_by_secret(&secret).await else {
+        return Err("invalid-input-secret");
     };
     let Some(response) = request.response else {
-        return answer(Err("missing-input-response"));
+        return Err("missing-input-response");
     };
     match state.issuer.consume(site.key.as_str(), &response).await {
-        Ok(claims) => answer(Ok(&claims)),
-        Err(VerifyError::Invalid) => answer(Err("invalid-input-response")),
-        Err(VerifyError::TimeoutOrDuplicate) => answer(Err("timeout-or-duplicate")),
-        Err(VerifyError::SiteMismatch) => answer(Err("site-mismatch")),
+        Ok(claims) => Ok(claims),
+        Err(VerifyError::Invalid) => Err("invalid-input-response"),
+        Err(VerifyError::TimeoutOrDuplicate) => Err("timeout-or-duplicate"),
+        Err(VerifyError::SiteMismatch) => Err("site-mismatch"),
         Err(VerifyError::Store(e)) => {
             tracing::error!(error = %e, "siteverify could not record the token");
             // Fail closed: the token was not recorded as used, so it is not reported valid.
-            answer(Err("internal-error"))
+            Err("internal-error")
         }
     }
 }

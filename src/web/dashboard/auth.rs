@@ -295,7 +295,7 @@ pub async fn login(
         .map(|e| e.trim().to_owned())
         .unwrap_or_default();
     let password = form.get("password").cloned().unwrap_or_default();
-    let ip = req.peer_addr().map(|a| a.ip());
+    let ip = crate::web::client_addr::of_request(&req, &state.settings.trusted_proxies);
     let now = state.clock.now_ms();
     if let Some(wait) = state.login_throttle.blocked_for(&email, ip, now) {
         let minutes = (wait + 59) / 60;

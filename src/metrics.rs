@@ -1,0 +1,427 @@
+//! Prometheus metrics (SPEC §9): what this process did, counted at the points that write the
+//! statistics, served on a listener of their own. Every series with labels is created at start
+//! from the closed sets of codes and outcomes, so counting is one atomic add, with no lock and no
+//! allocation; no label ever carries a site key, a URL or an address.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::registry::Registry;
+
+use crate::delivery::{Kind, Outcome, Report};
+use crate::sites::SiteDirectory;
+use crate::store::Store;
+
+/// Every result of a form post: `delivered`, `delivery-failed`, or a refusal's code (SPEC §3).
+pub const SUBMISSION_RESULTS: &[&str] = &[
+    "delivered",
+    "delivery-failed",
+    "unknown-site",
+    "forwarding-disabled",
+    "origin-not-allowed",
+    "rate-limited",
+    "payload-too-large",
+    "unsupported-content-type",
+    "file-upload-not-supported",
+    "malformed-body",
+    "too-many-fields",
+    "field-name-too-long",
+    "missing-token",
+    "invalid-token",
+    "timeout-or-duplicate",
+    "site-mismatch",
+    "verifier-unavailable",
+    "internal-error",
+];
+
+/// Every result of siteverify: `success` or an error code.
+pub const SITEVERIFY_RESULTS: &[&str] = &[
+    "success",
+    "bad-request",
+    "missing-input-secret",
+    "invalid-input-secret",
+    "missing-input-response",
+    "invalid-input-response",
+    "timeout-or-duplicate",
+    "site-mismatch",
+    "internal-error",
+];
+
+/// Upper bounds of the delivery duration buckets, in seconds (the delivery timeout is at most
+/// 10 s).
+const DURATION_BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+type Labels = Vec<(&'static str, &'static str)>;
+
+/// The metrics of one process.
+pub struct Metrics {
+    registry: Registry,
+    submissions: HashMap<&'static str, Counter>,
+    deliveries: HashMap<(bool, &'static str), Counter>,
+    durations: [Arc<AtomicHistogram>; 2],
+    cap_challenges: Counter,
+    cap_redeems: [Counter; 2],
+    siteverify: HashMap<&'static str, Counter>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+fn kind_label(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Real => "real",
+        Kind::Test => "test",
+    }
+}
+
+impl Metrics {
+    /// Registers every series; the gauges read `store` and `sites` at each scrape.
+    pub fn new(store: Store, sites: SiteDirectory) -> Metrics {
+        let mut registry = Registry::default();
+
+        let family = Family::<Labels, Counter>::default();
+        registry.register(
+            "caputchin_submissions",
+            "Form posts answered, by result: delivered, delivery-failed or the refusal's code",
+            family.clone(),
+        );
+        let submissions = SUBMISSION_RESULTS
+            .iter()
+            .map(|&r| (r, family.get_or_create(&vec![("result", r)]).clone()))
+            .collect();
+
+        let family = Family::<Labels, Counter>::default();
+        registry.register(
+            "caputchin_deliveries",
+            "Webhook deliveries, by kind (real or test) and outcome",
+            family.clone(),
+        );
+        let mut deliveries = HashMap::new();
+        for kind in [Kind::Real, Kind::Test] {
+            for outcome in Outcome::ALL {
+                let labels = vec![("kind", kind_label(kind)), ("outcome", outcome.as_str())];
+                deliveries.insert(
+                    (kind == Kind::Test, outcome.as_str()),
+                    family.get_or_create(&labels).clone(),
+                );
+            }
+        }
+
+        let durations = [
+            Arc::new(AtomicHistogram::default()),
+            Arc::new(AtomicHistogram::default()),
+        ];
+        registry.register_collector(Box::new(DurationCollector {
+            histograms: durations.clone(),
+        }));
+
+        let cap_challenges = Counter::default();
+        registry.register(
+            "caputchin_cap_challenges",
+            "Cap challenges issued",
+            cap_challenges.clone(),
+        );
+        let family = Family::<Labels, Counter>::default();
+        registry.register(
+            "caputchin_cap_redeems",
+            "Cap redeem requests answered, by result: success or failure",
+            family.clone(),
+        );
+        // One statement per series: each `get_or_create` guard must be gone before the next.
+        let success = family.get_or_create(&vec![("result", "success")]).clone();
+        let failure = family.get_or_create(&vec![("result", "failure")]).clone();
+        let cap_redeems = [success, failure];
+
+        let family = Family::<Labels, Counter>::default();
+        registry.register(
+            "caputchin_siteverify",
+            "Siteverify requests answered, by result: success or the error code",
+            family.clone(),
+        );
+        let siteverify = SITEVERIFY_RESULTS
+            .iter()
+            .map(|&r| (r, family.get_or_create(&vec![("result", r)]).clone()))
+            .collect();
+
+        let build = Family::<Labels, Gauge>::default();
+        registry.register(
+            "caputchin_build_info",
+            "Always 1; the version label names the running build",
+            build.clone(),
+        );
+        build
+            .get_or_create(&vec![("version", env!("CARGO_PKG_VERSION"))])
+            .set(1);
+
+        registry.register_collector(Box::new(StateCollector { store, sites }));
+        registry.register_collector(Box::new(ProcessCollector));
+
+        Metrics {
+            registry,
+            submissions,
+            deliveries,
+            durations,
+            cap_challenges,
+            cap_redeems,
+            siteverify,
+        }
+    }
+
+    /// Counts one answered form post.
+    pub fn submission(&self, result: &str) {
+        match self.submissions.get(result) {
+            Some(counter) => {
+                counter.inc();
+            }
+            None => tracing::error!(result, "no submission series for this result"),
+        }
+    }
+
+    /// Counts one finished delivery and its duration.
+    pub fn delivery(&self, kind: Kind, report: &Report) {
+        if let Some(counter) = self
+            .deliveries
+            .get(&(kind == Kind::Test, report.outcome.as_str()))
+        {
+            counter.inc();
+        }
+        let index = usize::from(kind == Kind::Test);
+        self.durations[index].observe_ms(report.latency_ms);
+    }
+
+    /// Counts one issued challenge.
+    pub fn cap_challenge(&self) {
+        self.cap_challenges.inc();
+    }
+
+    /// Counts one answered redeem.
+    pub fn cap_redeem(&self, success: bool) {
+        self.cap_redeems[usize::from(!success)].inc();
+    }
+
+    /// Counts one answered siteverify by its result.
+    pub fn siteverify(&self, result: &str) {
+        match self.siteverify.get(result) {
+            Some(counter) => {
+                counter.inc();
+            }
+            None => tracing::error!(result, "no siteverify series for this result"),
+        }
+    }
+
+    /// The Prometheus text format (0.0.4), or OpenMetrics text when `openmetrics`.
+    pub fn encode(&self, openmetrics: bool) -> Result<String, std::fmt::Error> {
+        let mut out = String::with_capacity(8 * 1024);
+        if openmetrics {
+            prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        } else {
+            prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)?;
+        }
+        Ok(out)
+    }
+}
+
+/// A histogram of delivery durations kept in atomics (the crate's own takes a lock on every
+/// observation, and deliveries are on the form path).
+#[derive(Debug, Default)]
+struct AtomicHistogram {
+    /// Per bucket (not cumulative), the last one for +Inf.
+    buckets: [AtomicU64; DURATION_BUCKETS.len() + 1],
+    count: AtomicU64,
+    sum_ms: AtomicU64,
+}
+
+impl AtomicHistogram {
+    fn observe_ms(&self, ms: u64) {
+        let seconds = ms as f64 / 1000.0;
+        let index = DURATION_BUCKETS
+            .iter()
+            .position(|&upper| seconds <= upper)
+            .unwrap_or(DURATION_BUCKETS.len());
+        self.buckets[index].fetch_add(1, Ordering::Relaxed);
+        self.sum_ms.fetch_add(ms, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl EncodeMetric for AtomicHistogram {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let buckets: Vec<(f64, u64)> = DURATION_BUCKETS
+            .iter()
+            .copied()
+            .chain(std::iter::once(f64::INFINITY))
+            .zip(self.buckets.iter().map(|b| b.load(Ordering::Relaxed)))
+            .collect();
+        // The count is the sum of the buckets read, so the exposition is self-consistent even
+        // while observations land.
+        let count = buckets.iter().map(|b| b.1).sum();
+        let sum = self.sum_ms.load(Ordering::Relaxed) as f64 / 1000.0;
+        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
+}
+
+#[derive(Debug)]
+struct DurationCollector {
+    histograms: [Arc<AtomicHistogram>; 2],
+}
+
+impl Collector for DurationCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let mut family = encoder.encode_descriptor(
+            "caputchin_delivery_duration_seconds",
+            "Webhook delivery duration in seconds, by kind",
+            None,
+            MetricType::Histogram,
+        )?;
+        for (kind, histogram) in ["real", "test"].iter().zip(&self.histograms) {
+            let labels = [("kind", *kind)];
+            histogram.encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}
+
+/// Gauges read at scrape time: the write queue's depth and the number of sites.
+struct StateCollector {
+    store: Store,
+    sites: SiteDirectory,
+}
+
+impl std::fmt::Debug for StateCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateCollector").finish_non_exhaustive()
+    }
+}
+
+fn gauge(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: f64,
+) -> Result<(), std::fmt::Error> {
+    let gauge = ConstGauge::new(value);
+    gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)
+}
+
+impl Collector for StateCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        gauge(
+            &mut encoder,
+            "caputchin_write_queue_depth",
+            "Statistics records and spent challenges waiting for the batch writer",
+            self.store.queue_depth() as f64,
+        )?;
+        gauge(
+            &mut encoder,
+            "caputchin_sites",
+            "Sites this process serves",
+            self.sites.len() as f64,
+        )
+    }
+}
+
+/// The standard `process_*` series, read from `/proc/self` at scrape time.
+#[derive(Debug)]
+struct ProcessCollector;
+
+impl Collector for ProcessCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Ok(me) = procfs::process::Process::myself() else {
+            return Ok(());
+        };
+        if let Ok(stat) = me.stat() {
+            let ticks = procfs::ticks_per_second() as f64;
+            let cpu = ConstCounter::new((stat.utime + stat.stime) as f64 / ticks);
+            cpu.encode(encoder.encode_descriptor(
+                "process_cpu_seconds",
+                "Total user and system CPU time spent in seconds",
+                None,
+                cpu.metric_type(),
+            )?)?;
+            let page = procfs::page_size() as f64;
+            gauge(
+                &mut encoder,
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes",
+                stat.rss as f64 * page,
+            )?;
+            gauge(
+                &mut encoder,
+                "process_virtual_memory_bytes",
+                "Virtual memory size in bytes",
+                stat.vsize as f64,
+            )?;
+            if let Ok(boot) = procfs::boot_time_secs() {
+                gauge(
+                    &mut encoder,
+                    "process_start_time_seconds",
+                    "Start time of the process since the Unix epoch in seconds",
+                    boot as f64 + stat.starttime as f64 / ticks,
+                )?;
+            }
+        }
+        if let Ok(fds) = me.fd_count() {
+            gauge(
+                &mut encoder,
+                "process_open_fds",
+                "Number of open file descriptors",
+                fds as f64,
+            )?;
+        }
+        if let Ok(limits) = me.limits()
+            && let procfs::process::LimitValue::Value(max) = limits.max_open_files.soft_limit
+        {
+            gauge(
+                &mut encoder,
+                "process_max_fds",
+                "Maximum number of open file descriptors",
+                max as f64,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_hold_each_observation_once_and_sum_in_seconds() {
+        let h = AtomicHistogram::default();
+        for ms in [1, 5, 6, 10_000, 20_000] {
+            h.observe_ms(ms);
+        }
+        let counts: Vec<u64> = h
+            .buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
+        assert_eq!(counts[0], 2, "1 ms and 5 ms are within 0.005 s");
+        assert_eq!(counts[1], 1, "6 ms is within 0.01 s");
+        assert_eq!(counts[DURATION_BUCKETS.len() - 1], 1, "10 s is within 10 s");
+        assert_eq!(
+            counts[DURATION_BUCKETS.len()],
+            1,
+            "20 s is beyond every bound"
+        );
+        assert_eq!(h.count.load(Ordering::Relaxed), 5);
+        assert_eq!(h.sum_ms.load(Ordering::Relaxed), 30_012);
+    }
+}
