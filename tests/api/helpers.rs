@@ -63,6 +63,8 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub client: awc::Client,
     pub db_path: std::path::PathBuf,
+    /// The metrics listener's port, when the settings turned it on.
+    pub metrics_port: Option<u16>,
     _dir: tempfile::TempDir,
 }
 
@@ -97,6 +99,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     };
     let app = Application::build_with(settings, deps).await.unwrap();
     let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics_port = app.metrics_port();
     let state = app.state().clone();
     actix_web::rt::spawn(app.run_until_stopped());
     caputchin_forwarder::accounts::create_account(&state.store, OWNER, "correct horse battery", 1)
@@ -112,6 +115,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
             .disable_redirects()
             .finish(),
         db_path,
+        metrics_port,
         _dir: dir,
     }
 }

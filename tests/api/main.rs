@@ -2,11 +2,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cap;
+mod changes;
 mod cli;
 mod dashboard;
 mod egress;
 mod form;
 mod helpers;
+mod proxy;
 mod receiver;
 mod reliability;
 mod siteverify;
