@@ -14,6 +14,8 @@ const PASSWORD: &str = "correct horse battery";
 pub struct Browser<'a> {
     app: &'a TestApp,
     pub cookies: HashMap<String, String>,
+    /// Sent as `X-Forwarded-For`, as a reverse proxy in front of the forwarder would.
+    pub forwarded_for: Option<String>,
 }
 
 impl<'a> Browser<'a> {
@@ -21,6 +23,7 @@ impl<'a> Browser<'a> {
         Browser {
             app,
             cookies: HashMap::new(),
+            forwarded_for: None,
         }
     }
 
@@ -47,6 +50,9 @@ impl<'a> Browser<'a> {
 
     pub async fn get(&mut self, path: &str) -> Answer {
         let mut req = self.app.client.get(self.app.url(path));
+        if let Some(client) = &self.forwarded_for {
+            req = req.insert_header(("X-Forwarded-For", client.as_str()));
+        }
         if !self.cookies.is_empty() {
             req = req.insert_header(("Cookie", self.cookie_header()));
         }
@@ -65,6 +71,9 @@ impl<'a> Browser<'a> {
             .client
             .post(self.app.url(path))
             .insert_header(("Content-Type", "application/x-www-form-urlencoded"));
+        if let Some(client) = &self.forwarded_for {
+            req = req.insert_header(("X-Forwarded-For", client.as_str()));
+        }
         if !self.cookies.is_empty() {
             req = req.insert_header(("Cookie", self.cookie_header()));
         }
@@ -219,6 +228,44 @@ async fn wrong_passwords_fail_and_repeated_failures_are_throttled() {
     assert!(throttled.text.contains("Too many failed attempts"));
     app.clock.advance_ms(15 * 60 * 1000);
     assert_eq!(browser.login(OWNER, PASSWORD).await.status, 303);
+}
+
+/// Fails `MAX_FAILURES_PER_IP` logins (each for another unknown account, so that no account's
+/// own limit applies) as the visitor `client`, then tries the owner's right password as `next`.
+async fn owner_login_after_failures(app: &TestApp, client: &str, next: &str) -> u16 {
+    use caputchin_forwarder::web::dashboard::auth::MAX_FAILURES_PER_IP;
+    let mut browser = Browser::new(app);
+    browser.forwarded_for = Some(client.to_owned());
+    for i in 0..MAX_FAILURES_PER_IP {
+        let failed = browser
+            .login(&format!("guess{i}@example.com"), "wrong")
+            .await;
+        assert_eq!(failed.status, 401);
+    }
+    browser.forwarded_for = Some(next.to_owned());
+    browser.login(OWNER, PASSWORD).await.status
+}
+
+#[actix_web::test]
+async fn behind_a_trusted_proxy_the_login_throttle_counts_each_visitor_apart() {
+    let behind =
+        spawn_app_with(|s| s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
+    assert_eq!(
+        owner_login_after_failures(&behind, "198.51.100.1", "198.51.100.1").await,
+        429,
+        "the guessing visitor waits"
+    );
+    assert_eq!(
+        owner_login_after_failures(&behind, "198.51.100.2", "198.51.100.3").await,
+        303,
+        "another visitor behind the same proxy logs in"
+    );
+    // Without the proxy trusted, every visitor is the proxy, and one guesser locks all out.
+    let untrusted = spawn_app().await;
+    assert_eq!(
+        owner_login_after_failures(&untrusted, "198.51.100.2", "198.51.100.3").await,
+        429
+    );
 }
 
 #[actix_web::test]
