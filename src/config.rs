@@ -116,7 +116,8 @@ pub struct SettingsArgs {
     pub max_fields: String,
 
     /// Comma-separated CIDRs of reverse proxies whose `Forwarded` / `X-Forwarded-For` headers
-    /// name the client (SPEC §9) [default: none; the TCP peer is the client].
+    /// name the client, read right to left past trusted hops [default: none; the TCP peer is the
+    /// client].
     #[arg(
         long,
         global = true,

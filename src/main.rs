@@ -15,7 +15,9 @@ use serde_json::json;
 /// A self-hostable, Caputchin-compatible hosted form forwarder.
 ///
 /// Every setting is read from its environment variable (also from a `.env` file in the working
-/// directory) or from the flag of the same name; flags win.
+/// directory) or from the flag of the same name; flags win. Logs go to standard error, filtered by
+/// RUST_LOG (default `info`; e.g. `RUST_LOG=caputchin_forwarder=debug,actix_web=warn`), written
+/// as CAPUTCHIN_LOG_FORMAT says.
 #[derive(Parser)]
 #[command(name = "caputchin-forwarder", version, about, long_about)]
 struct Cli {
