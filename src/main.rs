@@ -253,10 +253,15 @@ fn main() -> ExitCode {
     {
         tracing::warn!(error = %e, "could not read .env");
     }
+    let format = settings.log_format;
     match run(settings, cli.command.unwrap_or(Command::Serve)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // In JSON mode every line on standard error stays one JSON object.
+            match format {
+                LogFormat::Text => eprintln!("error: {e:#}"),
+                LogFormat::Json => tracing::error!(error = format!("{e:#}"), "command failed"),
+            }
             ExitCode::FAILURE
         }
     }

@@ -43,10 +43,18 @@ fn bad_settings_exit_non_zero_naming_the_variable() {
         ("CAPUTCHIN_BIND", "localhost"),
         ("CAPUTCHIN_SIGNUP", "sometimes"),
         ("CAPUTCHIN_MAX_FIELDS", "0"),
+        ("CAPUTCHIN_LOG_FORMAT", "xml"),
+        ("CAPUTCHIN_METRICS_BIND", "nonsense"),
+        ("CAPUTCHIN_TRUSTED_PROXIES", "10.0.0.0/33"),
     ];
     for (variable, value) in cases {
         let out = run(cli(dir.path()).env(variable, value).arg("migrate"));
-        assert!(!out.status.success(), "{variable}={value} was accepted");
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{variable}={value}: {}",
+            stderr(&out)
+        );
         assert!(
             stderr(&out).contains(variable),
             "{variable}={value}: {}",
@@ -81,6 +89,11 @@ fn help_documents_every_command_and_setting() {
         "CAPUTCHIN_RATE_LIMIT_PER_MIN",
         "CAPUTCHIN_MAX_BODY_BYTES",
         "CAPUTCHIN_MAX_FIELDS",
+        "CAPUTCHIN_TRUSTED_PROXIES",
+        "CAPUTCHIN_METRICS_BIND",
+        "CAPUTCHIN_LOG_FORMAT",
+        "RUST_LOG",
+        "backup",
     ] {
         assert!(help.contains(needle), "--help lacks {needle}");
     }
@@ -249,7 +262,19 @@ fn accounts_and_sites_are_created_listed_and_refused_with_clear_errors() {
     );
 }
 
-/// Starts `serve` on an ephemeral port and returns the child and the port it logged.
+/// The port in the `listening` log line, text (`port=…`) or JSON (`"port":…`).
+fn logged_port(line: &str) -> Option<u16> {
+    if line.starts_with('{') {
+        let event: Value = serde_json::from_str(line).ok()?;
+        return event["port"].as_u64().and_then(|p| u16::try_from(p).ok());
+    }
+    let rest = line.split("port=").nth(1)?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// Starts `serve` on an ephemeral port and returns the child, the port it logged, and every
+/// line of its standard error (those before the port included).
 fn serve(
     dir: &Path,
     extra_env: &[(&str, &str)],
@@ -265,29 +290,102 @@ fn serve(
     let mut child = cmd.spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
+    let (port_tx, port_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
+        let mut port_tx = Some(port_tx);
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { break };
+            if let Some(port) = logged_port(&line)
+                && let Some(port_tx) = port_tx.take()
+            {
+                let _ = port_tx.send(port);
+            }
             if tx.send(line).is_err() {
                 break;
             }
         }
     });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut port = None;
-    while port.is_none() && Instant::now() < deadline {
-        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200))
-            && let Some(rest) = line.split("port=").nth(1)
-        {
-            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-            port = digits.parse().ok();
+    let port = port_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("serve did not log its port");
+    (child, port, rx)
+}
+
+/// The log formats of SPEC §9; each log test runs in both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    fn env(self) -> (&'static str, &'static str) {
+        match self {
+            LogFormat::Text => ("CAPUTCHIN_LOG_FORMAT", "text"),
+            LogFormat::Json => ("CAPUTCHIN_LOG_FORMAT", "json"),
         }
     }
-    (child, port.expect("serve did not log its port"), rx)
+
+    /// In JSON, every non-empty line is one object with string `timestamp`, `level`, `target`
+    /// and `message`; in text, no line is.
+    fn assert_lines(self, logs: &str) {
+        let lines: Vec<&str> = logs.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert!(!lines.is_empty(), "nothing was logged");
+        for line in lines {
+            let parsed = serde_json::from_str::<Value>(line);
+            match self {
+                LogFormat::Json => {
+                    let event = parsed.unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+                    assert!(event.is_object(), "not an object: {line}");
+                    for field in ["timestamp", "level", "target", "message"] {
+                        assert!(event[field].is_string(), "no string {field}: {line}");
+                    }
+                }
+                LogFormat::Text => assert!(parsed.is_err(), "a JSON line in text mode: {line}"),
+            }
+        }
+    }
+
+    /// Whether some event has this field with this string value.
+    fn logged(self, logs: &str, field: &str, value: &str) -> bool {
+        match self {
+            // The text format writes the message bare and other fields as `name=value`.
+            LogFormat::Text if field == "message" => logs.contains(value),
+            LogFormat::Text => {
+                logs.contains(&format!("{field}=\"{value}\""))
+                    || logs.contains(&format!("{field}={value}"))
+            }
+            LogFormat::Json => logs
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .any(|event| event[field] == value),
+        }
+    }
+}
+
+/// Everything `serve` wrote to standard error until it was killed.
+fn drain(child: &mut std::process::Child, logs: &std::sync::mpsc::Receiver<String>) -> String {
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut all = String::new();
+    while let Ok(line) = logs.recv_timeout(Duration::from_millis(500)) {
+        all.push_str(&line);
+        all.push('\n');
+    }
+    all
 }
 
 #[actix_web::test]
 async fn serve_answers_and_its_logs_hold_no_secret_token_or_webhook_url() {
+    serve_answers_and_logs_no_secret(LogFormat::Text).await;
+}
+
+#[actix_web::test]
+async fn serve_answers_and_its_json_logs_are_json_and_hold_no_secret_token_or_webhook_url() {
+    serve_answers_and_logs_no_secret(LogFormat::Json).await;
+}
+
+async fn serve_answers_and_logs_no_secret(format: LogFormat) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     assert!(create_account(d, "owner@example.com").status.success());
@@ -310,7 +408,7 @@ async fn serve_answers_and_its_logs_hold_no_secret_token_or_webhook_url() {
     let key = site["site_key"].as_str().unwrap().to_owned();
     let secret = site["secret"].as_str().unwrap().to_owned();
     let server_key = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVowMTIzNDU2Nzg5";
-    let (mut child, port, logs) = serve(d, &[("CAPUTCHIN_SERVER_KEY", server_key)]);
+    let (mut child, port, logs) = serve(d, &[("CAPUTCHIN_SERVER_KEY", server_key), format.env()]);
     let base = format!("http://127.0.0.1:{port}");
     let client = awc::Client::default();
 
@@ -340,15 +438,10 @@ async fn serve_answers_and_its_logs_hold_no_secret_token_or_webhook_url() {
     let verdict: Value = res.json().await.unwrap();
     assert_eq!(verdict["success"], true);
 
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let mut all = String::new();
-    while let Ok(line) = logs.recv_timeout(Duration::from_millis(500)) {
-        all.push_str(&line);
-        all.push('\n');
-    }
+    let all = drain(&mut child, &logs);
+    format.assert_lines(&all);
     assert!(
-        all.contains("/v1/cap/{site_key}/redeem"),
+        format.logged(&all, "route", "/v1/cap/{site_key}/redeem"),
         "requests are logged:\n{all}"
     );
     for needle in [
@@ -414,10 +507,22 @@ fn receiving_site(dir: &Path, webhook: &str) -> (String, String) {
 
 #[actix_web::test]
 async fn form_contents_and_webhook_urls_never_reach_the_logs() {
+    form_contents_and_webhook_urls_stay_out_of_logs(LogFormat::Text).await;
+}
+
+#[actix_web::test]
+async fn form_contents_and_webhook_urls_never_reach_the_json_logs() {
+    form_contents_and_webhook_urls_stay_out_of_logs(LogFormat::Json).await;
+}
+
+async fn form_contents_and_webhook_urls_stay_out_of_logs(format: LogFormat) {
     let dir = tempfile::tempdir().unwrap();
     let receiver = crate::receiver::Receiver::start();
     let (key, _) = receiving_site(dir.path(), &receiver.url());
-    let (mut child, port, logs) = serve(dir.path(), &[("CAPUTCHIN_EGRESS_ALLOW", "127.0.0.0/8")]);
+    let (mut child, port, logs) = serve(
+        dir.path(),
+        &[("CAPUTCHIN_EGRESS_ALLOW", "127.0.0.0/8"), format.env()],
+    );
     let base = format!("http://127.0.0.1:{port}");
     let marker = "MARKER-5d1e-private-message";
 
@@ -466,23 +571,29 @@ async fn form_contents_and_webhook_urls_never_reach_the_logs() {
         .await
         .unwrap();
     assert_eq!(refused.status(), 403);
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let mut all = String::new();
-    while let Ok(line) = logs.recv_timeout(Duration::from_millis(500)) {
-        all.push_str(&line);
-        all.push('\n');
-    }
+    let mut all = drain(&mut child, &logs);
     assert!(
-        all.contains("outcome=\"delivered\"") || all.contains("outcome=delivered"),
+        format.logged(&all, "outcome", "delivered"),
         "deliveries are logged:\n{all}"
     );
+    assert!(
+        format.logged(&all, "outcome", "http-5xx"),
+        "failed deliveries are logged:\n{all}"
+    );
+    receiver.set(crate::receiver::Behavior::default());
     let test = run(cli(dir.path())
         .env("CAPUTCHIN_EGRESS_ALLOW", "127.0.0.0/8")
         .env("RUST_LOG", "trace")
+        .env(format.env().0, format.env().1)
         .args(["site", "test", &key]));
+    assert!(test.status.success(), "{}", stderr(&test));
     all.push_str(&stderr(&test));
-    assert!(all.contains("test delivery"), "the test delivery is logged");
+    format.assert_lines(&all);
+    assert!(
+        format.logged(&all, "message", "test delivery"),
+        "the test delivery is logged:\n{}",
+        stderr(&test)
+    );
     for needle in [
         marker,
         "secret-path",
@@ -824,4 +935,29 @@ fn site_stats_prints_the_dashboards_numbers() {
     assert_eq!(stats["test_deliveries"], 1);
     assert!(stdout(&text).contains("delivered      2"));
     assert!(!bad.status.success());
+}
+
+#[test]
+fn in_json_mode_a_failing_command_reports_its_error_as_a_json_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(cli(dir.path()).env("CAPUTCHIN_LOG_FORMAT", "json").args([
+        "site",
+        "delete",
+        "cpt_pub_0123456789abcdef01234567",
+        "--yes",
+    ]));
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    let lines: Vec<Value> = err
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["level"] == "ERROR"
+            && l["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("no site with key"))),
+        "{err}"
+    );
 }

@@ -8,6 +8,7 @@ mod dashboard;
 mod egress;
 mod form;
 mod helpers;
+mod metrics;
 mod proxy;
 mod receiver;
 mod reliability;
