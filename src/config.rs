@@ -279,7 +279,9 @@ where
     Ok(value)
 }
 
-/// Parses a comma-separated list of CIDRs; a bare address counts as a single-host network.
+/// Parses a comma-separated list of CIDRs; a bare address counts as a single-host network. An
+/// IPv4-mapped IPv6 network (`::ffff:10.0.0.0/104`) is read as the IPv4 network it maps, since
+/// addresses are compared in their canonical form.
 pub fn parse_cidr_list(raw: &str) -> Result<Vec<IpNet>, String> {
     raw.split(',')
         .map(str::trim)
@@ -287,10 +289,20 @@ pub fn parse_cidr_list(raw: &str) -> Result<Vec<IpNet>, String> {
         .map(|s| {
             s.parse::<IpNet>()
                 .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
-                .map(|net| net.trunc())
+                .map(|net| canonical_net(net.trunc()))
                 .map_err(|_| format!("{s:?} is not a CIDR such as 10.0.0.0/8 or ::1/128"))
         })
         .collect()
+}
+
+fn canonical_net(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).map_or(net, IpNet::V4),
+            None => net,
+        },
+        other => other,
+    }
 }
 
 impl Settings {
@@ -563,8 +575,13 @@ mod tests {
 
     #[test]
     fn cidr_list_accepts_bare_addresses_and_spaces() {
-        let nets = parse_cidr_list(" 127.0.0.0/8, ::1 ,10.1.2.3").unwrap();
-        assert_eq!(nets.len(), 3);
+        let nets = parse_cidr_list(" 127.0.0.0/8, ::1 ,10.1.2.3, ::ffff:10.0.0.0/104").unwrap();
+        assert_eq!(nets.len(), 4);
+        assert_eq!(
+            nets[3].to_string(),
+            "10.0.0.0/8",
+            "IPv4-mapped networks are IPv4"
+        );
         assert_eq!(nets[1].to_string(), "::1/128");
         assert_eq!(nets[2].to_string(), "10.1.2.3/32");
     }

@@ -707,9 +707,14 @@ impl SiteDirectory {
             }
         }
         let next = Arc::new(next);
-        match self.snapshot.write() {
-            Ok(mut guard) => *guard = next,
-            Err(poisoned) => *poisoned.into_inner() = next,
+        let mut guard = match self.snapshot.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        // Two reloads may finish out of order (the watcher's and a dashboard change's): the
+        // counter only grows, so an older snapshot never replaces a newer one.
+        if next.version >= guard.version {
+            *guard = next;
         }
         Ok(())
     }

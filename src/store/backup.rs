@@ -91,7 +91,8 @@ pub fn run(database: &Path, to: &Path, force: bool) -> Result<BackupReport, Back
     if live_files.contains(&target) || live_files.contains(&target_resolved) {
         return Err(BackupError::LiveDatabase(target));
     }
-    if target.exists() && !force {
+    // `symlink_metadata`: a dangling symbolic link at PATH exists too.
+    if std::fs::symlink_metadata(&target).is_ok() && !force {
         return Err(BackupError::Exists(target));
     }
 
@@ -107,12 +108,29 @@ pub fn run(database: &Path, to: &Path, force: bool) -> Result<BackupReport, Back
             return Err(e);
         }
     };
-    std::fs::rename(&temp, &target).map_err(io("renaming the copy to", &target))?;
+    if let Err(e) = publish(&temp, &target, force) {
+        let _ = std::fs::remove_file(&temp);
+        return Err(e);
+    }
     // The rename is durable once the folder is.
     File::open(&folder)
         .and_then(|dir| dir.sync_all())
         .map_err(io("syncing", &folder))?;
     Ok(report)
+}
+
+/// Puts the finished copy at `target`: renamed over it with `force`; otherwise linked there,
+/// which fails if anything appeared at `target` meanwhile (nothing is ever replaced without
+/// `force`), and the temporary name removed.
+fn publish(temp: &Path, target: &Path, force: bool) -> Result<(), BackupError> {
+    if force {
+        return std::fs::rename(temp, target).map_err(io("renaming the copy to", target));
+    }
+    std::fs::hard_link(temp, target).map_err(|e| match e.kind() {
+        ErrorKind::AlreadyExists => BackupError::Exists(target.to_owned()),
+        _ => io("linking the copy to", target)(e),
+    })?;
+    std::fs::remove_file(temp).map_err(io("removing", temp))
 }
 
 /// `VACUUM INTO` an empty file created first with mode 0600, then `fsync`.
@@ -186,12 +204,26 @@ mod tests {
         std::fs::write(&to, b"keep me").unwrap();
         assert!(matches!(run(&db, &to, false), Err(BackupError::Exists(_))));
         assert_eq!(std::fs::read(&to).unwrap(), b"keep me");
+        let dangling = dir.path().join("dangling.db");
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), &dangling).unwrap();
+        assert!(matches!(
+            run(&db, &dangling, false),
+            Err(BackupError::Exists(_))
+        ));
+        assert!(
+            !dir.path().join("nowhere").exists(),
+            "the link was not followed"
+        );
+        assert!(matches!(
+            run(&db, dir.path(), true),
+            Err(BackupError::Io { .. } | BackupError::NoFolder(_))
+        ));
         run(&db, &to, true).unwrap();
         assert_ne!(std::fs::read(&to).unwrap(), b"keep me");
         let leftovers: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
             .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
             .collect();
         assert!(leftovers.is_empty(), "no temporary files are left behind");
     }

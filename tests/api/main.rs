@@ -2,7 +2,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cap;
-mod changes;
 mod cli;
 mod dashboard;
 mod egress;
