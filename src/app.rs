@@ -69,7 +69,11 @@ pub fn prepare_state(settings: Settings, deps: Dependencies) -> anyhow::Result<A
         rate_limiter: Arc::new(RateLimiter::new(settings.rate_limit_per_min)),
         login_throttle: Arc::default(),
         setup_token: Arc::new(std::sync::Mutex::new(setup_token)),
-        metrics: Arc::new(crate::metrics::Metrics::new(store.clone(), sites.clone())),
+        metrics: Arc::new(crate::metrics::Metrics::new(
+            store.clone(),
+            sites.clone(),
+            settings.metrics_bind.is_some(),
+        )),
         settings: Arc::new(settings),
         issuer: Issuer::new(key, store.clone(), Arc::clone(&clock))
             .context("loading spent challenges")?,

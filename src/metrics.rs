@@ -64,6 +64,8 @@ type Labels = Vec<(&'static str, &'static str)>;
 
 /// The metrics of one process.
 pub struct Metrics {
+    /// False when nothing serves the metrics: counting is then skipped.
+    enabled: bool,
     registry: Registry,
     submissions: HashMap<&'static str, Counter>,
     deliveries: HashMap<(bool, &'static str), Counter>,
@@ -87,8 +89,9 @@ fn kind_label(kind: Kind) -> &'static str {
 }
 
 impl Metrics {
-    /// Registers every series; the gauges read `store` and `sites` at each scrape.
-    pub fn new(store: Store, sites: SiteDirectory) -> Metrics {
+    /// Registers every series; the gauges read `store` and `sites` at each scrape. When not
+    /// `enabled` (no metrics listener) the counting methods do nothing.
+    pub fn new(store: Store, sites: SiteDirectory, enabled: bool) -> Metrics {
         let mut registry = Registry::default();
 
         let family = Family::<Labels, Counter>::default();
@@ -169,6 +172,7 @@ impl Metrics {
         registry.register_collector(Box::new(ProcessCollector));
 
         Metrics {
+            enabled,
             registry,
             submissions,
             deliveries,
@@ -181,6 +185,9 @@ impl Metrics {
 
     /// Counts one answered form post.
     pub fn submission(&self, result: &str) {
+        if !self.enabled {
+            return;
+        }
         match self.submissions.get(result) {
             Some(counter) => {
                 counter.inc();
@@ -191,6 +198,9 @@ impl Metrics {
 
     /// Counts one finished delivery and its duration.
     pub fn delivery(&self, kind: Kind, report: &Report) {
+        if !self.enabled {
+            return;
+        }
         if let Some(counter) = self
             .deliveries
             .get(&(kind == Kind::Test, report.outcome.as_str()))
@@ -203,16 +213,23 @@ impl Metrics {
 
     /// Counts one issued challenge.
     pub fn cap_challenge(&self) {
-        self.cap_challenges.inc();
+        if self.enabled {
+            self.cap_challenges.inc();
+        }
     }
 
     /// Counts one answered redeem.
     pub fn cap_redeem(&self, success: bool) {
-        self.cap_redeems[usize::from(!success)].inc();
+        if self.enabled {
+            self.cap_redeems[usize::from(!success)].inc();
+        }
     }
 
     /// Counts one answered siteverify by its result.
     pub fn siteverify(&self, result: &str) {
+        if !self.enabled {
+            return;
+        }
         match self.siteverify.get(result) {
             Some(counter) => {
                 counter.inc();
@@ -401,6 +418,29 @@ impl Collector for ProcessCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn without_a_listener_nothing_is_counted_and_with_one_everything_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("m.db")).unwrap();
+        for (enabled, expected) in [(false, "0"), (true, "1")] {
+            let metrics = Metrics::new(store.clone(), SiteDirectory::default(), enabled);
+            metrics.submission("delivered");
+            metrics.cap_challenge();
+            metrics.siteverify("success");
+            let text = metrics.encode(false).unwrap();
+            for line in [
+                format!("caputchin_submissions_total{{result=\"delivered\"}} {expected}"),
+                format!("caputchin_cap_challenges_total {expected}"),
+                format!("caputchin_siteverify_total{{result=\"success\"}} {expected}"),
+            ] {
+                assert!(
+                    text.lines().any(|l| l == line),
+                    "{line} missing in:\n{text}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn histogram_buckets_hold_each_observation_once_and_sum_in_seconds() {
