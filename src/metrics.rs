@@ -71,7 +71,7 @@ pub struct Metrics {
     deliveries: HashMap<(bool, &'static str), Counter>,
     durations: [Arc<AtomicHistogram>; 2],
     cap_challenges: Counter,
-    cap_redeems: [Counter; 2],
+    cap_redeems: HashMap<&'static str, Counter>,
     siteverify: HashMap<&'static str, Counter>,
 }
 
@@ -79,6 +79,22 @@ impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Metrics").finish_non_exhaustive()
     }
+}
+
+/// Registers a counter family labelled `result` and creates one series per result.
+fn result_counters(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+    results: &[&'static str],
+) -> HashMap<&'static str, Counter> {
+    let family = Family::<Labels, Counter>::default();
+    registry.register(name, help, family.clone());
+    // Each `get_or_create` guard is gone before the next call (they share one lock).
+    results
+        .iter()
+        .map(|&r| (r, family.get_or_create(&vec![("result", r)]).clone()))
+        .collect()
 }
 
 fn kind_label(kind: Kind) -> &'static str {
@@ -94,16 +110,12 @@ impl Metrics {
     pub fn new(store: Store, sites: SiteDirectory, enabled: bool) -> Metrics {
         let mut registry = Registry::default();
 
-        let family = Family::<Labels, Counter>::default();
-        registry.register(
+        let submissions = result_counters(
+            &mut registry,
             "caputchin_submissions",
             "Form posts answered, by result: delivered, delivery-failed or the refusal's code",
-            family.clone(),
+            SUBMISSION_RESULTS,
         );
-        let submissions = SUBMISSION_RESULTS
-            .iter()
-            .map(|&r| (r, family.get_or_create(&vec![("result", r)]).clone()))
-            .collect();
 
         let family = Family::<Labels, Counter>::default();
         registry.register(
@@ -136,27 +148,18 @@ impl Metrics {
             "Cap challenges issued",
             cap_challenges.clone(),
         );
-        let family = Family::<Labels, Counter>::default();
-        registry.register(
+        let cap_redeems = result_counters(
+            &mut registry,
             "caputchin_cap_redeems",
             "Cap redeem requests answered, by result: success or failure",
-            family.clone(),
+            &["success", "failure"],
         );
-        // One statement per series: each `get_or_create` guard must be gone before the next.
-        let success = family.get_or_create(&vec![("result", "success")]).clone();
-        let failure = family.get_or_create(&vec![("result", "failure")]).clone();
-        let cap_redeems = [success, failure];
-
-        let family = Family::<Labels, Counter>::default();
-        registry.register(
+        let siteverify = result_counters(
+            &mut registry,
             "caputchin_siteverify",
             "Siteverify requests answered, by result: success or the error code",
-            family.clone(),
+            SITEVERIFY_RESULTS,
         );
-        let siteverify = SITEVERIFY_RESULTS
-            .iter()
-            .map(|&r| (r, family.get_or_create(&vec![("result", r)]).clone()))
-            .collect();
 
         let build = Family::<Labels, Gauge>::default();
         registry.register(
@@ -220,8 +223,12 @@ impl Metrics {
 
     /// Counts one answered redeem.
     pub fn cap_redeem(&self, success: bool) {
-        if self.enabled {
-            self.cap_redeems[usize::from(!success)].inc();
+        if self.enabled
+            && let Some(counter) = self
+                .cap_redeems
+                .get(if success { "success" } else { "failure" })
+        {
+            counter.inc();
         }
     }
 

@@ -89,6 +89,15 @@ where
     }
 }
 
+/// An app delivering to loopback receivers, with a rate limit no test here reaches.
+async fn busy_app() -> TestApp {
+    spawn_app_with(|s| {
+        s.egress_allow = vec!["127.0.0.0/8".parse().unwrap()];
+        s.rate_limit_per_min = 100_000;
+    })
+    .await
+}
+
 async fn form_error(app: &TestApp, key: &str) -> String {
     let got = app
         .post_with(
@@ -104,11 +113,7 @@ async fn form_error(app: &TestApp, key: &str) -> String {
 #[actix_web::test]
 async fn cli_changes_are_in_force_on_a_running_server_at_once() {
     let _serial = SERIAL.lock().await;
-    let app = spawn_app_with(|s| {
-        s.egress_allow = vec!["127.0.0.0/8".parse().unwrap()];
-        s.rate_limit_per_min = 100_000;
-    })
-    .await;
+    let app = busy_app().await;
     let db = app.db_path.clone();
 
     // Created: the very first request, with no wait, finds it.
@@ -258,11 +263,7 @@ async fn a_flood_of_unknown_keys_costs_a_bounded_number_of_reads_and_known_keys_
 #[actix_web::test]
 async fn cli_edits_beside_a_server_under_load_never_fail_with_database_is_locked() {
     let _serial = SERIAL.lock().await;
-    let app = spawn_app_with(|s| {
-        s.egress_allow = vec!["127.0.0.0/8".parse().unwrap()];
-        s.rate_limit_per_min = 100_000;
-    })
-    .await;
+    let app = busy_app().await;
     let app = Rc::new(app);
     let site = app.create_receiving_site("Busy");
     let key = site.site_key.as_str().to_owned();
@@ -350,13 +351,7 @@ fn processes_started_together_on_a_new_database_migrate_it_once() {
 #[actix_web::test]
 async fn a_backup_taken_under_load_is_consistent_serves_its_sites_and_refuses_spent_tokens() {
     let _serial = SERIAL.lock().await;
-    let app = Rc::new(
-        spawn_app_with(|s| {
-            s.egress_allow = vec!["127.0.0.0/8".parse().unwrap()];
-            s.rate_limit_per_min = 100_000;
-        })
-        .await,
-    );
+    let app = Rc::new(busy_app().await);
     let site = app.create_receiving_site("Backed up");
     let key = site.site_key.as_str().to_owned();
     // A token spent before the copy, and one solved but not yet spent.
