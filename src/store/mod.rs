@@ -281,11 +281,32 @@ pub struct Store {
     inner: Arc<Inner>,
 }
 
+/// How long a process keeps trying to switch a new database to WAL while another one holds it.
+const WAL_SWITCH_WAIT: Duration = Duration::from_secs(5);
+
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(Duration::from_secs(5))?;
     // WAL with synchronous=NORMAL: a commit survives a crash of this process (kill -9) because it
     // is in the WAL file before the call returns; only a power loss can drop the last commits.
-    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // WAL is recorded in the file, so only a new database is switched; the switch needs the
+    // database alone and SQLite answers "busy" at once, without its busy handler, when processes
+    // starting together on a new file race for it: retried here.
+    let started = std::time::Instant::now();
+    loop {
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        if mode.eq_ignore_ascii_case("wal") {
+            break;
+        }
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && started.elapsed() < WAL_SWITCH_WAIT =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            other => break other?,
+        }
+    }
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     Ok(())
