@@ -448,9 +448,7 @@ fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
             verifier,
         }) => {
             let state = prepare_state(settings, Dependencies::default())?;
-            let Some(site) = state.sites.get(site_key.trim()) else {
-                bail!("no site with key {}", site_key.trim());
-            };
+            let site = cli_site(&state, &site_key)?;
             let current = &site.settings;
             let input = sites::SiteInput {
                 name: name.unwrap_or_else(|| current.name.clone()),
@@ -493,9 +491,7 @@ fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
         }
         Command::Site(SiteCommand::Test { site_key, json }) => {
             let state = prepare_state(settings, Dependencies::default())?;
-            let Some(site) = state.sites.get(site_key.trim()) else {
-                bail!("no site with key {}", site_key.trim());
-            };
+            let site = cli_site(&state, &site_key)?;
             let report = actix_web::rt::System::new().block_on(async {
                 let client = state.deliverer.client();
                 caputchin_forwarder::test_delivery::run(&state, &client, &site).await
@@ -537,9 +533,7 @@ fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
                 bail!("unknown range {range:?}: use today, yesterday, 7d, 28d or all");
             };
             let state = prepare_state(settings, Dependencies::default())?;
-            let Some(site) = state.sites.get(site_key.trim()) else {
-                bail!("no site with key {}", site_key.trim());
-            };
+            let site = cli_site(&state, &site_key)?;
             let stats = caputchin_forwarder::stats::query(
                 &state.store,
                 caputchin_forwarder::stats::Scope::Site(&site.id),

@@ -75,12 +75,6 @@ pub struct Metrics {
     siteverify: HashMap<&'static str, Counter>,
 }
 
-impl std::fmt::Debug for Metrics {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Metrics").finish_non_exhaustive()
-    }
-}
-
 /// Registers a counter family labelled `result` and creates one series per result.
 fn result_counters(
     registry: &mut Registry,
