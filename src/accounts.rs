@@ -50,6 +50,9 @@ pub enum AccountError {
     /// No account has this email.
     #[error("no account with this email")]
     UnknownAccount,
+    /// The one-time setup creates only the first account, and one exists.
+    #[error("an account exists already: log in instead")]
+    NotFirst,
     /// Hashing failed.
     #[error("password hashing failed")]
     Hash,
@@ -110,6 +113,22 @@ pub fn create_account(
     store
         .write(|c| store::accounts::insert(c, email.as_str(), &hash, now_ms))?
         .ok_or(AccountError::DuplicateEmail)
+}
+
+/// Creates the first account (the one-time setup link's); [`AccountError::NotFirst`] when any
+/// account exists, however and by whichever process it was made.
+pub fn create_first_account(
+    store: &Store,
+    email: &str,
+    password: &str,
+    now_ms: i64,
+) -> Result<i64, AccountError> {
+    let email = Email::parse(email)?;
+    check_password(password)?;
+    let hash = hash_password(password)?;
+    store
+        .write(|c| store::accounts::insert_first(c, email.as_str(), &hash, now_ms))?
+        .ok_or(AccountError::NotFirst)
 }
 
 /// Finds an account by email.

@@ -19,7 +19,7 @@ use crate::egress::policy::EgressPolicy;
 use crate::egress::resolve::{Egress, Resolve, SystemResolver};
 use crate::sites::SiteDirectory;
 use crate::store::Store;
-use crate::web::rate_limit::RateLimiter;
+use crate::web::rate_limit::RateLimits;
 use crate::web::{self, AppState};
 
 /// How often expired single-use records are purged.
@@ -66,7 +66,7 @@ pub fn prepare_state(settings: Settings, deps: Dependencies) -> anyhow::Result<A
     Ok(AppState {
         deliverer: Deliverer::new(egress, settings.delivery_timeout)
             .context("configuring TLS for webhook delivery")?,
-        rate_limiter: Arc::new(RateLimiter::new(settings.rate_limit_per_min)),
+        rate_limits: Arc::new(RateLimits::new(&settings)),
         login_throttle: Arc::default(),
         setup_token: Arc::new(std::sync::Mutex::new(setup_token)),
         metrics: Arc::new(crate::metrics::Metrics::new(
@@ -104,6 +104,13 @@ impl Application {
             .await
             .context("start-up task failed")??;
         let settings = Arc::clone(&state.settings);
+        for (path, mode) in crate::store::files::readable_by_others(&settings.database) {
+            tracing::warn!(
+                path = %path.display(),
+                mode = format!("{mode:o}"),
+                "a database file is readable by other users and holds the server key and webhook URLs: chmod 600 it"
+            );
+        }
         for net in &settings.egress_allow {
             tracing::warn!(
                 network = %net,
@@ -115,6 +122,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let data = actix_web::web::Data::new(state.clone());
         let deliverer = state.deliverer.clone();
+        let body_timeout = settings.body_timeout;
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
@@ -123,6 +131,11 @@ impl Application {
                 .app_data(actix_web::web::Data::new(crate::web::VerifierClient(
                     deliverer.client(),
                 )))
+                // Innermost (actix runs the last one registered first): the body deadline, so
+                // that its 408 gets the headers below and is logged.
+                .wrap(actix_web::middleware::from_fn(move |req, next| {
+                    web::body_deadline::enforce(body_timeout, req, next)
+                }))
                 // Security headers on every answer; DefaultHeaders keeps a handler's own CSP.
                 .wrap(
                     DefaultHeaders::new()

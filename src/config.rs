@@ -97,6 +97,44 @@ pub struct SettingsArgs {
     )]
     pub rate_limit_per_min: String,
 
+    /// Cap challenges per client IP per site per minute.
+    #[arg(
+        long,
+        global = true,
+        env = "CAPUTCHIN_CHALLENGE_RATE_LIMIT_PER_MIN",
+        default_value = "600"
+    )]
+    pub challenge_rate_limit_per_min: String,
+
+    /// Cap redeems per client IP per site per minute.
+    #[arg(
+        long,
+        global = true,
+        env = "CAPUTCHIN_REDEEM_RATE_LIMIT_PER_MIN",
+        default_value = "600"
+    )]
+    pub redeem_rate_limit_per_min: String,
+
+    /// Siteverify calls per client IP per site per minute (an unknown secret counts for one
+    /// shared unknown site).
+    #[arg(
+        long,
+        global = true,
+        env = "CAPUTCHIN_SITEVERIFY_RATE_LIMIT_PER_MIN",
+        default_value = "600"
+    )]
+    pub siteverify_rate_limit_per_min: String,
+
+    /// Longest time a request body may take to arrive after its headers, in milliseconds; a
+    /// slower one is answered 408 and its connection closed.
+    #[arg(
+        long,
+        global = true,
+        env = "CAPUTCHIN_BODY_TIMEOUT_MS",
+        default_value = "10000"
+    )]
+    pub body_timeout_ms: String,
+
     /// Largest accepted form body in bytes.
     #[arg(
         long,
@@ -194,6 +232,14 @@ pub struct Settings {
     pub signup: Signup,
     /// Form posts per client IP per site per minute.
     pub rate_limit_per_min: u32,
+    /// Cap challenges per client IP per site per minute.
+    pub challenge_rate_limit_per_min: u32,
+    /// Cap redeems per client IP per site per minute.
+    pub redeem_rate_limit_per_min: u32,
+    /// Siteverify calls per client IP per site per minute.
+    pub siteverify_rate_limit_per_min: u32,
+    /// Longest time a request body may take to arrive after its headers.
+    pub body_timeout: Duration,
     /// Largest accepted form body in bytes.
     pub max_body_bytes: usize,
     /// Most fields accepted in one form post.
@@ -222,6 +268,16 @@ impl std::fmt::Debug for Settings {
             .field("bootstrap", &self.bootstrap.as_ref().map(|(e, _)| e))
             .field("signup", &self.signup)
             .field("rate_limit_per_min", &self.rate_limit_per_min)
+            .field(
+                "challenge_rate_limit_per_min",
+                &self.challenge_rate_limit_per_min,
+            )
+            .field("redeem_rate_limit_per_min", &self.redeem_rate_limit_per_min)
+            .field(
+                "siteverify_rate_limit_per_min",
+                &self.siteverify_rate_limit_per_min,
+            )
+            .field("body_timeout", &self.body_timeout)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("max_fields", &self.max_fields)
             .field("trusted_proxies", &self.trusted_proxies)
@@ -426,6 +482,26 @@ impl Settings {
                 &args.rate_limit_per_min,
                 1..=1_000_000,
             )?,
+            challenge_rate_limit_per_min: parse_int(
+                "CAPUTCHIN_CHALLENGE_RATE_LIMIT_PER_MIN",
+                &args.challenge_rate_limit_per_min,
+                1..=1_000_000,
+            )?,
+            redeem_rate_limit_per_min: parse_int(
+                "CAPUTCHIN_REDEEM_RATE_LIMIT_PER_MIN",
+                &args.redeem_rate_limit_per_min,
+                1..=1_000_000,
+            )?,
+            siteverify_rate_limit_per_min: parse_int(
+                "CAPUTCHIN_SITEVERIFY_RATE_LIMIT_PER_MIN",
+                &args.siteverify_rate_limit_per_min,
+                1..=1_000_000,
+            )?,
+            body_timeout: Duration::from_millis(parse_int(
+                "CAPUTCHIN_BODY_TIMEOUT_MS",
+                &args.body_timeout_ms,
+                100..=600_000,
+            )?),
             max_body_bytes: parse_int(
                 "CAPUTCHIN_MAX_BODY_BYTES",
                 &args.max_body_bytes,
@@ -460,6 +536,10 @@ impl Settings {
             bootstrap: None,
             signup: Signup::Closed,
             rate_limit_per_min: 60,
+            challenge_rate_limit_per_min: 600,
+            redeem_rate_limit_per_min: 600,
+            siteverify_rate_limit_per_min: 600,
+            body_timeout: Duration::from_millis(10_000),
             max_body_bytes: 65536,
             max_fields: 100,
             trusted_proxies: Vec::new(),
@@ -490,6 +570,10 @@ mod tests {
             delivery_timeout_ms: "5000".into(),
             signup: "closed".into(),
             rate_limit_per_min: "60".into(),
+            challenge_rate_limit_per_min: "600".into(),
+            redeem_rate_limit_per_min: "600".into(),
+            siteverify_rate_limit_per_min: "600".into(),
+            body_timeout_ms: "10000".into(),
             max_body_bytes: "65536".into(),
             max_fields: "100".into(),
             log_format: "text".into(),
@@ -535,6 +619,22 @@ mod tests {
             (
                 |a| a.rate_limit_per_min = "-1".into(),
                 "CAPUTCHIN_RATE_LIMIT_PER_MIN",
+            ),
+            (
+                |a| a.challenge_rate_limit_per_min = "0".into(),
+                "CAPUTCHIN_CHALLENGE_RATE_LIMIT_PER_MIN",
+            ),
+            (
+                |a| a.redeem_rate_limit_per_min = "many".into(),
+                "CAPUTCHIN_REDEEM_RATE_LIMIT_PER_MIN",
+            ),
+            (
+                |a| a.siteverify_rate_limit_per_min = "".into(),
+                "CAPUTCHIN_SITEVERIFY_RATE_LIMIT_PER_MIN",
+            ),
+            (
+                |a| a.body_timeout_ms = "50".into(),
+                "CAPUTCHIN_BODY_TIMEOUT_MS",
             ),
             (|a| a.max_fields = "0".into(), "CAPUTCHIN_MAX_FIELDS"),
             (

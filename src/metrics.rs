@@ -51,8 +51,13 @@ pub const SITEVERIFY_RESULTS: &[&str] = &[
     "invalid-input-response",
     "timeout-or-duplicate",
     "site-mismatch",
+    "rate-limited",
     "internal-error",
 ];
+
+/// Every result of a dashboard login: `success` and `failure` ran the password hash, `throttled`
+/// was refused before it.
+pub const LOGIN_RESULTS: &[&str] = &["success", "failure", "throttled"];
 
 /// Upper bounds of the delivery duration buckets, in seconds (the delivery timeout is at most
 /// 10 s).
@@ -73,6 +78,7 @@ pub struct Metrics {
     cap_challenges: Counter,
     cap_redeems: HashMap<&'static str, Counter>,
     siteverify: HashMap<&'static str, Counter>,
+    logins: HashMap<&'static str, Counter>,
 }
 
 /// Registers a counter family labelled `result` and creates one series per result.
@@ -155,6 +161,13 @@ impl Metrics {
             SITEVERIFY_RESULTS,
         );
 
+        let logins = result_counters(
+            &mut registry,
+            "caputchin_dashboard_logins",
+            "Dashboard login attempts, by result: success or failure (the password was checked) or throttled",
+            LOGIN_RESULTS,
+        );
+
         let build = Family::<Labels, Gauge>::default();
         registry.register(
             "caputchin_build_info",
@@ -177,6 +190,7 @@ impl Metrics {
             cap_challenges,
             cap_redeems,
             siteverify,
+            logins,
         }
     }
 
@@ -236,6 +250,15 @@ impl Metrics {
                 counter.inc();
             }
             None => tracing::error!(result, "no siteverify series for this result"),
+        }
+    }
+
+    /// Counts one dashboard login attempt by its result (one of [`LOGIN_RESULTS`]).
+    pub fn login(&self, result: &'static str) {
+        if self.enabled
+            && let Some(counter) = self.logins.get(result)
+        {
+            counter.inc();
         }
     }
 

@@ -24,7 +24,7 @@ use caputchin_forwarder::config::Settings;
 use caputchin_forwarder::sites::{DIRECTORY_MIN_GAP, DIRECTORY_POLL_EVERY};
 use serde_json::{Value, json};
 
-use crate::helpers::{OWNER, TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{OWNER, TestApp, spawn_app_with};
 use crate::receiver::Receiver;
 
 const BIN: &str = env!("CARGO_BIN_EXE_caputchin-forwarder");
@@ -94,6 +94,9 @@ async fn busy_app() -> TestApp {
     spawn_app_with(|s| {
         s.egress_allow = vec!["127.0.0.0/8".parse().unwrap()];
         s.rate_limit_per_min = 100_000;
+        s.challenge_rate_limit_per_min = 100_000;
+        s.redeem_rate_limit_per_min = 100_000;
+        s.siteverify_rate_limit_per_min = 100_000;
     })
     .await
 }
@@ -203,7 +206,7 @@ async fn cli_changes_are_in_force_on_a_running_server_at_once() {
 #[actix_web::test]
 async fn a_flood_of_unknown_keys_costs_a_bounded_number_of_reads_and_known_keys_none() {
     let _serial = SERIAL.lock().await;
-    let app = spawn_app().await;
+    let app = busy_app().await;
     let known = app.create_receiving_site("Known").site_key;
     // Let the first polls settle, then count.
     actix_web::rt::time::sleep(Duration::from_millis(50)).await;

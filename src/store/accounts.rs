@@ -60,6 +60,20 @@ pub fn password_hash(conn: &Connection, email: &str) -> Result<Option<(i64, Stri
         .optional()?)
 }
 
+/// Inserts the first account: `Ok(None)` when any account exists already. In the caller's write
+/// transaction (`BEGIN IMMEDIATE`), so no other process can add one in between.
+pub fn insert_first(
+    conn: &Connection,
+    email: &str,
+    password_hash: &str,
+    now_ms: i64,
+) -> Result<Option<i64>, StoreError> {
+    if count(conn)? > 0 {
+        return Ok(None);
+    }
+    insert(conn, email, password_hash, now_ms)
+}
+
 /// The number of accounts.
 pub fn count(conn: &Connection) -> Result<i64, StoreError> {
     Ok(conn.query_row("SELECT COUNT(*) FROM accounts", [], |r| r.get(0))?)

@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod backup;
 pub mod deliveries;
+pub mod files;
 pub mod migrations;
 pub mod server_key;
 pub mod sessions;
@@ -320,12 +321,10 @@ fn open_connection(path: &Path) -> anyhow::Result<Connection> {
 }
 
 impl Store {
-    /// Opens (creating the file and its folder when missing) and migrates the database.
+    /// Opens (creating the file and its folder when missing, private to their owner: see
+    /// [`files`]) and migrates the database.
     pub fn open(path: &Path) -> anyhow::Result<Store> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("creating database folder {}", parent.display()))?;
-        }
+        files::prepare(path)?;
         let mut writer = open_connection(path)?;
         migrations::migrate(&mut writer).context("applying migrations")?;
         let batch_conn = open_connection(path)?;

@@ -312,8 +312,59 @@ fn hex_value(digit: u8) -> Result<u8, BodyError> {
 /// One part of a multipart body, before its content is checked.
 struct RawPart {
     name: String,
-    is_file: bool,
+    kind: PartKind,
     content: Vec<u8>,
+}
+
+/// What a part's headers make of it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PartKind {
+    /// A text field.
+    Text,
+    /// A file input (`filename`): refused when it has content, ignored when empty.
+    File,
+    /// Several `Content-Disposition` headers of which one names a file: refused as an upload.
+    AmbiguousFile,
+    /// Not a text field a browser would send: several dispositions, or a non-text content type.
+    Malformed,
+}
+
+/// Reads a part's headers: exactly one `Content-Disposition` as browsers write it, and for a text
+/// field no content type but `text/*`.
+fn part_kind(headers: &HeaderMap) -> Result<(String, PartKind), BodyError> {
+    // The raw header, read the way browsers write it (see `form_data_disposition`), not as an
+    // RFC 2616 quoted-string, which would eat backslashes in names.
+    let mut dispositions = headers.get_all(header::CONTENT_DISPOSITION).map(|v| {
+        std::str::from_utf8(v.as_bytes())
+            .ok()
+            .and_then(form_data_disposition)
+    });
+    let (name, is_file) = dispositions.next().flatten().ok_or(BodyError::Malformed)?;
+    let others: Vec<_> = dispositions.collect();
+    if !others.is_empty() {
+        let names_file = is_file || others.iter().any(|d| d.as_ref().is_some_and(|(_, f)| *f));
+        let kind = if names_file {
+            PartKind::AmbiguousFile
+        } else {
+            PartKind::Malformed
+        };
+        return Ok((name, kind));
+    }
+    if is_file {
+        return Ok((name, PartKind::File));
+    }
+    let text = headers.get(header::CONTENT_TYPE).is_none_or(|v| {
+        v.to_str()
+            .is_ok_and(|t| t.trim_start().to_ascii_lowercase().starts_with("text/"))
+    });
+    Ok((
+        name,
+        if text {
+            PartKind::Text
+        } else {
+            PartKind::Malformed
+        },
+    ))
 }
 
 /// Parses a `multipart/form-data` body: text parts only.
@@ -336,36 +387,36 @@ fn parse_multipart(content_type: &str, body: Bytes) -> Result<Vec<(String, Strin
     let mut parts = Vec::new();
     while let Some(field) = next_ready(&mut multipart)? {
         let mut field = field.map_err(|_| BodyError::Malformed)?;
-        // The raw header, read the way browsers write it (see `form_data_disposition`), not as an
-        // RFC 2616 quoted-string, which would eat backslashes in names.
-        let raw = field
-            .headers()
-            .get(header::CONTENT_DISPOSITION)
-            .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
-            .ok_or(BodyError::Malformed)?;
-        let (name, is_file) = form_data_disposition(raw).ok_or(BodyError::Malformed)?;
+        let (name, kind) = part_kind(field.headers())?;
         let mut content = Vec::new();
         while let Some(chunk) = next_ready(&mut field)? {
             content.extend_from_slice(&chunk.map_err(|_| BodyError::Malformed)?);
         }
         parts.push(RawPart {
             name,
-            is_file,
+            kind,
             content,
         });
     }
 
     let mut pairs = Vec::with_capacity(parts.len());
-    let mut has_upload = false;
+    let (mut has_upload, mut malformed) = (false, false);
     for part in parts {
-        if part.is_file {
+        match part.kind {
             // An empty file input is sent with a filename and no content: it is ignored
             // entirely (SPEC §3), and a file's bytes are not text to check for UTF-8.
-            has_upload |= !part.content.is_empty();
-            continue;
+            PartKind::File => has_upload |= !part.content.is_empty(),
+            PartKind::AmbiguousFile => has_upload = true,
+            PartKind::Malformed => malformed = true,
+            PartKind::Text => match String::from_utf8(part.content) {
+                Ok(value) => pairs.push((part.name, value)),
+                Err(_) => malformed = true,
+            },
         }
-        let value = String::from_utf8(part.content).map_err(|_| BodyError::Malformed)?;
-        pairs.push((part.name, value));
+    }
+    // As before any part was judged: a part that is not text wins over an upload.
+    if malformed {
+        return Err(BodyError::Malformed);
     }
     if has_upload {
         return Err(BodyError::FileUpload);
@@ -905,6 +956,89 @@ mod tests {
             parse_as(&multipart_type(), body).await.unwrap_err(),
             BodyError::Malformed
         );
+    }
+
+    /// A multipart body with one part carrying these raw header lines.
+    fn one_part(headers: &[&str], content: &[u8]) -> Vec<u8> {
+        let mut body = format!("--{BOUNDARY}\r\n").into_bytes();
+        for line in headers {
+            body.extend_from_slice(format!("{line}\r\n").as_bytes());
+        }
+        body.extend_from_slice(b"\r\n");
+        body.extend_from_slice(content);
+        body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+        body
+    }
+
+    #[actix_web::test]
+    async fn a_part_with_two_dispositions_is_malformed_or_an_upload_when_one_names_a_file() {
+        let cases: [(&[&str], BodyError); 4] = [
+            (
+                &[
+                    r#"Content-Disposition: form-data; name="a""#,
+                    r#"Content-Disposition: form-data; name="b""#,
+                ],
+                BodyError::Malformed,
+            ),
+            (
+                &[
+                    r#"Content-Disposition: form-data; name="a""#,
+                    r#"Content-Disposition: form-data; name="a"; filename="x.txt""#,
+                ],
+                BodyError::FileUpload,
+            ),
+            (
+                &[
+                    r#"Content-Disposition: form-data; name="a"; filename="x.txt""#,
+                    r#"Content-Disposition: form-data; name="a""#,
+                ],
+                BodyError::FileUpload,
+            ),
+            (
+                &[
+                    r#"Content-Disposition: form-data; name="a""#,
+                    "Content-Disposition: attachment",
+                ],
+                BodyError::Malformed,
+            ),
+        ];
+        for (headers, expected) in cases {
+            assert_eq!(
+                parse_as(&multipart_type(), one_part(headers, b""))
+                    .await
+                    .unwrap_err(),
+                expected,
+                "{headers:?}"
+            );
+        }
+    }
+
+    #[actix_web::test]
+    async fn a_text_part_with_a_non_text_content_type_is_malformed() {
+        let disposition = r#"Content-Disposition: form-data; name="a""#;
+        for content_type in [
+            "application/octet-stream",
+            "image/png",
+            "multipart/mixed; boundary=x",
+        ] {
+            let body = one_part(
+                &[disposition, &format!("Content-Type: {content_type}")],
+                b"x",
+            );
+            assert_eq!(
+                parse_as(&multipart_type(), body).await.unwrap_err(),
+                BodyError::Malformed,
+                "{content_type}"
+            );
+        }
+        for content_type in ["text/plain", "text/plain; charset=UTF-8", "TEXT/html"] {
+            let body = one_part(
+                &[disposition, &format!("Content-Type: {content_type}")],
+                b"x",
+            );
+            let parsed = parse_as(&multipart_type(), body).await.unwrap();
+            assert_eq!(pairs(&parsed.fields), [("a", "x")], "{content_type}");
+        }
     }
 
     #[actix_web::test]

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use crate::captcha::{RedeemError, RedeemRequest, cap, token};
 use crate::sites::Site;
 use crate::web::error::PublicError;
+use crate::web::rate_limit::RateLimiter;
 use crate::web::{AppState, SMALL_BODY_LIMIT, cors};
 
 /// Answers a Cap endpoint error in the protocol's shape: `error` carries the message the widget
@@ -15,23 +16,29 @@ use crate::web::{AppState, SMALL_BODY_LIMIT, cors};
 fn error_response(err: PublicError, cors: &cors::Cors) -> HttpResponse {
     let mut builder = HttpResponse::build(err.status());
     cors::apply(&mut builder, cors);
+    if let PublicError::RateLimited(seconds) = err {
+        builder.insert_header((actix_web::http::header::RETRY_AFTER, seconds.to_string()));
+    }
     builder.json(json!({"success": false, "error": err.message(), "code": err.code()}))
 }
 
-/// Finds the site and checks the request's origin against it.
+/// Finds the site, checks the request's origin against it and counts the request against the
+/// endpoint's budget. An unknown site's answer carries the request's origin (so a widget can read
+/// it); a refused origin's carries none.
 async fn site_and_cors(
     state: &AppState,
     req: &HttpRequest,
     site_key: &str,
+    budget: &RateLimiter,
 ) -> Result<(Arc<Site>, cors::Cors), (PublicError, cors::Cors)> {
-    let echo = cors::echo(req);
     let Some(site) = state.sites.find(site_key).await else {
-        return Err((PublicError::UnknownSite, echo));
+        return Err((PublicError::UnknownSite, cors::echo(req)));
     };
-    match cors::check(&site, req) {
-        Ok(allowed) => Ok((site, allowed)),
-        Err(e) => Err((e, echo)),
-    }
+    let allowed = cors::check(&site, req).map_err(|e| (e, cors::Cors::NoOrigin))?;
+    budget
+        .check_request(state, req, site.key.as_str())
+        .map_err(|seconds| (PublicError::RateLimited(seconds), allowed.clone()))?;
+    Ok((site, allowed))
 }
 
 /// `OPTIONS` preflight for both Cap endpoints.
@@ -50,10 +57,11 @@ pub async fn challenge(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> HttpResponse {
-    let (site, allowed) = match site_and_cors(&state, &req, &path).await {
-        Ok(found) => found,
-        Err((err, echo)) => return error_response(err, &echo),
-    };
+    let (site, allowed) =
+        match site_and_cors(&state, &req, &path, &state.rate_limits.challenge).await {
+            Ok(found) => found,
+            Err((err, echo)) => return error_response(err, &echo),
+        };
     let issued = state.issuer.challenge(&site);
     state.metrics.cap_challenge();
     let mut builder = HttpResponse::Ok();
@@ -127,7 +135,7 @@ async fn redeem_answer(
     path: &str,
     payload: web::Payload,
 ) -> HttpResponse {
-    let (site, allowed) = match site_and_cors(state, req, path).await {
+    let (site, allowed) = match site_and_cors(state, req, path, &state.rate_limits.redeem).await {
         Ok(found) => found,
         Err((err, echo)) => return error_response(err, &echo),
     };

@@ -13,7 +13,7 @@ use crate::delivery::{Kind, Outcome};
 use crate::sites::{ALL_TOKEN_FIELDS, Site, VerifierKind};
 use crate::submission::{body, envelope};
 use crate::web::error::PublicError;
-use crate::web::{AppState, VerifierClient, client_addr, cors};
+use crate::web::{AppState, VerifierClient, cors};
 
 #[derive(Template)]
 #[template(path = "public/thanks.html")]
@@ -162,7 +162,8 @@ pub async fn submit(
         state.metrics.submission(PublicError::UnknownSite.code());
         return error_response(PublicError::UnknownSite, json, &echo);
     };
-    let allowed = cors::check(&site, &req).unwrap_or_else(|_| echo.clone());
+    // A refused origin is not echoed: the browser then keeps the answer from that page's script.
+    let allowed = cors::check(&site, &req).unwrap_or(cors::Cors::NoOrigin);
     let accepted = accept(&state, &client, &verifier_client.0, &site, &req, payload).await;
     state.metrics.submission(match &accepted {
         Ok(_) => "delivered",
@@ -218,13 +219,11 @@ async fn accept(
     if !request_origin(req).is_none_or(|origin| site.allows_origin(&origin)) {
         return Err(PublicError::OriginNotAllowed);
     }
-    let now = state.clock.now_ms();
-    if let Some(ip) = client_addr::of_request(req, &state.settings.trusted_proxies) {
-        state
-            .rate_limiter
-            .check(site.key.as_str(), ip, now)
-            .map_err(PublicError::RateLimited)?;
-    }
+    state
+        .rate_limits
+        .form
+        .check_request(state, req, site.key.as_str())
+        .map_err(PublicError::RateLimited)?;
     let bytes = match payload
         .to_bytes_limited(state.settings.max_body_bytes)
         .await

@@ -1,5 +1,6 @@
 //! HTTP handlers, thin: they parse the request, call the library, and shape the answer.
 
+pub mod body_deadline;
 pub mod cap;
 pub mod client_addr;
 pub mod cors;
@@ -54,8 +55,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Sends envelopes to webhooks.
     pub deliverer: Deliverer,
-    /// The form endpoint's per-IP, per-site rate limit.
-    pub rate_limiter: Arc<rate_limit::RateLimiter>,
+    /// The public endpoints' per-address, per-site rate limits.
+    pub rate_limits: Arc<rate_limit::RateLimits>,
     /// Failed dashboard logins per account and per IP.
     pub login_throttle: Arc<dashboard::auth::LoginThrottle>,
     /// What this process counted (SPEC §9).

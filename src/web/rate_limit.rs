@@ -1,5 +1,6 @@
-//! The form endpoint's rate limit (SPEC §3): at most N posts per client IP per site per minute,
-//! counted in memory only (an IP is never stored).
+//! Rate limits of the public endpoints: the form's (SPEC §3) and the Cap challenge, redeem and
+//! siteverify endpoints' own budgets, each at most N requests per client address (SPEC §9) per
+//! site per minute, counted in memory only (an address is never stored).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -56,6 +57,46 @@ impl RateLimiter {
         }
         *count += 1;
         Ok(())
+    }
+}
+
+/// The budgets of the public endpoints, one limiter each.
+pub struct RateLimits {
+    /// `POST /f/{key}`.
+    pub form: RateLimiter,
+    /// `POST /v1/cap/{key}/challenge`.
+    pub challenge: RateLimiter,
+    /// `POST /v1/cap/{key}/redeem`.
+    pub redeem: RateLimiter,
+    /// `POST /v1/siteverify` and its aliases.
+    pub siteverify: RateLimiter,
+}
+
+impl RateLimits {
+    /// The limiters of these settings.
+    pub fn new(settings: &crate::config::Settings) -> RateLimits {
+        RateLimits {
+            form: RateLimiter::new(settings.rate_limit_per_min),
+            challenge: RateLimiter::new(settings.challenge_rate_limit_per_min),
+            redeem: RateLimiter::new(settings.redeem_rate_limit_per_min),
+            siteverify: RateLimiter::new(settings.siteverify_rate_limit_per_min),
+        }
+    }
+}
+
+impl RateLimiter {
+    /// Counts one request of `req` for `site_key` by its client address (a request with no
+    /// address, which TCP always has, is not counted); `Err(retry_after_seconds)` when over.
+    pub fn check_request(
+        &self,
+        state: &crate::web::AppState,
+        req: &actix_web::HttpRequest,
+        site_key: &str,
+    ) -> Result<(), u64> {
+        match crate::web::client_addr::of_request(req, &state.settings.trusted_proxies) {
+            Some(ip) => self.check(site_key, ip, state.clock.now_ms()),
+            None => Ok(()),
+        }
     }
 }
 

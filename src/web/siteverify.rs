@@ -58,7 +58,7 @@ pub fn parse_body(content_type: &str, body: &[u8]) -> Option<VerifyRequest> {
     }
 }
 
-fn answer(result: Result<&Claims, &'static str>) -> HttpResponse {
+fn answer(result: Result<&Claims, &'static str>, retry_after: Option<u64>) -> HttpResponse {
     let body = match result {
         Ok(claims) => json!({
             "success": true,
@@ -75,7 +75,16 @@ fn answer(result: Result<&Claims, &'static str>) -> HttpResponse {
             "platform": {"game_id": null, "score": null, "duration_ms": null},
         }),
     };
-    HttpResponse::Ok()
+    // Always 200 (SPEC §2), except over the rate limit: 429 with `Retry-After`, in the same shape.
+    let mut builder = match retry_after {
+        Some(seconds) => {
+            let mut builder = HttpResponse::TooManyRequests();
+            builder.insert_header((header::RETRY_AFTER, seconds.to_string()));
+            builder
+        }
+        None => HttpResponse::Ok(),
+    };
+    builder
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(body)
 }
@@ -86,18 +95,23 @@ pub async fn siteverify(
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    let result = verify(&state, &req, payload).await;
+    let mut retry_after = None;
+    let result = verify(&state, &req, payload, &mut retry_after).await;
     state.metrics.siteverify(match &result {
         Ok(_) => "success",
         Err(code) => code,
     });
-    answer(result.as_ref().map_err(|code| *code))
+    answer(result.as_ref().map_err(|code| *code), retry_after)
 }
+
+/// The key under which calls with a missing or unknown secret share one budget per address.
+const UNKNOWN_SITE: &str = "-";
 
 async fn verify(
     state: &AppState,
     req: &HttpRequest,
     payload: web::Payload,
+    retry_after: &mut Option<u64>,
 ) -> Result<Claims, &'static str> {
     let body = match payload.to_bytes_limited(SMALL_BODY_LIMIT).await {
         Ok(Ok(body)) => body,
@@ -111,10 +125,23 @@ async fn verify(
     let Some(request) = parse_body(content_type, &body) else {
         return Err("bad-request");
     };
-    let Some(secret) = request.secret else {
-        return Err("missing-input-secret");
+    let site = match &request.secret {
+        Some(secret) => state.sites.find_by_secret(secret).await,
+        None => None,
     };
-    let Some(site) = state.sites.find_by_secret(&secret).await else {
+    let budget_key = site.as_ref().map_or(UNKNOWN_SITE, |site| site.key.as_str());
+    if let Err(seconds) = state
+        .rate_limits
+        .siteverify
+        .check_request(state, req, budget_key)
+    {
+        *retry_after = Some(seconds);
+        return Err("rate-limited");
+    }
+    if request.secret.is_none() {
+        return Err("missing-input-secret");
+    }
+    let Some(site) = site else {
         return Err("invalid-input-secret");
     };
     let Some(response) = request.response else {

@@ -1,7 +1,7 @@
 //! The binary: settings validation, the CLI commands, and `serve` with its logs (SPEC §7).
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -87,6 +87,10 @@ fn help_documents_every_command_and_setting() {
         "CAPUTCHIN_BOOTSTRAP_PASSWORD",
         "CAPUTCHIN_SIGNUP",
         "CAPUTCHIN_RATE_LIMIT_PER_MIN",
+        "CAPUTCHIN_CHALLENGE_RATE_LIMIT_PER_MIN",
+        "CAPUTCHIN_REDEEM_RATE_LIMIT_PER_MIN",
+        "CAPUTCHIN_SITEVERIFY_RATE_LIMIT_PER_MIN",
+        "CAPUTCHIN_BODY_TIMEOUT_MS",
         "CAPUTCHIN_MAX_BODY_BYTES",
         "CAPUTCHIN_MAX_FIELDS",
         "CAPUTCHIN_TRUSTED_PROXIES",
@@ -279,7 +283,25 @@ fn serve(
     dir: &Path,
     extra_env: &[(&str, &str)],
 ) -> (std::process::Child, u16, std::sync::mpsc::Receiver<String>) {
-    let mut cmd = cli(dir);
+    serve_with(cli(dir), extra_env)
+}
+
+/// The binary as [`cli`] makes it, started under `umask` by a shell.
+fn cli_with_umask(dir: &Path, umask: &str) -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.env_clear()
+        .current_dir(dir)
+        .args(["-c", &format!("umask {umask} && exec \"$0\" \"$@\""), BIN])
+        .env("CAPUTCHIN_DATABASE", dir.join("db/forwarder.db"))
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+/// `serve` from this command on an ephemeral port; its port and its standard error, by line.
+fn serve_with(
+    mut cmd: Command,
+    extra_env: &[(&str, &str)],
+) -> (std::process::Child, u16, std::sync::mpsc::Receiver<String>) {
     cmd.env("CAPUTCHIN_BIND", "127.0.0.1:0")
         .env("RUST_LOG", "debug")
         .stdout(Stdio::null())
@@ -960,4 +982,141 @@ fn in_json_mode_a_failing_command_reports_its_error_as_a_json_line() {
                 .is_some_and(|e| e.contains("no site with key"))),
         "{err}"
     );
+}
+
+fn mode_of(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[actix_web::test]
+async fn database_files_are_private_whatever_the_umask_and_readable_ones_are_named_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db/forwarder.db");
+    let (mut child, port, logs) = serve_with(cli_with_umask(dir.path(), "000"), &[]);
+    // A write, so the WAL holds something while the files are looked at.
+    assert_eq!(
+        create_account(dir.path(), "owner@example.com")
+            .status
+            .code(),
+        Some(0)
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    assert_eq!(
+        awc::Client::new()
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        mode_of(&dir.path().join("db")),
+        0o700,
+        "the database folder"
+    );
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", db.display()));
+        assert_eq!(mode_of(&file), 0o600, "{}", file.display());
+    }
+    let quiet = drain(&mut child, &logs);
+    assert!(!quiet.contains("readable by other users"), "{quiet}");
+
+    // A backup under the same umask is private too.
+    let backup = dir.path().join("copy.db");
+    let out = run(cli_with_umask(dir.path(), "000")
+        .args(["backup", "--to"])
+        .arg(&backup));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(mode_of(&backup), 0o600);
+
+    // A database made readable by others is named at start (and left as it is).
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let (mut child, _, logs) = serve(dir.path(), &[]);
+    std::thread::sleep(Duration::from_millis(300));
+    let warned = drain(&mut child, &logs);
+    let line = warned
+        .lines()
+        .find(|l| l.contains("readable by other users"))
+        .unwrap_or_else(|| panic!("no warning in\n{warned}"));
+    assert!(
+        line.contains("forwarder.db") && line.contains("644"),
+        "{line}"
+    );
+    assert!(line.contains("WARN"), "{line}");
+}
+
+#[actix_web::test]
+async fn the_setup_link_stops_working_when_another_process_creates_an_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, port, logs) = serve(dir.path(), &[]);
+    let base = format!("http://127.0.0.1:{port}");
+    let link = loop {
+        let line = logs
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the setup link is printed");
+        if let Some(at) = line.find("/setup?token=") {
+            break line[at..].trim().to_owned();
+        }
+    };
+    let client = awc::Client::builder().disable_redirects().finish();
+    let get = |path: String| {
+        let client = &client;
+        let base = &base;
+        async move {
+            let mut res = client.get(format!("{base}{path}")).send().await.unwrap();
+            let cookie = res
+                .headers()
+                .get_all("set-cookie")
+                .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let body = String::from_utf8_lossy(&res.body().await.unwrap()).into_owned();
+            (res.status().as_u16(), cookie, body)
+        }
+    };
+    let (status, _, page) = get(link.clone()).await;
+    assert_eq!(status, 200, "the link works while no account exists");
+    let (_, _, login) = get("/login".into()).await;
+    assert!(login.contains("No account exists yet"));
+
+    // Another process makes the first account.
+    assert_eq!(
+        create_account(dir.path(), "cli@example.com").status.code(),
+        Some(0)
+    );
+
+    let (status, _, _) = get(link.clone()).await;
+    assert_eq!(status, 404, "the link is dead once an account exists");
+    let (_, cookie, login) = get("/login".into()).await;
+    assert!(!login.contains("No account exists yet"), "{login}");
+    // A setup form opened before the account was made cannot create a second one.
+    assert!(page.contains("Create the first account"));
+    let login_csrf_at = login.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let csrf = &login[login_csrf_at..login_csrf_at + login[login_csrf_at..].find('"').unwrap()];
+    let token = link.split("token=").nth(1).unwrap();
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("csrf", csrf)
+        .append_pair("token", token)
+        .append_pair("email", "setup@example.com")
+        .append_pair("password", "a long enough password")
+        .finish();
+    let posted = client
+        .post(format!("{base}/setup"))
+        .insert_header(("Content-Type", "application/x-www-form-urlencoded"))
+        .insert_header(("Cookie", cookie))
+        .send_body(body)
+        .await
+        .unwrap();
+    assert_eq!(posted.status().as_u16(), 404);
+    drain(&mut child, &logs);
+    let conn = rusqlite::Connection::open(dir.path().join("db/forwarder.db")).unwrap();
+    let accounts: i64 = conn
+        .query_row("SELECT COUNT(*) FROM accounts", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(accounts, 1);
 }

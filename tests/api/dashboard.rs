@@ -203,8 +203,10 @@ async fn cookies_are_secure_when_the_public_url_is_https() {
         .map(|v| v.to_str().unwrap().to_owned())
         .collect();
     assert!(
-        set.iter()
-            .any(|c| c.starts_with("cf_session=") && c.contains("Secure")),
+        set.iter().any(|c| c.starts_with("__Host-cf_session=")
+            && c.contains("Secure")
+            && c.contains("Path=/")
+            && !c.to_ascii_lowercase().contains("domain=")),
         "{set:?}"
     );
 }

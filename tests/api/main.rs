@@ -11,5 +11,6 @@ mod metrics;
 mod proxy;
 mod receiver;
 mod reliability;
+mod security;
 mod siteverify;
 mod verifiers;

@@ -15,6 +15,9 @@ fn loaded_app(timeout_ms: u64) -> impl FnOnce(&mut caputchin_forwarder::config::
     move |s| {
         s.egress_allow = vec!["127.0.0.0/8".parse().unwrap()];
         s.rate_limit_per_min = 1_000_000;
+        s.challenge_rate_limit_per_min = 1_000_000;
+        s.redeem_rate_limit_per_min = 1_000_000;
+        s.siteverify_rate_limit_per_min = 1_000_000;
         s.delivery_timeout = Duration::from_millis(timeout_ms);
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use sha2::{Digest, Sha256};
@@ -23,9 +24,17 @@ use crate::web::AppState;
 pub const SESSION_COOKIE: &str = "cf_session";
 /// The pre-login cookie that anchors the login and setup forms' CSRF token.
 pub const PRE_COOKIE: &str = "cf_pre";
+/// The session cookie's name behind https: `__Host-` cookies must be Secure, for `/` and for this
+/// host alone, so a sibling subdomain cannot plant one (login CSRF, session fixation).
+pub const HOST_SESSION_COOKIE: &str = "__Host-cf_session";
+/// The pre-login cookie's name behind https.
+pub const HOST_PRE_COOKIE: &str = "__Host-cf_pre";
 /// How long a session lasts.
 pub const SESSION_LIFETIME_MS: i64 = 7 * 24 * 60 * 60 * 1000;
-/// Failed logins allowed per account per window.
+/// Failed logins allowed per account and client address per window.
+pub const MAX_FAILURES_PER_ADDRESS: usize = 5;
+/// Failed logins per account per window (from any address) after which only addresses without
+/// failures of their own may try.
 pub const MAX_FAILURES_PER_ACCOUNT: usize = 5;
 /// Failed logins allowed per client IP per window.
 pub const MAX_FAILURES_PER_IP: usize = 20;
@@ -77,11 +86,30 @@ fn secure_cookies(state: &AppState) -> bool {
     state.settings.public_url.starts_with("https://")
 }
 
-fn cookie<'a>(state: &AppState, name: &'a str, value: String, max_age_ms: i64) -> Cookie<'a> {
+/// The session cookie's name for this deployment.
+fn session_cookie(state: &AppState) -> &'static str {
+    if secure_cookies(state) {
+        HOST_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    }
+}
+
+/// The pre-login cookie's name for this deployment.
+fn pre_cookie(state: &AppState) -> &'static str {
+    if secure_cookies(state) {
+        HOST_PRE_COOKIE
+    } else {
+        PRE_COOKIE
+    }
+}
+
+/// A cookie for `/` with no `Domain` (as `__Host-` requires), HttpOnly, Secure behind https.
+fn cookie(state: &AppState, name: &'static str, value: String, max_age_ms: i64) -> Cookie<'static> {
     Cookie::build(name, value)
         .path("/")
         .http_only(true)
-        .same_site(if name == PRE_COOKIE {
+        .same_site(if name == pre_cookie(state) {
             SameSite::Strict
         } else {
             SameSite::Lax
@@ -93,7 +121,7 @@ fn cookie<'a>(state: &AppState, name: &'a str, value: String, max_age_ms: i64) -
 
 /// The signed-in account, if the request carries a live session.
 pub async fn current(state: &AppState, req: &HttpRequest) -> Option<CurrentAccount> {
-    let value = req.cookie(SESSION_COOKIE)?.value().to_owned();
+    let value = req.cookie(session_cookie(state))?.value().to_owned();
     if value.len() != 64 {
         return None;
     }
@@ -111,62 +139,126 @@ pub async fn current(state: &AppState, req: &HttpRequest) -> Option<CurrentAccou
     })
 }
 
-/// Per-account and per-IP failed-login counters, in memory.
+/// Failed logins, in memory, under three keys (README, "Security"):
+///
+/// - per (account, client address): at most [`MAX_FAILURES_PER_ADDRESS`] in the window, after which
+///   that address may not try that account, correct password included;
+/// - per client address: at most [`MAX_FAILURES_PER_IP`] over all accounts;
+/// - per account, against guessing spread over many addresses: once it has
+///   [`MAX_FAILURES_PER_ACCOUNT`] failures in the window, only an address with no failure of its
+///   own in the window may try (one guess per fresh address), so the owner, logging in from a
+///   clean address, is never locked out by someone else's guesses.
+///
+/// An attempt is counted as a failure *before* the password is hashed ([`LoginThrottle::reserve`])
+/// and taken back only when it succeeds, so parallel guesses consume one attempt each.
 #[derive(Default)]
 pub struct LoginThrottle {
     failures: Mutex<HashMap<String, Vec<i64>>>,
 }
 
+/// A reserved login attempt: counted as a failure until [`LoginThrottle::succeeded`] takes it back.
+#[derive(Debug)]
+pub struct LoginAttempt {
+    keys: Vec<String>,
+    at_ms: i64,
+}
+
+fn throttle_keys(email: &str, ip: Option<IpAddr>) -> (String, String, Option<String>) {
+    let account = email.trim().to_lowercase();
+    match ip {
+        Some(ip) => (
+            format!("account:{account}"),
+            format!("pair:{ip}|{account}"),
+            Some(format!("ip:{ip}")),
+        ),
+        // No address (not over TCP): the strict bound falls on the account itself.
+        None => (
+            format!("account:{account}"),
+            format!("pair:-|{account}"),
+            None,
+        ),
+    }
+}
+
 impl LoginThrottle {
-    fn keys(email: &str, ip: Option<IpAddr>) -> (String, Option<String>) {
-        (
-            format!("account:{}", email.trim().to_lowercase()),
-            ip.map(|ip| format!("ip:{ip}")),
-        )
-    }
-
-    /// Seconds to wait when either counter is full; `None` when a login may be attempted.
-    pub fn blocked_for(&self, email: &str, ip: Option<IpAddr>, now_ms: i64) -> Option<i64> {
-        let (account, ip) = Self::keys(email, ip);
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let mut wait = None;
-        for (key, limit) in [
-            (Some(account), MAX_FAILURES_PER_ACCOUNT),
-            (ip, MAX_FAILURES_PER_IP),
-        ] {
-            let Some(key) = key else { continue };
-            if let Some(times) = map.get_mut(&key) {
-                times.retain(|t| now_ms - t < THROTTLE_WINDOW_MS);
-                if times.len() >= limit {
-                    let until = times[times.len() - limit] + THROTTLE_WINDOW_MS;
-                    wait = Some(wait.unwrap_or(0).max((until - now_ms + 999) / 1000));
-                }
-            }
-        }
-        wait
-    }
-
-    /// Records a failed login.
-    pub fn failed(&self, email: &str, ip: Option<IpAddr>, now_ms: i64) {
-        let (account, ip) = Self::keys(email, ip);
+    /// Reserves one login attempt for `email` from `ip`; `Err(seconds)` to wait when a bound is
+    /// reached. The reservation counts as a failure from now on.
+    pub fn reserve(
+        &self,
+        email: &str,
+        ip: Option<IpAddr>,
+        now_ms: i64,
+    ) -> Result<LoginAttempt, i64> {
+        let (account, pair, ip) = throttle_keys(email, ip);
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         // Bound memory: drop stale entries when the map grows.
         if map.len() > 10_000 {
             map.retain(|_, times| times.iter().any(|t| now_ms - t < THROTTLE_WINDOW_MS));
         }
-        map.entry(account).or_default().push(now_ms);
-        if let Some(ip) = ip {
-            map.entry(ip).or_default().push(now_ms);
+        let mut live = |key: &str| -> Vec<i64> {
+            map.get_mut(key).map_or_else(Vec::new, |times| {
+                times.retain(|t| now_ms - t < THROTTLE_WINDOW_MS);
+                times.clone()
+            })
+        };
+        // When `times` holds `limit` or more, the seconds until it holds one fewer.
+        let full = |times: &[i64], limit: usize| -> Option<i64> {
+            (times.len() >= limit).then(|| {
+                let until = times[times.len() - limit] + THROTTLE_WINDOW_MS;
+                ((until - now_ms) + 999) / 1000
+            })
+        };
+        let ip_times = ip.as_deref().map(&mut live).unwrap_or_default();
+        let pair_times = live(&pair);
+        let account_times = live(&account);
+        let mut wait = None;
+        for blocked in [
+            full(&ip_times, MAX_FAILURES_PER_IP),
+            full(&pair_times, MAX_FAILURES_PER_ADDRESS),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            wait = Some(wait.unwrap_or(0).max(blocked));
         }
+        if wait.is_none()
+            && let Some(account_wait) = full(&account_times, MAX_FAILURES_PER_ACCOUNT)
+            && let Some(&last) = ip_times.iter().chain(pair_times.iter()).max()
+        {
+            // The address is clean again when its last failure leaves the window.
+            let clean_in = ((last + THROTTLE_WINDOW_MS - now_ms) + 999) / 1000;
+            wait = Some(account_wait.min(clean_in));
+        }
+        if let Some(wait) = wait {
+            return Err(wait.max(1));
+        }
+        let keys: Vec<String> = [Some(account), Some(pair), ip]
+            .into_iter()
+            .flatten()
+            .collect();
+        for key in &keys {
+            map.entry(key.clone()).or_default().push(now_ms);
+        }
+        Ok(LoginAttempt {
+            keys,
+            at_ms: now_ms,
+        })
     }
 
-    /// Clears an account's failures after a successful login.
-    pub fn succeeded(&self, email: &str) {
-        let (account, _) = Self::keys(email, None);
-        self.failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&account);
+    /// Takes back a reserved attempt whose password was right, and forgives that address its
+    /// earlier failures for the account (failures counted against the account as a whole and
+    /// against the address stay until they leave the window).
+    pub fn succeeded(&self, attempt: LoginAttempt) {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        for key in &attempt.keys {
+            if key.starts_with("pair:") {
+                map.remove(key);
+            } else if let Some(times) = map.get_mut(key)
+                && let Some(at) = times.iter().position(|&t| t == attempt.at_ms)
+            {
+                times.swap_remove(at);
+            }
+        }
     }
 }
 
@@ -186,15 +278,15 @@ struct LoginPage {
 }
 
 /// The pre-login CSRF anchor: the request's `cf_pre` cookie or a fresh one to set.
-fn pre_anchor(req: &HttpRequest) -> (String, bool) {
-    match req.cookie(PRE_COOKIE) {
+fn pre_anchor(state: &AppState, req: &HttpRequest) -> (String, bool) {
+    match req.cookie(pre_cookie(state)) {
         Some(c) if c.value().len() == 32 => (c.value().to_owned(), false),
         _ => (crate::ids::random_id::<16>(""), true),
     }
 }
 
 fn pre_csrf_ok(state: &AppState, req: &HttpRequest, form: &HashMap<String, String>) -> bool {
-    let Some(anchor) = req.cookie(PRE_COOKIE) else {
+    let Some(anchor) = req.cookie(pre_cookie(state)) else {
         return false;
     };
     let expected = derive_csrf(state, b"pre", anchor.value());
@@ -209,21 +301,39 @@ fn public_form(
     status: StatusCode,
     mut page: LoginPage,
 ) -> HttpResponse {
-    let (anchor, fresh) = pre_anchor(req);
+    let (anchor, fresh) = pre_anchor(state, req);
     page.nav.csrf = derive_csrf(state, b"pre", &anchor);
     let mut response = render(status, &page);
     if fresh {
-        let _ = response.add_cookie(&cookie(state, PRE_COOKIE, anchor, 60 * 60 * 1000));
+        let _ = response.add_cookie(&cookie(state, pre_cookie(state), anchor, 60 * 60 * 1000));
     }
     response
 }
 
-fn login_page_with(state: &AppState, error: Option<String>, email: String) -> LoginPage {
-    let notice = state.setup_token.lock().ok().and_then(|t| {
-        t.as_ref().map(|_| {
-            "No account exists yet: open the one-time setup link printed in the server's log."
-                .to_owned()
-        })
+/// The setup token while it is still good: it is dropped for good as soon as any account exists,
+/// whichever route or process made it (SPEC §6).
+async fn live_setup_token(state: &AppState) -> Option<String> {
+    let token = state
+        .setup_token
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()?;
+    let accounts = state
+        .store
+        .read_async(store::accounts::count)
+        .await
+        .unwrap_or(1);
+    if accounts > 0 {
+        *state.setup_token.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        return None;
+    }
+    Some(token)
+}
+
+async fn login_page_with(state: &AppState, error: Option<String>, email: String) -> LoginPage {
+    let notice = live_setup_token(state).await.map(|_| {
+        "No account exists yet: open the one-time setup link printed in the server's log."
+            .to_owned()
     });
     LoginPage {
         nav: Nav::default(),
@@ -252,7 +362,7 @@ pub async fn login_page(state: web::Data<AppState>, req: HttpRequest) -> HttpRes
     if current(&state, &req).await.is_some() {
         return see_other("/dashboard");
     }
-    let page = login_page_with(&state, None, String::new());
+    let page = login_page_with(&state, None, String::new()).await;
     public_form(&state, &req, StatusCode::OK, page)
 }
 
@@ -261,7 +371,9 @@ pub async fn login_page(state: web::Data<AppState>, req: HttpRequest) -> HttpRes
 async fn start_session(state: &AppState, req: &HttpRequest, account_id: i64) -> HttpResponse {
     let value = crate::ids::random_id::<32>("");
     let hash = session_hash(&value);
-    let old = req.cookie(SESSION_COOKIE).map(|c| session_hash(c.value()));
+    let old = req
+        .cookie(session_cookie(state))
+        .map(|c| session_hash(c.value()));
     let now = state.clock.now_ms();
     let created = blocking(state, move |s| {
         s.store.write(|c| -> Result<(), store::StoreError> {
@@ -277,7 +389,12 @@ async fn start_session(state: &AppState, req: &HttpRequest, account_id: i64) -> 
         return internal(Nav::default());
     }
     let mut response = see_other("/dashboard");
-    let _ = response.add_cookie(&cookie(state, SESSION_COOKIE, value, SESSION_LIFETIME_MS));
+    let _ = response.add_cookie(&cookie(
+        state,
+        session_cookie(state),
+        value,
+        SESSION_LIFETIME_MS,
+    ));
     response
 }
 
@@ -297,17 +414,26 @@ pub async fn login(
     let password = form.get("password").cloned().unwrap_or_default();
     let ip = crate::web::client_addr::of_request(&req, &state.settings.trusted_proxies);
     let now = state.clock.now_ms();
-    if let Some(wait) = state.login_throttle.blocked_for(&email, ip, now) {
-        let minutes = (wait + 59) / 60;
-        let page = login_page_with(
-            &state,
-            Some(format!(
-                "Too many failed attempts. Try again in {minutes} minute(s)."
-            )),
-            email,
-        );
-        return public_form(&state, &req, StatusCode::TOO_MANY_REQUESTS, page);
-    }
+    let attempt = match state.login_throttle.reserve(&email, ip, now) {
+        Ok(attempt) => attempt,
+        Err(wait) => {
+            state.metrics.login("throttled");
+            let minutes = (wait + 59) / 60;
+            let page = login_page_with(
+                &state,
+                Some(format!(
+                    "Too many failed attempts. Try again in {minutes} minute(s)."
+                )),
+                email,
+            )
+            .await;
+            let mut response = public_form(&state, &req, StatusCode::TOO_MANY_REQUESTS, page);
+            if let Ok(value) = HeaderValue::from_str(&wait.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            return response;
+        }
+    };
     let lookup_email = email.clone();
     let verified = blocking(&state, move |s| -> Result<Option<i64>, AccountError> {
         let found = s
@@ -325,14 +451,16 @@ pub async fn login(
     .await;
     match verified {
         Some(Some(account_id)) => {
-            state.login_throttle.succeeded(&email);
+            state.metrics.login("success");
+            state.login_throttle.succeeded(attempt);
             tracing::info!(account_id, "login");
             start_session(&state, &req, account_id).await
         }
         Some(None) => {
-            state.login_throttle.failed(&email, ip, now);
+            state.metrics.login("failure");
             tracing::info!("failed login");
-            let page = login_page_with(&state, Some("Wrong email or password.".into()), email);
+            let page =
+                login_page_with(&state, Some("Wrong email or password.".into()), email).await;
             public_form(&state, &req, StatusCode::UNAUTHORIZED, page)
         }
         None => internal(Nav::default()),
@@ -361,7 +489,7 @@ pub async fn logout(
         return internal(account.nav(""));
     }
     let mut response = see_other("/login");
-    let _ = response.add_cookie(&cookie(&state, SESSION_COOKIE, String::new(), 0));
+    let _ = response.add_cookie(&cookie(&state, session_cookie(&state), String::new(), 0));
     response
 }
 
@@ -393,11 +521,22 @@ pub async fn signup_page(state: web::Data<AppState>, req: HttpRequest) -> HttpRe
     )
 }
 
-/// Creates an account from a form's email and password; the error is a sentence for the form.
+/// Why an account form did not create an account.
+enum CreateError {
+    /// The form had a mistake: this sentence says which.
+    Form(String),
+    /// The setup form came after the first account was made.
+    NotFirst,
+    /// The database or a task failed.
+    Internal,
+}
+
+/// Creates an account from a form's email and password (only the first account when `first`).
 async fn create_from_form(
     state: &AppState,
     form: &HashMap<String, String>,
-) -> Result<i64, Option<String>> {
+    first: bool,
+) -> Result<i64, CreateError> {
     let email = form
         .get("email")
         .map(|e| e.trim().to_owned())
@@ -405,9 +544,11 @@ async fn create_from_form(
     let password = form.get("password").cloned().unwrap_or_default();
     let now = state.clock.now_ms();
     let created = blocking(state, move |s| {
-        Ok::<_, std::convert::Infallible>(accounts::create_account(
-            &s.store, &email, &password, now,
-        ))
+        Ok::<_, std::convert::Infallible>(if first {
+            accounts::create_first_account(&s.store, &email, &password, now)
+        } else {
+            accounts::create_account(&s.store, &email, &password, now)
+        })
     })
     .await;
     match created {
@@ -415,8 +556,9 @@ async fn create_from_form(
             tracing::info!(account_id, "account created from the dashboard");
             Ok(account_id)
         }
-        Some(Err(AccountError::Store(_))) | None => Err(None),
-        Some(Err(e)) => Err(Some(sentence(&e.to_string()))),
+        Some(Err(AccountError::NotFirst)) => Err(CreateError::NotFirst),
+        Some(Err(AccountError::Store(_))) | None => Err(CreateError::Internal),
+        Some(Err(e)) => Err(CreateError::Form(sentence(&e.to_string()))),
     }
 }
 
@@ -432,20 +574,19 @@ pub async fn signup(
     if !pre_csrf_ok(&state, &req, &form) {
         return csrf_failed(Nav::default());
     }
-    match create_from_form(&state, &form).await {
+    match create_from_form(&state, &form, false).await {
         Ok(account_id) => start_session(&state, &req, account_id).await,
-        Err(Some(error)) => {
+        Err(CreateError::Form(error)) => {
             let email = form.get("email").cloned().unwrap_or_default();
             let page = signup_page_with(Some(error), email);
             public_form(&state, &req, StatusCode::UNPROCESSABLE_ENTITY, page)
         }
-        Err(None) => internal(Nav::default()),
+        Err(CreateError::NotFirst | CreateError::Internal) => internal(Nav::default()),
     }
 }
 
-fn setup_token_matches(state: &AppState, given: Option<&String>) -> bool {
-    let guard = state.setup_token.lock().unwrap_or_else(|p| p.into_inner());
-    match (guard.as_ref(), given) {
+async fn setup_token_matches(state: &AppState, given: Option<&String>) -> bool {
+    match (live_setup_token(state).await, given) {
         (Some(expected), Some(given)) => bool::from(expected.as_bytes().ct_eq(given.as_bytes())),
         _ => false,
     }
@@ -472,7 +613,7 @@ pub async fn setup_page(
     req: HttpRequest,
     query: web::Query<HashMap<String, String>>,
 ) -> HttpResponse {
-    if !setup_token_matches(&state, query.get("token")) {
+    if !setup_token_matches(&state, query.get("token")).await {
         return super::not_found(Nav::default());
     }
     let mut page = setup_page_with(None, String::new());
@@ -486,7 +627,7 @@ pub async fn setup(
     req: HttpRequest,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
-    if !setup_token_matches(&state, form.get("token")) {
+    if !setup_token_matches(&state, form.get("token")).await {
         return super::not_found(Nav::default());
     }
     if !pre_csrf_ok(&state, &req, &form) {
@@ -502,13 +643,16 @@ pub async fn setup(
         }
         *guard = None;
     }
-    match create_from_form(&state, &form).await {
+    match create_from_form(&state, &form, true).await {
         Ok(account_id) => start_session(&state, &req, account_id).await,
-        Err(error) => {
+        // Another route or process made an account first: the token stays spent.
+        Err(CreateError::NotFirst) => super::not_found(Nav::default()),
+        Err(CreateError::Internal) => {
+            *state.setup_token.lock().unwrap_or_else(|p| p.into_inner()) = token;
+            internal(Nav::default())
+        }
+        Err(CreateError::Form(error)) => {
             *state.setup_token.lock().unwrap_or_else(|p| p.into_inner()) = token.clone();
-            let Some(error) = error else {
-                return internal(Nav::default());
-            };
             let mut page =
                 setup_page_with(Some(error), form.get("email").cloned().unwrap_or_default());
             page.setup_token = token;
@@ -522,23 +666,49 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_throttle_counts_per_account_and_per_ip_within_the_window() {
+    fn parallel_attempts_each_consume_one_and_a_clean_address_still_gets_through() {
         let throttle = LoginThrottle::default();
-        let ip: IpAddr = "192.0.2.9".parse().unwrap();
-        for _ in 0..MAX_FAILURES_PER_ACCOUNT {
-            assert!(throttle.blocked_for("A@x.test", Some(ip), 0).is_none());
-            throttle.failed("a@x.test", Some(ip), 0);
-        }
-        assert!(throttle.blocked_for("a@x.test", None, 1).is_some());
-        assert!(throttle.blocked_for("b@x.test", None, 1).is_none());
+        let guesser: IpAddr = "192.0.2.9".parse().unwrap();
+        let owner: IpAddr = "198.51.100.7".parse().unwrap();
+        // Reserved and not yet answered: each reservation counts at once.
+        let held: Vec<_> = (0..MAX_FAILURES_PER_ADDRESS)
+            .map(|_| throttle.reserve("A@x.test", Some(guesser), 0).unwrap())
+            .collect();
+        assert_eq!(held.len(), MAX_FAILURES_PER_ADDRESS);
+        let wait = throttle.reserve("a@x.test", Some(guesser), 1).unwrap_err();
+        assert_eq!(wait, THROTTLE_WINDOW_MS / 1000);
+        // The account has its failures, but the owner's address has none: one try, and a right
+        // password takes it back.
+        let attempt = throttle.reserve("a@x.test", Some(owner), 2).unwrap();
+        throttle.succeeded(attempt);
+        let attempt = throttle.reserve("a@x.test", Some(owner), 3).unwrap();
+        throttle.succeeded(attempt);
+        // A wrong guess from a fresh address leaves that address with a failure: its second try
+        // on the attacked account waits.
+        let fresh: IpAddr = "203.0.113.1".parse().unwrap();
+        drop(throttle.reserve("a@x.test", Some(fresh), 4).unwrap());
+        assert!(throttle.reserve("a@x.test", Some(fresh), 5).is_err());
+        // Other accounts are untouched; the window ends every bound.
+        assert!(throttle.reserve("b@x.test", Some(owner), 6).is_ok());
         assert!(
             throttle
-                .blocked_for("a@x.test", None, THROTTLE_WINDOW_MS)
-                .is_none()
+                .reserve("a@x.test", Some(guesser), THROTTLE_WINDOW_MS)
+                .is_ok()
         );
+    }
+
+    #[test]
+    fn the_per_address_bound_covers_every_account() {
+        let throttle = LoginThrottle::default();
+        let ip: IpAddr = "192.0.2.10".parse().unwrap();
         for i in 0..MAX_FAILURES_PER_IP {
-            throttle.failed(&format!("u{i}@x.test"), Some(ip), 10);
+            assert!(
+                throttle
+                    .reserve(&format!("u{i}@x.test"), Some(ip), 10)
+                    .is_ok()
+            );
         }
-        assert!(throttle.blocked_for("new@x.test", Some(ip), 11).is_some());
+        assert!(throttle.reserve("new@x.test", Some(ip), 11).is_err());
+        assert!(throttle.reserve("new@x.test", None, 11).is_ok());
     }
 }
