@@ -201,4 +201,21 @@ mod tests {
         assert!(!ensure_bootstrap_account(&store, "OWNER@example.com", "x", 3).unwrap());
         assert!(ensure_bootstrap_account(&store, "boot@example.com", "bootstrap pass", 3).unwrap());
     }
+
+    #[test]
+    fn only_the_first_account_is_created_by_the_first_account_route() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("f.db")).unwrap();
+        create_account(&store, "cli@example.com", "a long password", 1).unwrap();
+        assert!(matches!(
+            create_first_account(&store, "setup@example.com", "a long password", 2),
+            Err(AccountError::NotFirst)
+        ));
+        let empty = Store::open(&dir.path().join("g.db")).unwrap();
+        assert!(create_first_account(&empty, "setup@example.com", "a long password", 2).is_ok());
+        assert!(matches!(
+            create_first_account(&empty, "again@example.com", "a long password", 3),
+            Err(AccountError::NotFirst)
+        ));
+    }
 }

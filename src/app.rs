@@ -100,11 +100,15 @@ impl Application {
 
     /// Builds the application with the given clock and resolver (tests inject both).
     pub async fn build_with(settings: Settings, deps: Dependencies) -> anyhow::Result<Application> {
-        let state = tokio::task::spawn_blocking(move || prepare_state(settings, deps))
-            .await
-            .context("start-up task failed")??;
+        let (state, readable) = tokio::task::spawn_blocking(move || {
+            let state = prepare_state(settings, deps)?;
+            let readable = crate::store::files::readable_by_others(&state.settings.database);
+            anyhow::Ok((state, readable))
+        })
+        .await
+        .context("start-up task failed")??;
         let settings = Arc::clone(&state.settings);
-        for (path, mode) in crate::store::files::readable_by_others(&settings.database) {
+        for (path, mode) in readable {
             tracing::warn!(
                 path = %path.display(),
                 mode = format!("{mode:o}"),

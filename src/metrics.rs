@@ -38,6 +38,7 @@ pub const SUBMISSION_RESULTS: &[&str] = &[
     "timeout-or-duplicate",
     "site-mismatch",
     "verifier-unavailable",
+    "request-timeout",
     "internal-error",
 ];
 
@@ -52,6 +53,7 @@ pub const SITEVERIFY_RESULTS: &[&str] = &[
     "timeout-or-duplicate",
     "site-mismatch",
     "rate-limited",
+    "request-timeout",
     "internal-error",
 ];
 

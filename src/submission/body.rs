@@ -334,22 +334,29 @@ enum PartKind {
 fn part_kind(headers: &HeaderMap) -> Result<(String, PartKind), BodyError> {
     // The raw header, read the way browsers write it (see `form_data_disposition`), not as an
     // RFC 2616 quoted-string, which would eat backslashes in names.
-    let mut dispositions = headers.get_all(header::CONTENT_DISPOSITION).map(|v| {
-        std::str::from_utf8(v.as_bytes())
-            .ok()
-            .and_then(form_data_disposition)
-    });
-    let (name, is_file) = dispositions.next().flatten().ok_or(BodyError::Malformed)?;
-    let others: Vec<_> = dispositions.collect();
-    if !others.is_empty() {
-        let names_file = is_file || others.iter().any(|d| d.as_ref().is_some_and(|(_, f)| *f));
+    let dispositions: Vec<Option<(String, bool)>> = headers
+        .get_all(header::CONTENT_DISPOSITION)
+        .map(|v| {
+            std::str::from_utf8(v.as_bytes())
+                .ok()
+                .and_then(form_data_disposition)
+        })
+        .collect();
+    if dispositions.len() > 1 {
+        let names_file = dispositions.iter().flatten().any(|(_, is_file)| *is_file);
+        let name = dispositions.iter().flatten().next().map(|(n, _)| n.clone());
         let kind = if names_file {
             PartKind::AmbiguousFile
         } else {
             PartKind::Malformed
         };
-        return Ok((name, kind));
+        return Ok((name.unwrap_or_default(), kind));
     }
+    let (name, is_file) = dispositions
+        .into_iter()
+        .next()
+        .flatten()
+        .ok_or(BodyError::Malformed)?;
     if is_file {
         return Ok((name, PartKind::File));
     }
@@ -972,7 +979,7 @@ mod tests {
 
     #[actix_web::test]
     async fn a_part_with_two_dispositions_is_malformed_or_an_upload_when_one_names_a_file() {
-        let cases: [(&[&str], BodyError); 4] = [
+        let cases: [(&[&str], BodyError); 5] = [
             (
                 &[
                     r#"Content-Disposition: form-data; name="a""#,
@@ -998,6 +1005,15 @@ mod tests {
                 &[
                     r#"Content-Disposition: form-data; name="a""#,
                     "Content-Disposition: attachment",
+                ],
+                BodyError::Malformed,
+            ),
+            // actix-multipart refuses a part whose first disposition is not `form-data` before
+            // its headers reach us, whatever follows.
+            (
+                &[
+                    "Content-Disposition: attachment",
+                    r#"Content-Disposition: form-data; name="a"; filename="x.txt""#,
                 ],
                 BodyError::Malformed,
             ),

@@ -9,7 +9,7 @@ use crate::captcha::{RedeemError, RedeemRequest, cap, token};
 use crate::sites::Site;
 use crate::web::error::PublicError;
 use crate::web::rate_limit::RateLimiter;
-use crate::web::{AppState, SMALL_BODY_LIMIT, cors};
+use crate::web::{AppState, SMALL_BODY_LIMIT, body_deadline, cors};
 
 /// Answers a Cap endpoint error in the protocol's shape: `error` carries the message the widget
 /// shows (CAP-PROTOCOL §3), `code` the machine-readable code.
@@ -141,6 +141,9 @@ async fn redeem_answer(
     };
     let body = match payload.to_bytes_limited(SMALL_BODY_LIMIT).await {
         Ok(Ok(body)) => body,
+        Ok(Err(e)) if body_deadline::is_timeout(&e) => {
+            return error_response(PublicError::RequestTimeout, &allowed);
+        }
         Ok(Err(_)) => return error_response(PublicError::BadRequest, &allowed),
         Err(_) => return error_response(PublicError::PayloadTooLarge, &allowed),
     };

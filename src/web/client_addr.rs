@@ -16,6 +16,24 @@ pub fn of_request(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
     Some(client_addr(peer, req.headers(), trusted))
 }
 
+/// The address a client is counted under by the rate limits and the login throttle: an IPv4
+/// address as it is, an IPv6 address by its /64 (one subscriber's usual allocation, so that
+/// rotating through it does not buy fresh budgets).
+pub fn bucket(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let network = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(std::net::Ipv6Addr::from(network))
+        }
+        v4 => v4,
+    }
+}
+
+/// The [`bucket`] of a request's client address.
+pub fn bucket_of_request(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
+    of_request(req, trusted).map(bucket)
+}
+
 /// Decides the client address: from a peer outside `trusted` both headers are ignored; otherwise
 /// `Forwarded` is read when present, else `X-Forwarded-For`, right to left, skipping trusted
 /// addresses. The first untrusted address is the client; when every address is trusted, the
@@ -465,5 +483,18 @@ mod tests {
         let h = headers(&[("x-forwarded-for", &format!("203.0.113.1, {chain}"))]);
         let got = client_addr("10.0.0.1".parse().unwrap(), &h, &trusted);
         assert_eq!(got, "203.0.113.1".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64_and_ipv4_ones_by_address() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(bucket(ip("2001:db8:1:2:aaaa::1")), ip("2001:db8:1:2::"));
+        assert_eq!(
+            bucket(ip("2001:db8:1:2:ffff:ffff:ffff:ffff")),
+            ip("2001:db8:1:2::")
+        );
+        assert_ne!(bucket(ip("2001:db8:1:3::1")), ip("2001:db8:1:2::"));
+        assert_eq!(bucket(ip("192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(bucket(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
     }
 }

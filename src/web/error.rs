@@ -66,6 +66,9 @@ pub enum PublicError {
     /// Solutions that do not solve the challenge (403).
     #[error("invalid-solution")]
     InvalidSolution,
+    /// The body did not arrive within `CAPUTCHIN_BODY_TIMEOUT_MS` (408 `request-timeout`).
+    #[error("request-timeout")]
+    RequestTimeout,
     /// A failure on our side (500 `internal-error`); details go to the log, not the client.
     #[error("internal-error")]
     Internal,
@@ -94,6 +97,7 @@ impl PublicError {
             PublicError::BadRequest => "bad-request",
             PublicError::ChallengeInvalid => "challenge-invalid",
             PublicError::InvalidSolution => "invalid-solution",
+            PublicError::RequestTimeout => "request-timeout",
             PublicError::Internal => "internal-error",
         }
     }
@@ -122,6 +126,7 @@ impl PublicError {
             }
             PublicError::DeliveryFailed => StatusCode::BAD_GATEWAY,
             PublicError::VerifierUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            PublicError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             PublicError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -166,6 +171,9 @@ impl PublicError {
             PublicError::BadRequest => "Invalid body",
             PublicError::ChallengeInvalid => "Challenge invalid or expired",
             PublicError::InvalidSolution => "Invalid solution",
+            PublicError::RequestTimeout => {
+                "The submission took too long to arrive. Please check your connection and send again."
+            }
             PublicError::Internal => "Internal error, please try again",
         }
     }

@@ -13,7 +13,7 @@ use crate::delivery::{Kind, Outcome};
 use crate::sites::{ALL_TOKEN_FIELDS, Site, VerifierKind};
 use crate::submission::{body, envelope};
 use crate::web::error::PublicError;
-use crate::web::{AppState, VerifierClient, cors};
+use crate::web::{AppState, VerifierClient, body_deadline, cors};
 
 #[derive(Template)]
 #[template(path = "public/thanks.html")]
@@ -100,7 +100,8 @@ pub fn prefers_json(accept: &str) -> bool {
     json_q > html_q
 }
 
-fn error_response(err: PublicError, json: bool, cors: &cors::Cors) -> HttpResponse {
+/// Answers a form endpoint error: JSON `{ok, error, message}` or the HTML error page.
+pub fn error_response(err: PublicError, json: bool, cors: &cors::Cors) -> HttpResponse {
     let mut builder = HttpResponse::build(err.status());
     cors::apply(&mut builder, cors);
     builder.insert_header((header::CACHE_CONTROL, "no-store"));
@@ -229,6 +230,7 @@ async fn accept(
         .await
     {
         Ok(Ok(bytes)) => bytes,
+        Ok(Err(e)) if body_deadline::is_timeout(&e) => return Err(PublicError::RequestTimeout),
         Ok(Err(_)) => return Err(PublicError::MalformedBody),
         Err(_) => return Err(PublicError::PayloadTooLarge),
     };

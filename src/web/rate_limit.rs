@@ -6,6 +6,10 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
+use actix_web::HttpRequest;
+
+use crate::web::{AppState, client_addr};
+
 const WINDOW_MS: i64 = 60_000;
 
 #[derive(Default)]
@@ -58,6 +62,40 @@ impl RateLimiter {
         *count += 1;
         Ok(())
     }
+
+    /// Counts one request of `req` for `site_key` by its client address's bucket
+    /// ([`client_addr::bucket`]; a request with no address, which TCP always has, is not
+    /// counted); `Err(retry_after_seconds)` when over.
+    pub fn check_request(
+        &self,
+        state: &AppState,
+        req: &HttpRequest,
+        site_key: &str,
+    ) -> Result<(), u64> {
+        match client_addr::bucket_of_request(req, &state.settings.trusted_proxies) {
+            Some(ip) => self.check(site_key, ip, state.clock.now_ms()),
+            None => Ok(()),
+        }
+    }
+
+    /// Gives back one request counted by [`RateLimiter::check_request`] in the current window
+    /// (for requests that, once answered, should not have counted).
+    pub fn refund_request(&self, state: &AppState, req: &HttpRequest, site_key: &str) {
+        let Some(ip) = client_addr::bucket_of_request(req, &state.settings.trusted_proxies) else {
+            return;
+        };
+        let now_ms = state.clock.now_ms();
+        let window = now_ms - now_ms.rem_euclid(WINDOW_MS);
+        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        if windows.current == window
+            && let Some(count) = windows
+                .counts
+                .get_mut(&ip)
+                .and_then(|sites| sites.get_mut(site_key))
+        {
+            *count = count.saturating_sub(1);
+        }
+    }
 }
 
 /// The budgets of the public endpoints, one limiter each.
@@ -80,22 +118,6 @@ impl RateLimits {
             challenge: RateLimiter::new(settings.challenge_rate_limit_per_min),
             redeem: RateLimiter::new(settings.redeem_rate_limit_per_min),
             siteverify: RateLimiter::new(settings.siteverify_rate_limit_per_min),
-        }
-    }
-}
-
-impl RateLimiter {
-    /// Counts one request of `req` for `site_key` by its client address (a request with no
-    /// address, which TCP always has, is not counted); `Err(retry_after_seconds)` when over.
-    pub fn check_request(
-        &self,
-        state: &crate::web::AppState,
-        req: &actix_web::HttpRequest,
-        site_key: &str,
-    ) -> Result<(), u64> {
-        match crate::web::client_addr::of_request(req, &state.settings.trusted_proxies) {
-            Some(ip) => self.check(site_key, ip, state.clock.now_ms()),
-            None => Ok(()),
         }
     }
 }

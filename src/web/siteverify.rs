@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::captcha::VerifyError;
 use crate::captcha::token::Claims;
-use crate::web::{AppState, SMALL_BODY_LIMIT};
+use crate::web::{AppState, SMALL_BODY_LIMIT, body_deadline};
 
 /// The `{secret, response}` pair, each absent when missing or empty.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -59,6 +59,7 @@ pub fn parse_body(content_type: &str, body: &[u8]) -> Option<VerifyRequest> {
 }
 
 fn answer(result: Result<&Claims, &'static str>, retry_after: Option<u64>) -> HttpResponse {
+    let timed_out = result.is_err_and(|code| code == "request-timeout");
     let body = match result {
         Ok(claims) => json!({
             "success": true,
@@ -75,13 +76,15 @@ fn answer(result: Result<&Claims, &'static str>, retry_after: Option<u64>) -> Ht
             "platform": {"game_id": null, "score": null, "duration_ms": null},
         }),
     };
-    // Always 200 (SPEC §2), except over the rate limit: 429 with `Retry-After`, in the same shape.
+    // Always 200 (SPEC §2), except over the rate limit (429 with `Retry-After`) and for a body
+    // that did not arrive in time (408), in the same shape.
     let mut builder = match retry_after {
         Some(seconds) => {
             let mut builder = HttpResponse::TooManyRequests();
             builder.insert_header((header::RETRY_AFTER, seconds.to_string()));
             builder
         }
+        None if timed_out => HttpResponse::RequestTimeout(),
         None => HttpResponse::Ok(),
     };
     builder
@@ -97,6 +100,14 @@ pub async fn siteverify(
 ) -> HttpResponse {
     let mut retry_after = None;
     let result = verify(&state, &req, payload, &mut retry_after).await;
+    if let Ok(claims) = &result {
+        // A verification that succeeds does not count against the budget: a busy site's
+        // backend, one address, is never slowed by its own visitors.
+        state
+            .rate_limits
+            .siteverify
+            .refund_request(&state, &req, &claims.site_key);
+    }
     state.metrics.siteverify(match &result {
         Ok(_) => "success",
         Err(code) => code,
@@ -115,6 +126,7 @@ async fn verify(
 ) -> Result<Claims, &'static str> {
     let body = match payload.to_bytes_limited(SMALL_BODY_LIMIT).await {
         Ok(Ok(body)) => body,
+        Ok(Err(e)) if body_deadline::is_timeout(&e) => return Err("request-timeout"),
         _ => return Err("bad-request"),
     };
     let content_type = req

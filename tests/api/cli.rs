@@ -1037,7 +1037,7 @@ async fn database_files_are_private_whatever_the_umask_and_readable_ones_are_nam
         std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
     }
     let (mut child, _, logs) = serve(dir.path(), &[]);
-    std::thread::sleep(Duration::from_millis(300));
+    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
     let warned = drain(&mut child, &logs);
     let line = warned
         .lines()

@@ -290,6 +290,7 @@ async fn bodies_that_stall_or_trickle_are_cut_off_with_408_on_every_route() {
         let mut idle = open_body(&app, path, content_type, 100, b"name=Ad").await;
         let (text, took) = answer_then_close(&mut idle, Duration::from_secs(5)).await;
         assert!(text.starts_with("HTTP/1.1 408"), "{path} idle: {text}");
+        assert!(text.contains("request-timeout"), "{path} idle: {text}");
         assert!(took < Duration::from_secs(4), "{path} idle took {took:?}");
 
         // Trickling: a byte every 200 ms, which would take 20 s in all.
@@ -306,6 +307,7 @@ async fn bodies_that_stall_or_trickle_are_cut_off_with_408_on_every_route() {
         });
         let (text, took) = answer_then_close(&mut read, Duration::from_secs(5)).await;
         assert!(text.starts_with("HTTP/1.1 408"), "{path} trickle: {text}");
+        assert!(text.contains("request-timeout"), "{path} trickle: {text}");
         assert!(
             took < Duration::from_secs(4),
             "{path} trickle took {took:?}"
@@ -431,6 +433,28 @@ async fn cap_and_siteverify_have_their_own_budget_per_address_and_site() {
         verify(other.secret.clone(), "198.51.100.5").await.status,
         200
     );
+    // Verifications that succeed do not count: a busy backend is not limited by its own traffic.
+    let busy = app.create_site(&site_input("Busy"));
+    for _ in 0..2 {
+        let token = app.solve_token(busy.site_key.as_str()).await;
+        let verified = post(
+            "/v1/siteverify".into(),
+            json!({"secret": busy.secret, "response": token}),
+            from("198.51.100.8"),
+        )
+        .await;
+        assert_eq!(verified.json["success"], true, "{}", verified.text);
+    }
+    for _ in 0..2 {
+        assert_eq!(
+            verify(busy.secret.clone(), "198.51.100.8").await.status,
+            200
+        );
+    }
+    assert_eq!(
+        verify(busy.secret.clone(), "198.51.100.8").await.status,
+        429
+    );
     // Guessed secrets share one budget per address.
     for guess in ["a", "b"] {
         assert_eq!(
@@ -441,7 +465,7 @@ async fn cap_and_siteverify_have_their_own_budget_per_address_and_site() {
     assert_eq!(verify("c".into(), "198.51.100.6").await.status, 429);
     assert_eq!(
         metric(&app, r#"caputchin_siteverify_total{result="rate-limited"}"#).await,
-        2.0
+        3.0
     );
 
     // The budget comes back with the next minute.
@@ -570,4 +594,65 @@ async fn the_http_parser_takes_bare_lf_lines_and_refuses_ambiguous_framing() {
             "{what}"
         );
     }
+}
+
+#[actix_web::test]
+async fn a_body_read_in_time_keeps_its_connection_for_the_next_request() {
+    let app = spawn_app_with(|s| s.body_timeout = Duration::from_millis(1000)).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let body = r#"{"secret":"nope","response":"x"}"#;
+    let requests = format!(
+        "POST /v1/siteverify HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}GET /healthz HTTP/1.1\r\nHost: {address}\r\n\
+         Connection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(requests.as_bytes()).await.unwrap();
+    // Past the body deadline: a kept connection must not be cut by it.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (text, _) = answer_then_close(&mut stream, Duration::from_secs(5)).await;
+    assert_eq!(text.matches("HTTP/1.1 200").count(), 2, "{text}");
+    assert!(
+        text.contains("invalid-input-secret") && text.contains(r#""status":"ok""#),
+        "{text}"
+    );
+}
+
+#[actix_web::test]
+async fn past_the_account_cap_the_owners_own_browser_still_gets_in_and_a_new_one_waits() {
+    use caputchin_forwarder::web::dashboard::auth::{ACCOUNT_FAILURE_CAP, DEVICE_COOKIE};
+    let app = proxied_app().await;
+    // The owner's browser logs in once: it is known to the account from now on.
+    let (mut owner, _) = visitor(&app, "198.51.100.9").await;
+    assert_eq!(owner.login(OWNER, PASSWORD).await.status, 303);
+    assert!(
+        owner.cookies.contains_key(DEVICE_COOKIE),
+        "{:?}",
+        owner.cookies
+    );
+    owner.cookies.remove("cf_session");
+
+    // Guesses spread over many addresses, one each, until the account reaches its cap.
+    for i in 0..ACCOUNT_FAILURE_CAP {
+        let (guesser, csrf) = visitor(&app, &format!("203.0.113.{}", i + 1)).await;
+        assert_eq!(
+            login_post(&app, &guesser, &csrf, "a wrong guess")
+                .await
+                .status,
+            401,
+            "{i}"
+        );
+    }
+    // A browser never seen before, from a clean address, now waits, right password included.
+    let (stranger, csrf) = visitor(&app, "192.0.2.200").await;
+    let refused = login_post(&app, &stranger, &csrf, PASSWORD).await;
+    assert_eq!(refused.status, 429, "{}", refused.text);
+    // The owner's own browser, from a clean address, gets in.
+    owner.forwarded_for = Some("192.0.2.201".into());
+    assert_eq!(owner.login(OWNER, PASSWORD).await.status, 303);
+    // A forged device cookie is worth nothing.
+    let (mut forger, _) = visitor(&app, "192.0.2.202").await;
+    forger.cookies.insert(DEVICE_COOKIE.into(), "00".repeat(16));
+    assert_eq!(forger.login(OWNER, PASSWORD).await.status, 429);
 }

@@ -18,7 +18,7 @@ use crate::accounts::{self, AccountError};
 use crate::captcha::keys;
 use crate::config::Signup;
 use crate::store;
-use crate::web::AppState;
+use crate::web::{AppState, client_addr};
 
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "cf_session";
@@ -29,6 +29,11 @@ pub const PRE_COOKIE: &str = "cf_pre";
 pub const HOST_SESSION_COOKIE: &str = "__Host-cf_session";
 /// The pre-login cookie's name behind https.
 pub const HOST_PRE_COOKIE: &str = "__Host-cf_pre";
+/// The known-device cookie: set at each login, it lets its browser past the per-account cap of the
+/// login throttle.
+pub const DEVICE_COOKIE: &str = "cf_device";
+/// The known-device cookie's name behind https.
+pub const HOST_DEVICE_COOKIE: &str = "__Host-cf_device";
 /// How long a session lasts.
 pub const SESSION_LIFETIME_MS: i64 = 7 * 24 * 60 * 60 * 1000;
 /// Failed logins allowed per account and client address per window.
@@ -36,6 +41,11 @@ pub const MAX_FAILURES_PER_ADDRESS: usize = 5;
 /// Failed logins per account per window (from any address) after which only addresses without
 /// failures of their own may try.
 pub const MAX_FAILURES_PER_ACCOUNT: usize = 5;
+/// Failed logins per account per window after which only such addresses from a browser that has
+/// logged in to the account before may try.
+pub const ACCOUNT_FAILURE_CAP: usize = 25;
+/// How long a browser stays known to an account after a login.
+pub const KNOWN_DEVICE_LIFETIME_MS: i64 = 365 * 24 * 60 * 60 * 1000;
 /// Failed logins allowed per client IP per window.
 pub const MAX_FAILURES_PER_IP: usize = 20;
 /// The throttling window.
@@ -104,6 +114,15 @@ fn pre_cookie(state: &AppState) -> &'static str {
     }
 }
 
+/// The known-device cookie's name for this deployment.
+fn device_cookie(state: &AppState) -> &'static str {
+    if secure_cookies(state) {
+        HOST_DEVICE_COOKIE
+    } else {
+        DEVICE_COOKIE
+    }
+}
+
 /// A cookie for `/` with no `Domain` (as `__Host-` requires), HttpOnly, Secure behind https.
 fn cookie(state: &AppState, name: &'static str, value: String, max_age_ms: i64) -> Cookie<'static> {
     Cookie::build(name, value)
@@ -146,15 +165,30 @@ pub async fn current(state: &AppState, req: &HttpRequest) -> Option<CurrentAccou
 /// - per client address: at most [`MAX_FAILURES_PER_IP`] over all accounts;
 /// - per account, against guessing spread over many addresses: once it has
 ///   [`MAX_FAILURES_PER_ACCOUNT`] failures in the window, only an address with no failure of its
-///   own in the window may try (one guess per fresh address), so the owner, logging in from a
-///   clean address, is never locked out by someone else's guesses.
+///   own in the window may try (one guess per fresh address), and once it has
+///   [`ACCOUNT_FAILURE_CAP`], only such an address from a browser that has logged in to the account
+///   before (its known-device cookie). The owner is never locked out by someone else's guesses
+///   from their own browser.
 ///
-/// An attempt is counted as a failure *before* the password is hashed ([`LoginThrottle::reserve`])
-/// and taken back only when it succeeds, so parallel guesses consume one attempt each.
+/// Client addresses are counted by [`client_addr::bucket`] (IPv6 by /64). An attempt is counted as
+/// a failure *before* the password is hashed ([`LoginThrottle::reserve`]) and taken back only when
+/// it succeeds, so parallel guesses consume one attempt each.
 #[derive(Default)]
 pub struct LoginThrottle {
-    failures: Mutex<HashMap<String, Vec<i64>>>,
+    state: Mutex<ThrottleState>,
 }
+
+#[derive(Default)]
+struct ThrottleState {
+    /// Failure times per key, oldest first, none older than the window after a look.
+    failures: HashMap<String, Vec<i64>>,
+    /// The map is swept of stale keys when it grows past this size (then set to twice the live
+    /// size), so sweeping costs O(1) per attempt on average.
+    sweep_at: usize,
+}
+
+/// Keys with no failure in the window are swept once the map holds at least this many.
+const SWEEP_FLOOR: usize = 10_000;
 
 /// A reserved login attempt: counted as a failure until [`LoginThrottle::succeeded`] takes it back.
 #[derive(Debug)]
@@ -163,8 +197,15 @@ pub struct LoginAttempt {
     at_ms: i64,
 }
 
+/// The three keys of an attempt. An email no account can have (longer than an address may be)
+/// shares one key, so keys stay small.
 fn throttle_keys(email: &str, ip: Option<IpAddr>) -> (String, String, Option<String>) {
-    let account = email.trim().to_lowercase();
+    let email = email.trim();
+    let account = if email.len() <= 254 {
+        email.to_lowercase()
+    } else {
+        "-".to_owned()
+    };
     match ip {
         Some(ip) => (
             format!("account:{account}"),
@@ -180,54 +221,98 @@ fn throttle_keys(email: &str, ip: Option<IpAddr>) -> (String, String, Option<Str
     }
 }
 
+/// What a key's failures in the window say: how many, the seconds until one fewer than `limit`
+/// remain (when at least `limit`), and the seconds until none remain.
+struct Window {
+    count: usize,
+    last: Option<i64>,
+    times: Vec<i64>,
+}
+
+impl Window {
+    fn of(map: &mut HashMap<String, Vec<i64>>, key: &str, now_ms: i64) -> Window {
+        let Some(times) = map.get_mut(key) else {
+            return Window {
+                count: 0,
+                last: None,
+                times: Vec::new(),
+            };
+        };
+        let stale = times.partition_point(|&t| now_ms - t >= THROTTLE_WINDOW_MS);
+        times.drain(..stale);
+        Window {
+            count: times.len(),
+            last: times.last().copied(),
+            // At most the largest limit is ever needed.
+            times: times
+                .iter()
+                .rev()
+                .take(ACCOUNT_FAILURE_CAP)
+                .copied()
+                .collect(),
+        }
+    }
+
+    /// Seconds until fewer than `limit` failures remain, when `limit` or more do.
+    fn full(&self, limit: usize, now_ms: i64) -> Option<i64> {
+        // `times` is newest first: the limit-th newest leaves the window last of those that must.
+        (self.count >= limit).then(|| {
+            let until = self.times.get(limit - 1).copied().unwrap_or(now_ms) + THROTTLE_WINDOW_MS;
+            (until - now_ms + 999) / 1000
+        })
+    }
+
+    /// Seconds until no failure remains.
+    fn clean_in(&self, now_ms: i64) -> Option<i64> {
+        self.last
+            .map(|last| (last + THROTTLE_WINDOW_MS - now_ms + 999) / 1000)
+    }
+}
+
 impl LoginThrottle {
     /// Reserves one login attempt for `email` from `ip`; `Err(seconds)` to wait when a bound is
-    /// reached. The reservation counts as a failure from now on.
+    /// reached. `known_device` is true when the browser carries this account's known-device
+    /// cookie. The reservation counts as a failure from now on.
     pub fn reserve(
         &self,
         email: &str,
         ip: Option<IpAddr>,
+        known_device: bool,
         now_ms: i64,
     ) -> Result<LoginAttempt, i64> {
-        let (account, pair, ip) = throttle_keys(email, ip);
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        // Bound memory: drop stale entries when the map grows.
-        if map.len() > 10_000 {
-            map.retain(|_, times| times.iter().any(|t| now_ms - t < THROTTLE_WINDOW_MS));
+        let (account, pair, ip) = throttle_keys(email, ip.map(client_addr::bucket));
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if state.failures.len() >= state.sweep_at.max(SWEEP_FLOOR) {
+            state.failures.retain(|_, times| {
+                times
+                    .last()
+                    .is_some_and(|t| now_ms - t < THROTTLE_WINDOW_MS)
+            });
+            state.sweep_at = state.failures.len() * 2;
         }
-        let mut live = |key: &str| -> Vec<i64> {
-            map.get_mut(key).map_or_else(Vec::new, |times| {
-                times.retain(|t| now_ms - t < THROTTLE_WINDOW_MS);
-                times.clone()
-            })
+        let map = &mut state.failures;
+        let ip_window = match &ip {
+            Some(key) => Window::of(map, key, now_ms),
+            None => Window::of(map, &pair, now_ms),
         };
-        // When `times` holds `limit` or more, the seconds until it holds one fewer.
-        let full = |times: &[i64], limit: usize| -> Option<i64> {
-            (times.len() >= limit).then(|| {
-                let until = times[times.len() - limit] + THROTTLE_WINDOW_MS;
-                ((until - now_ms) + 999) / 1000
-            })
-        };
-        let ip_times = ip.as_deref().map(&mut live).unwrap_or_default();
-        let pair_times = live(&pair);
-        let account_times = live(&account);
-        let mut wait = None;
-        for blocked in [
-            full(&ip_times, MAX_FAILURES_PER_IP),
-            full(&pair_times, MAX_FAILURES_PER_ADDRESS),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            wait = Some(wait.unwrap_or(0).max(blocked));
-        }
+        let pair_window = Window::of(map, &pair, now_ms);
+        let account_window = Window::of(map, &account, now_ms);
+        let strict = [
+            ip.as_ref()
+                .and_then(|_| ip_window.full(MAX_FAILURES_PER_IP, now_ms)),
+            pair_window.full(MAX_FAILURES_PER_ADDRESS, now_ms),
+        ];
+        let mut wait = strict.into_iter().flatten().max();
         if wait.is_none()
-            && let Some(account_wait) = full(&account_times, MAX_FAILURES_PER_ACCOUNT)
-            && let Some(&last) = ip_times.iter().chain(pair_times.iter()).max()
+            && let Some(account_wait) = account_window.full(MAX_FAILURES_PER_ACCOUNT, now_ms)
         {
-            // The address is clean again when its last failure leaves the window.
-            let clean_in = ((last + THROTTLE_WINDOW_MS - now_ms) + 999) / 1000;
-            wait = Some(account_wait.min(clean_in));
+            let capped = account_window.full(ACCOUNT_FAILURE_CAP, now_ms);
+            if let Some(clean_in) = ip_window.clean_in(now_ms) {
+                // An address with failures of its own waits until it is clean again.
+                wait = Some(account_wait.min(clean_in));
+            } else if let Some(cap_wait) = capped.filter(|_| !known_device) {
+                wait = Some(cap_wait);
+            }
         }
         if let Some(wait) = wait {
             return Err(wait.max(1));
@@ -237,7 +322,10 @@ impl LoginThrottle {
             .flatten()
             .collect();
         for key in &keys {
-            map.entry(key.clone()).or_default().push(now_ms);
+            let times = map.entry(key.clone()).or_default();
+            // Kept oldest first, even when attempts of one instant arrive out of order.
+            let at = times.partition_point(|&t| t <= now_ms);
+            times.insert(at, now_ms);
         }
         Ok(LoginAttempt {
             keys,
@@ -249,17 +337,38 @@ impl LoginThrottle {
     /// earlier failures for the account (failures counted against the account as a whole and
     /// against the address stay until they leave the window).
     pub fn succeeded(&self, attempt: LoginAttempt) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         for key in &attempt.keys {
             if key.starts_with("pair:") {
-                map.remove(key);
-            } else if let Some(times) = map.get_mut(key)
+                state.failures.remove(key);
+            } else if let Some(times) = state.failures.get_mut(key)
                 && let Some(at) = times.iter().position(|&t| t == attempt.at_ms)
             {
-                times.swap_remove(at);
+                times.remove(at);
             }
         }
     }
+}
+
+/// The known-device cookie's value for an account: a MAC of its email under the server key, so
+/// only this server can mint it and it names one account.
+fn device_mark(state: &AppState, email: &str) -> String {
+    let tag = keys::sign(
+        state.issuer.key(),
+        &[b"known-device\0", email.trim().to_lowercase().as_bytes()],
+    );
+    crate::ids::to_hex(&tag[..16])
+}
+
+/// True when the request carries the known-device cookie of the account with this email.
+fn is_known_device(state: &AppState, req: &HttpRequest, email: &str) -> bool {
+    req.cookie(device_cookie(state)).is_some_and(|c| {
+        bool::from(
+            c.value()
+                .as_bytes()
+                .ct_eq(device_mark(state, email).as_bytes()),
+        )
+    })
 }
 
 #[derive(Template)]
@@ -318,11 +427,8 @@ async fn live_setup_token(state: &AppState) -> Option<String> {
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone()?;
-    let accounts = state
-        .store
-        .read_async(store::accounts::count)
-        .await
-        .unwrap_or(1);
+    // A failed read refuses the link this time without spending it.
+    let accounts = state.store.read_async(store::accounts::count).await.ok()?;
     if accounts > 0 {
         *state.setup_token.lock().unwrap_or_else(|p| p.into_inner()) = None;
         return None;
@@ -414,7 +520,8 @@ pub async fn login(
     let password = form.get("password").cloned().unwrap_or_default();
     let ip = crate::web::client_addr::of_request(&req, &state.settings.trusted_proxies);
     let now = state.clock.now_ms();
-    let attempt = match state.login_throttle.reserve(&email, ip, now) {
+    let known_device = is_known_device(&state, &req, &email);
+    let attempt = match state.login_throttle.reserve(&email, ip, known_device, now) {
         Ok(attempt) => attempt,
         Err(wait) => {
             state.metrics.login("throttled");
@@ -454,7 +561,18 @@ pub async fn login(
             state.metrics.login("success");
             state.login_throttle.succeeded(attempt);
             tracing::info!(account_id, "login");
-            start_session(&state, &req, account_id).await
+            let mut response = start_session(&state, &req, account_id).await;
+            if response.status() == StatusCode::SEE_OTHER {
+                let mark = device_mark(&state, &email);
+                let device = cookie(
+                    &state,
+                    device_cookie(&state),
+                    mark,
+                    KNOWN_DEVICE_LIFETIME_MS,
+                );
+                let _ = response.add_cookie(&device);
+            }
+            response
         }
         Some(None) => {
             state.metrics.login("failure");
@@ -463,6 +581,7 @@ pub async fn login(
                 login_page_with(&state, Some("Wrong email or password.".into()), email).await;
             public_form(&state, &req, StatusCode::UNAUTHORIZED, page)
         }
+        // The task failed: the reservation stays a failure (fail closed).
         None => internal(Nav::default()),
     }
 }
@@ -672,27 +791,33 @@ mod tests {
         let owner: IpAddr = "198.51.100.7".parse().unwrap();
         // Reserved and not yet answered: each reservation counts at once.
         let held: Vec<_> = (0..MAX_FAILURES_PER_ADDRESS)
-            .map(|_| throttle.reserve("A@x.test", Some(guesser), 0).unwrap())
+            .map(|_| {
+                throttle
+                    .reserve("A@x.test", Some(guesser), false, 0)
+                    .unwrap()
+            })
             .collect();
         assert_eq!(held.len(), MAX_FAILURES_PER_ADDRESS);
-        let wait = throttle.reserve("a@x.test", Some(guesser), 1).unwrap_err();
+        let wait = throttle
+            .reserve("a@x.test", Some(guesser), false, 1)
+            .unwrap_err();
         assert_eq!(wait, THROTTLE_WINDOW_MS / 1000);
         // The account has its failures, but the owner's address has none: one try, and a right
         // password takes it back.
-        let attempt = throttle.reserve("a@x.test", Some(owner), 2).unwrap();
+        let attempt = throttle.reserve("a@x.test", Some(owner), false, 2).unwrap();
         throttle.succeeded(attempt);
-        let attempt = throttle.reserve("a@x.test", Some(owner), 3).unwrap();
+        let attempt = throttle.reserve("a@x.test", Some(owner), false, 3).unwrap();
         throttle.succeeded(attempt);
         // A wrong guess from a fresh address leaves that address with a failure: its second try
         // on the attacked account waits.
         let fresh: IpAddr = "203.0.113.1".parse().unwrap();
-        drop(throttle.reserve("a@x.test", Some(fresh), 4).unwrap());
-        assert!(throttle.reserve("a@x.test", Some(fresh), 5).is_err());
+        drop(throttle.reserve("a@x.test", Some(fresh), false, 4).unwrap());
+        assert!(throttle.reserve("a@x.test", Some(fresh), false, 5).is_err());
         // Other accounts are untouched; the window ends every bound.
-        assert!(throttle.reserve("b@x.test", Some(owner), 6).is_ok());
+        assert!(throttle.reserve("b@x.test", Some(owner), false, 6).is_ok());
         assert!(
             throttle
-                .reserve("a@x.test", Some(guesser), THROTTLE_WINDOW_MS)
+                .reserve("a@x.test", Some(guesser), false, THROTTLE_WINDOW_MS)
                 .is_ok()
         );
     }
@@ -704,11 +829,45 @@ mod tests {
         for i in 0..MAX_FAILURES_PER_IP {
             assert!(
                 throttle
-                    .reserve(&format!("u{i}@x.test"), Some(ip), 10)
+                    .reserve(&format!("u{i}@x.test"), Some(ip), false, 10)
                     .is_ok()
             );
         }
-        assert!(throttle.reserve("new@x.test", Some(ip), 11).is_err());
-        assert!(throttle.reserve("new@x.test", None, 11).is_ok());
+        assert!(throttle.reserve("new@x.test", Some(ip), false, 11).is_err());
+        assert!(throttle.reserve("new@x.test", None, false, 11).is_ok());
+    }
+
+    #[test]
+    fn past_the_account_cap_only_a_known_device_from_a_clean_address_may_try() {
+        let throttle = LoginThrottle::default();
+        // Guesses spread over fresh addresses, one each, up to the cap.
+        for i in 0..ACCOUNT_FAILURE_CAP {
+            let ip: IpAddr = format!("10.0.{}.{}", i / 250, i % 250 + 1).parse().unwrap();
+            assert!(
+                throttle.reserve("a@x.test", Some(ip), false, 0).is_ok(),
+                "{i}"
+            );
+        }
+        let clean: IpAddr = "198.51.100.20".parse().unwrap();
+        assert!(throttle.reserve("a@x.test", Some(clean), false, 1).is_err());
+        let attempt = throttle.reserve("a@x.test", Some(clean), true, 1).unwrap();
+        throttle.succeeded(attempt);
+        // Another account is not affected.
+        assert!(throttle.reserve("b@x.test", Some(clean), false, 2).is_ok());
+    }
+
+    #[test]
+    fn ipv6_guesses_count_for_their_64() {
+        let throttle = LoginThrottle::default();
+        for i in 0..MAX_FAILURES_PER_ADDRESS {
+            let ip: IpAddr = format!("2001:db8:5:6::{:x}", i + 1).parse().unwrap();
+            assert!(throttle.reserve("a@x.test", Some(ip), false, 0).is_ok());
+        }
+        let same_64: IpAddr = "2001:db8:5:6:ffff::1".parse().unwrap();
+        assert!(
+            throttle
+                .reserve("a@x.test", Some(same_64), false, 1)
+                .is_err()
+        );
     }
 }
