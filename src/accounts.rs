@@ -107,11 +107,7 @@ pub fn create_account(
     password: &str,
     now_ms: i64,
 ) -> Result<i64, AccountError> {
-    let email = Email::parse(email)?;
-    check_password(password)?;
-    let hash = hash_password(password)?;
-    store
-        .write(|c| store::accounts::insert(c, email.as_str(), &hash, now_ms))?
+    create_with(store, email, password, now_ms, store::accounts::insert)?
         .ok_or(AccountError::DuplicateEmail)
 }
 
@@ -123,12 +119,32 @@ pub fn create_first_account(
     password: &str,
     now_ms: i64,
 ) -> Result<i64, AccountError> {
+    create_with(
+        store,
+        email,
+        password,
+        now_ms,
+        store::accounts::insert_first,
+    )?
+    .ok_or(AccountError::NotFirst)
+}
+
+/// One of the store's account inserts: `Ok(None)` when it declines (see [`store::accounts`]).
+type Insert = fn(&rusqlite::Connection, &str, &str, i64) -> Result<Option<i64>, StoreError>;
+
+/// Checks the email and password, hashes the password and runs `insert` in one write transaction;
+/// `Ok(None)` when `insert` declined.
+fn create_with(
+    store: &Store,
+    email: &str,
+    password: &str,
+    now_ms: i64,
+    insert: Insert,
+) -> Result<Option<i64>, AccountError> {
     let email = Email::parse(email)?;
     check_password(password)?;
     let hash = hash_password(password)?;
-    store
-        .write(|c| store::accounts::insert_first(c, email.as_str(), &hash, now_ms))?
-        .ok_or(AccountError::NotFirst)
+    Ok(store.write(|c| insert(c, email.as_str(), &hash, now_ms))?)
 }
 
 /// Finds an account by email.

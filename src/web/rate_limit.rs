@@ -12,6 +12,11 @@ use crate::web::{AppState, client_addr};
 
 const WINDOW_MS: i64 = 60_000;
 
+/// The start of the one-minute window holding `now_ms`.
+fn window_of(now_ms: i64) -> i64 {
+    now_ms - now_ms.rem_euclid(WINDOW_MS)
+}
+
 #[derive(Default)]
 struct Windows {
     /// The window (start, epoch ms) the map is counting.
@@ -39,11 +44,8 @@ impl RateLimiter {
 
     /// Counts one post; `Err(retry_after_seconds)` when over the limit.
     pub fn check(&self, site_key: &str, ip: IpAddr, now_ms: i64) -> Result<(), u64> {
-        let window = now_ms - now_ms.rem_euclid(WINDOW_MS);
-        let mut windows = match self.windows.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let window = window_of(now_ms);
+        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
         if windows.current != window {
             windows.current = window;
             windows.counts.clear();
@@ -84,8 +86,7 @@ impl RateLimiter {
         let Some(ip) = client_addr::bucket_of_request(req, &state.settings.trusted_proxies) else {
             return;
         };
-        let now_ms = state.clock.now_ms();
-        let window = now_ms - now_ms.rem_euclid(WINDOW_MS);
+        let window = window_of(state.clock.now_ms());
         let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
         if windows.current == window
             && let Some(count) = windows

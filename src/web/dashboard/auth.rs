@@ -96,31 +96,24 @@ fn secure_cookies(state: &AppState) -> bool {
     state.settings.public_url.starts_with("https://")
 }
 
+/// A cookie's name for this deployment: its `__Host-` name behind https, its plain one otherwise.
+fn cookie_name(state: &AppState, plain: &'static str, host: &'static str) -> &'static str {
+    if secure_cookies(state) { host } else { plain }
+}
+
 /// The session cookie's name for this deployment.
 fn session_cookie(state: &AppState) -> &'static str {
-    if secure_cookies(state) {
-        HOST_SESSION_COOKIE
-    } else {
-        SESSION_COOKIE
-    }
+    cookie_name(state, SESSION_COOKIE, HOST_SESSION_COOKIE)
 }
 
 /// The pre-login cookie's name for this deployment.
 fn pre_cookie(state: &AppState) -> &'static str {
-    if secure_cookies(state) {
-        HOST_PRE_COOKIE
-    } else {
-        PRE_COOKIE
-    }
+    cookie_name(state, PRE_COOKIE, HOST_PRE_COOKIE)
 }
 
 /// The known-device cookie's name for this deployment.
 fn device_cookie(state: &AppState) -> &'static str {
-    if secure_cookies(state) {
-        HOST_DEVICE_COOKIE
-    } else {
-        DEVICE_COOKIE
-    }
+    cookie_name(state, DEVICE_COOKIE, HOST_DEVICE_COOKIE)
 }
 
 /// A cookie for `/` with no `Domain` (as `__Host-` requires), HttpOnly, Secure behind https.
@@ -221,51 +214,38 @@ fn throttle_keys(email: &str, ip: Option<IpAddr>) -> (String, String, Option<Str
     }
 }
 
-/// What a key's failures in the window say: how many, the seconds until one fewer than `limit`
-/// remain (when at least `limit`), and the seconds until none remain.
+/// A key's failures in the window, newest first, at most [`ACCOUNT_FAILURE_CAP`] of them (the
+/// largest limit, so every comparison with a limit stays exact).
 struct Window {
-    count: usize,
-    last: Option<i64>,
-    times: Vec<i64>,
+    newest_first: Vec<i64>,
 }
 
 impl Window {
     fn of(map: &mut HashMap<String, Vec<i64>>, key: &str, now_ms: i64) -> Window {
-        let Some(times) = map.get_mut(key) else {
-            return Window {
-                count: 0,
-                last: None,
-                times: Vec::new(),
-            };
-        };
-        let stale = times.partition_point(|&t| now_ms - t >= THROTTLE_WINDOW_MS);
-        times.drain(..stale);
-        Window {
-            count: times.len(),
-            last: times.last().copied(),
-            // At most the largest limit is ever needed.
-            times: times
+        let newest_first = map.get_mut(key).map_or_else(Vec::new, |times| {
+            let stale = times.partition_point(|&t| now_ms - t >= THROTTLE_WINDOW_MS);
+            times.drain(..stale);
+            times
                 .iter()
                 .rev()
                 .take(ACCOUNT_FAILURE_CAP)
                 .copied()
-                .collect(),
-        }
+                .collect()
+        });
+        Window { newest_first }
     }
 
-    /// Seconds until fewer than `limit` failures remain, when `limit` or more do.
+    /// Seconds until fewer than `limit` failures remain, when `limit` or more do: the limit-th
+    /// newest is the last of those that must leave.
     fn full(&self, limit: usize, now_ms: i64) -> Option<i64> {
-        // `times` is newest first: the limit-th newest leaves the window last of those that must.
-        (self.count >= limit).then(|| {
-            let until = self.times.get(limit - 1).copied().unwrap_or(now_ms) + THROTTLE_WINDOW_MS;
-            (until - now_ms + 999) / 1000
-        })
+        let until = *self.newest_first.get(limit.checked_sub(1)?)? + THROTTLE_WINDOW_MS;
+        Some((until - now_ms + 999) / 1000)
     }
 
-    /// Seconds until no failure remains.
+    /// Seconds until no failure remains, when any does.
     fn clean_in(&self, now_ms: i64) -> Option<i64> {
-        self.last
-            .map(|last| (last + THROTTLE_WINDOW_MS - now_ms + 999) / 1000)
+        let last = *self.newest_first.first()?;
+        Some((last + THROTTLE_WINDOW_MS - now_ms + 999) / 1000)
     }
 }
 
@@ -291,15 +271,13 @@ impl LoginThrottle {
             state.sweep_at = state.failures.len() * 2;
         }
         let map = &mut state.failures;
-        let ip_window = match &ip {
-            Some(key) => Window::of(map, key, now_ms),
-            None => Window::of(map, &pair, now_ms),
-        };
+        let ip_window = ip.as_deref().map(|key| Window::of(map, key, now_ms));
         let pair_window = Window::of(map, &pair, now_ms);
         let account_window = Window::of(map, &account, now_ms);
         let strict = [
-            ip.as_ref()
-                .and_then(|_| ip_window.full(MAX_FAILURES_PER_IP, now_ms)),
+            ip_window
+                .as_ref()
+                .and_then(|w| w.full(MAX_FAILURES_PER_IP, now_ms)),
             pair_window.full(MAX_FAILURES_PER_ADDRESS, now_ms),
         ];
         let mut wait = strict.into_iter().flatten().max();
@@ -307,7 +285,9 @@ impl LoginThrottle {
             && let Some(account_wait) = account_window.full(MAX_FAILURES_PER_ACCOUNT, now_ms)
         {
             let capped = account_window.full(ACCOUNT_FAILURE_CAP, now_ms);
-            if let Some(clean_in) = ip_window.clean_in(now_ms) {
+            // Without an address, the pair key (the account alone) stands for it.
+            let own = ip_window.as_ref().unwrap_or(&pair_window);
+            if let Some(clean_in) = own.clean_in(now_ms) {
                 // An address with failures of its own waits until it is clean again.
                 wait = Some(account_wait.min(clean_in));
             } else if let Some(cap_wait) = capped.filter(|_| !known_device) {
