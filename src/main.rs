@@ -96,7 +96,7 @@ enum SiteCommand {
         /// An allowed origin such as https://www.example.com (repeatable) [default: any].
         #[arg(long = "origin")]
         origins: Vec<String>,
-        /// Proof-of-work challenges per verification, 1..=500.
+        /// Proof-of-work challenges per verification, 1 to 500.
         #[arg(long)]
         challenges: Option<u16>,
         /// Proof-of-work difficulty in hex digits, 1..=8.
@@ -127,7 +127,7 @@ enum SiteCommand {
         /// Replace the allowed origins (repeatable; `--origin ''` clears them).
         #[arg(long = "origin")]
         origins: Option<Vec<String>>,
-        /// Proof-of-work challenges per verification, 1..=500.
+        /// Proof-of-work challenges per verification, 1 to 500.
         #[arg(long)]
         challenges: Option<u16>,
         /// Proof-of-work difficulty in hex digits, 1..=8.

@@ -51,13 +51,15 @@ pub enum SiteError {
     /// Too many origins.
     #[error("at most {MAX_ORIGINS} allowed origins")]
     TooManyOrigins,
-    /// Challenge count or difficulty out of range.
+    /// The challenge count is out of range.
     #[error(
-        "challenge count must be 1..={} and difficulty 1..={}",
-        crate::captcha::cap::MAX_CHALLENGE_COUNT,
-        crate::captcha::cap::MAX_DIFFICULTY
+        "challenges must be between 1 and {}",
+        crate::captcha::cap::MAX_CHALLENGE_COUNT
     )]
-    InvalidChallenge,
+    InvalidChallengeCount,
+    /// The difficulty is out of range.
+    #[error("difficulty must be between 1 and {}", crate::captcha::cap::MAX_DIFFICULTY)]
+    InvalidDifficulty,
     /// The owning account does not exist.
     #[error(transparent)]
     Account(#[from] AccountError),
@@ -284,11 +286,15 @@ impl SiteInput {
             return Err(SiteError::TooManyOrigins);
         }
         let defaults = ChallengeParams::default();
-        let challenge = ChallengeParams::new(
+        let (count, difficulty) = (
             self.challenge_count.unwrap_or(defaults.count),
             self.difficulty.unwrap_or(defaults.difficulty),
-        )
-        .ok_or(SiteError::InvalidChallenge)?;
+        );
+        if ChallengeParams::new(count, defaults.difficulty).is_none() {
+            return Err(SiteError::InvalidChallengeCount);
+        }
+        let challenge =
+            ChallengeParams::new(count, difficulty).ok_or(SiteError::InvalidDifficulty)?;
         let verifier = match self.verifier.as_deref().map(str::trim) {
             None | Some("") => VerifierKind::Builtin,
             Some(name) => VerifierKind::parse(name).ok_or(SiteError::InvalidVerifier)?,
@@ -804,7 +810,20 @@ mod tests {
         assert!(matches!(i.validate(), Err(SiteError::InvalidOrigin(_))));
         let mut i = input();
         i.difficulty = Some(9);
-        assert!(matches!(i.validate(), Err(SiteError::InvalidChallenge)));
+        let e = i.validate().err();
+        assert!(matches!(e, Some(SiteError::InvalidDifficulty)));
+        assert_eq!(
+            e.map(|e| e.to_string()).as_deref(),
+            Some("difficulty must be between 1 and 8")
+        );
+        let mut i = input();
+        i.challenge_count = Some(0);
+        let e = i.validate().err();
+        assert!(matches!(e, Some(SiteError::InvalidChallengeCount)));
+        assert_eq!(
+            e.map(|e| e.to_string()).as_deref(),
+            Some("challenges must be between 1 and 500")
+        );
     }
 
     #[test]

@@ -33,6 +33,8 @@ const arg = (name, fallback) => {
 };
 const REPS = arg("--reps", 5);
 const DEFAULT_TOKENS = arg("--default-tokens", 5);
+// Chrome's CPU throttling (DevTools' "4x slowdown", Lighthouse's stand-in for a mid-range phone).
+const CPU_SLOWDOWN = arg("--cpu-slowdown", 1);
 const LIMIT_MS = 170_000;
 
 const WIDGET_JS = readFileSync(path.join(root, "static/widget.js"));
@@ -233,6 +235,10 @@ async function openContext(cores) {
     }, cores);
   }
   const page = await context.newPage();
+  if (CPU_SLOWDOWN > 1) {
+    const cdp = await context.newCDPSession(page);
+    await cdp.send("Emulation.setCPUThrottlingRate", { rate: CPU_SLOWDOWN });
+  }
   let workers = 0;
   page.on("worker", () => { workers++; });
   page.on("pageerror", (e) => errors.push(e.message));
@@ -279,7 +285,7 @@ try {
   const ourPool = Math.max(1, Math.min(8, cores, SCENARIOS.t2[1].c));
   const capPool = Math.min(cores, 16) || 8;
   const browserVersion = browser.version();
-  console.log(`bench: chromium ${browserVersion}, navigator.hardwareConcurrency = ${cores}, ${REPS} runs per cell (median), loopback ${origin}`);
+  console.log(`bench: chromium ${browserVersion}, navigator.hardwareConcurrency = ${cores}, ${REPS} runs per cell (median), loopback ${origin}${CPU_SLOWDOWN > 1 ? `, CPU slowed ${CPU_SLOWDOWN}x` : ""}`);
   console.log(`  ours: static/widget.js (${WIDGET_JS.length} B); Cap: @cap.js/widget ${CAP_VERSION} + @cap.js/wasm ${WASM_VERSION} (${CAP_WASM.length} B wasm)`);
   console.log(`  same challenges: T2 {c:50,s:32,d:4} = ${T2_HASHES} hashes; site default {c:${DEFAULTS.c},s:${DEFAULTS.s},d:${DEFAULTS.d}} x ${DEFAULT_TOKENS} tokens`);
 

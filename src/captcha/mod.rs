@@ -5,6 +5,7 @@ pub mod cap;
 pub mod challenge;
 pub mod keys;
 pub mod remote;
+pub mod solve_time;
 pub mod spent;
 pub mod token;
 

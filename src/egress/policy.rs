@@ -5,6 +5,12 @@
 //! resolving names and pinning the vetted addresses belong to the resolver, which asks this module
 //! about every address it gets.
 
+
+/// What to do about a blocked destination that is the operator's own receiver, for the messages
+/// that report one (Test delivery, the destination check).
+pub const ALLOW_HINT: &str = "If the forwarder runs next to this receiver on a private network, \
+     its operator can exempt that network with CAPUTCHIN_EGRESS_ALLOW (for example \
+     CAPUTCHIN_EGRESS_ALLOW=127.0.0.0/8 for a receiver on the same machine).";
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 

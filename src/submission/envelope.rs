@@ -26,12 +26,14 @@ struct RealMeta<'a> {
     score: &'a Option<serde_json::Number>,
     duration_ms: Option<u64>,
     verified_at: i64,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    test: bool,
 }
 
 /// The envelope of a real submission: the token's claims, the verification time (epoch ms) and
-/// the form's fields in posted order. No `test` key. Written straight from the fields, without an
-/// intermediate JSON tree.
-pub fn real(claims: &Claims, verified_at: i64, form: &Fields) -> Vec<u8> {
+/// the form's fields in posted order. No `test` key, but for a post from the dashboard's test form
+/// (`"test": true`). Written straight from the fields, without an intermediate JSON tree.
+pub fn real(claims: &Claims, verified_at: i64, form: &Fields, test: bool) -> Vec<u8> {
     let body = Real {
         caputchin: RealMeta {
             site_key: &claims.site_key,
@@ -40,6 +42,7 @@ pub fn real(claims: &Claims, verified_at: i64, form: &Fields) -> Vec<u8> {
             score: &claims.score,
             duration_ms: claims.duration_ms,
             verified_at,
+            test,
         },
         form,
     };
@@ -86,7 +89,8 @@ mod tests {
             },
         )
         .unwrap();
-        let body: Value = serde_json::from_slice(&real(&claims, 1_748_640_000_000, &form)).unwrap();
+        let body: Value =
+            serde_json::from_slice(&real(&claims, 1_748_640_000_000, &form, false)).unwrap();
         let meta = body["caputchin"].as_object().unwrap();
         let keys: Vec<_> = meta.keys().map(String::as_str).collect();
         assert_eq!(
@@ -105,6 +109,10 @@ mod tests {
         assert!(meta["game_id"].is_null() && meta["duration_ms"].is_null());
         let form_keys: Vec<_> = body["form"].as_object().unwrap().keys().cloned().collect();
         assert_eq!(form_keys, ["z", "a"], "field order is kept");
+        let test_form: Value =
+            serde_json::from_slice(&real(&claims, 1_748_640_000_000, &form, true)).unwrap();
+        assert_eq!(test_form["caputchin"]["test"], true, "a test form post is marked");
+        assert_eq!(test_form["form"], body["form"]);
         assert_eq!(body.as_object().unwrap().len(), 2);
     }
 

@@ -34,7 +34,8 @@ async fn site_and_cors(
     let Some(site) = state.sites.find(site_key).await else {
         return Err((PublicError::UnknownSite, cors::echo(req)));
     };
-    let allowed = cors::check(&site, req).map_err(|e| (e, cors::Cors::NoOrigin))?;
+    let allowed = cors::check_or_own(&site, req, &state.settings.own_origin())
+        .map_err(|e| (e, cors::Cors::NoOrigin))?;
     budget
         .check_request(state, req, site.key.as_str())
         .map_err(|seconds| (PublicError::RateLimited(seconds), allowed.clone()))?;

@@ -13,49 +13,30 @@ use crate::delivery::{Kind, Outcome};
 use crate::sites::{ALL_TOKEN_FIELDS, Site, VerifierKind};
 use crate::submission::{body, envelope};
 use crate::web::error::PublicError;
-use crate::web::{AppState, VerifierClient, body_deadline, cors};
+use crate::web::{AppState, VerifierClient, body_deadline, cors, preview};
 
 #[derive(Template)]
 #[template(path = "public/thanks.html")]
-struct ThanksPage;
-
-#[derive(Template)]
-#[template(path = "public/error.html")]
-struct ErrorPage {
-    status: u16,
-    code: &'static str,
-    message: &'static str,
+struct ThanksPage {
+    /// A test form's submission: the site page to go back to.
+    test_of: Option<String>,
+    /// The page the visitor came from, when its origin is allowed.
+    back: Option<String>,
 }
 
 #[derive(Template)]
-#[template(path = "public/preview.html")]
-struct PreviewPage {
-    name: String,
-    site_key: String,
-    action: String,
-    api_host: String,
-    enabled: bool,
+#[template(path = "public/error.html")]
+struct ErrorPage<'a> {
+    status: u16,
+    code: &'static str,
+    message: &'a str,
 }
 
 /// `GET /f/{site_key}`: a small live test form for the site, through the real pipeline.
 pub async fn preview(state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
-    let Some(site) = state.sites.find(&path).await else {
-        return error_response(PublicError::UnknownSite, false, &cors::Cors::NoOrigin);
-    };
-    let page = PreviewPage {
-        name: site.settings.name.clone(),
-        site_key: site.key.as_str().to_owned(),
-        action: state.settings.forwarder_url(site.key.as_str()),
-        api_host: state.settings.public_url.clone(),
-        enabled: site.settings.enabled,
-    };
-    match page.render() {
-        Ok(html) => HttpResponse::Ok()
-            .content_type("text/html; charset=utf-8")
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .insert_header((header::CONTENT_SECURITY_POLICY, crate::web::CSP_PREVIEW))
-            .body(html),
-        Err(_) => error_response(PublicError::Internal, false, &cors::Cors::NoOrigin),
+    match state.sites.find(&path).await {
+        Some(site) => crate::web::preview::page(&state, &site, false),
+        None => error_response(PublicError::UnknownSite, false, &cors::Cors::NoOrigin),
     }
 }
 
@@ -102,6 +83,16 @@ pub fn prefers_json(accept: &str) -> bool {
 
 /// Answers a form endpoint error: JSON `{ok, error, message}` or the HTML error page.
 pub fn error_response(err: PublicError, json: bool, cors: &cors::Cors) -> HttpResponse {
+    error_response_with(err, err.message(), json, cors)
+}
+
+/// Like [`error_response`], with a message that says more than the code's own.
+fn error_response_with(
+    err: PublicError,
+    message: &str,
+    json: bool,
+    cors: &cors::Cors,
+) -> HttpResponse {
     let mut builder = HttpResponse::build(err.status());
     cors::apply(&mut builder, cors);
     builder.insert_header((header::CACHE_CONTROL, "no-store"));
@@ -109,18 +100,18 @@ pub fn error_response(err: PublicError, json: bool, cors: &cors::Cors) -> HttpRe
         builder.insert_header((header::RETRY_AFTER, seconds.to_string()));
     }
     if json {
-        return builder.json(json!({"ok": false, "error": err.code(), "message": err.message()}));
+        return builder.json(json!({"ok": false, "error": err.code(), "message": message}));
     }
     let page = ErrorPage {
         status: err.status().as_u16(),
         code: err.code(),
-        message: err.message(),
+        message,
     };
     match page.render() {
         Ok(html) => builder.content_type("text/html; charset=utf-8").body(html),
         Err(_) => builder
             .content_type("text/plain; charset=utf-8")
-            .body(err.message()),
+            .body(message.to_owned()),
     }
 }
 
@@ -165,11 +156,15 @@ pub async fn submit(
     };
     // A refused origin is not echoed: the browser then keeps the answer from that page's script.
     let allowed = cors::check(&site, &req).unwrap_or(cors::Cors::NoOrigin);
-    let accepted = accept(&state, &client, &verifier_client.0, &site, &req, payload).await;
-    state.metrics.submission(match &accepted {
-        Ok(_) => "delivered",
-        Err(err) => err.code(),
-    });
+    let test = preview::is_test_post(&state, &req, &site);
+    let accepted = accept(&state, &client, &verifier_client.0, &site, &req, payload, test).await;
+    // The test form's posts are tests: kept out of the submission counts and the rejections.
+    if !test {
+        state.metrics.submission(match &accepted {
+            Ok(_) => "delivered",
+            Err(err) => err.code(),
+        });
+    }
     match accepted {
         Ok(session_id) => {
             if json {
@@ -177,16 +172,21 @@ pub async fn submit(
                 cors::apply(&mut builder, &allowed);
                 return builder.json(json!({"ok": true, "session_id": session_id}));
             }
-            if let Some(redirect) = &site.settings.redirect_url {
+            let redirect = site.settings.redirect_url.as_ref().filter(|_| !test);
+            if let Some(redirect) = redirect {
                 let mut builder = HttpResponse::SeeOther();
                 cors::apply(&mut builder, &allowed);
                 return builder
                     .insert_header((header::LOCATION, redirect.as_str()))
                     .finish();
             }
+            let page = ThanksPage {
+                test_of: test.then(|| format!("/sites/{}", site.id)),
+                back: if test { None } else { came_from(&req, &site) },
+            };
             let mut builder = HttpResponse::Ok();
             cors::apply(&mut builder, &allowed);
-            match ThanksPage.render() {
+            match page.render() {
                 Ok(html) => builder.content_type("text/html; charset=utf-8").body(html),
                 Err(_) => builder.body("Thank you. Your message was sent."),
             }
@@ -194,14 +194,40 @@ pub async fn submit(
         Err(err) => {
             // Failed deliveries are counted as deliveries; rejections are submissions that
             // never reached one.
-            if !matches!(err, PublicError::Internal | PublicError::DeliveryFailed) {
+            if !test && !matches!(err, PublicError::Internal | PublicError::DeliveryFailed) {
                 let reason = err.code();
                 let now = state.clock.now_ms();
                 crate::stats::record_rejection(&state.store, &site.id, now, reason);
             }
+            if err == PublicError::OriginNotAllowed {
+                let message = origin_refused(&site, request_origin(&req).as_deref());
+                return error_response_with(err, &message, json, &allowed);
+            }
             error_response(err, json, &allowed)
         }
     }
+}
+
+/// The refusal of an origin, naming the origin seen and how many the site allows, so that
+/// `localhost` against `127.0.0.1` or a missing `www.` is plain to see.
+fn origin_refused(site: &Site, origin: Option<&str>) -> String {
+    let count = site.settings.allowed_origins.len();
+    let plural = if count == 1 { "" } else { "s" };
+    format!(
+        "This site does not accept submissions from {}: it allows {count} other origin{plural}. \
+         The site owner can add this one under Allowed origins.",
+        origin.unwrap_or("this page")
+    )
+}
+
+/// The page a visitor posted from, for the thank-you page's way back: the `Referer`, when it is
+/// an http(s) URL whose origin the site allows.
+fn came_from(req: &HttpRequest, site: &Site) -> Option<String> {
+    let referer = req.headers().get(header::REFERER)?.to_str().ok()?;
+    let url = url::Url::parse(referer).ok()?;
+    let allowed = matches!(url.scheme(), "http" | "https")
+        && site.allows_origin(&url.origin().ascii_serialization());
+    allowed.then(|| url.to_string())
 }
 
 /// Runs SPEC §3's checks in order and delivers; returns the session id on success.
@@ -212,12 +238,15 @@ async fn accept(
     site: &Site,
     req: &HttpRequest,
     payload: web::Payload,
+    test: bool,
 ) -> Result<String, PublicError> {
-    if !site.settings.enabled {
+    // The test form works like Test delivery: whether or not forwarding is on, from the
+    // forwarder's own origin.
+    if !test && !site.settings.enabled {
         return Err(PublicError::ForwardingDisabled);
     }
     // No Origin and no Referer: not a cross-site browser post, allowed (SPEC §3).
-    if !request_origin(req).is_none_or(|origin| site.allows_origin(&origin)) {
+    if !test && !request_origin(req).is_none_or(|origin| site.allows_origin(&origin)) {
         return Err(PublicError::OriginNotAllowed);
     }
     state
@@ -244,7 +273,12 @@ async fn accept(
     };
     // The token comes from the fields this site's verifier posts; every verifier's token field
     // is stripped before the envelope is built (SPEC §3, §8).
-    let verifier = site.settings.verifier;
+    // The test form's widget is ours, so its token is the built-in one.
+    let verifier = if test {
+        VerifierKind::Builtin
+    } else {
+        site.settings.verifier
+    };
     let mut parsed = body::parse(content_type, bytes, verifier.token_fields(), &limits)
         .await
         .map_err(|e| PublicError::from(&e))?;
@@ -269,19 +303,21 @@ async fn accept(
         remote_kind => verify_remotely(state, verifier_client, site, remote_kind, &token).await?,
     };
     let verified_at = state.clock.now_ms();
-    let body = envelope::real(&claims, verified_at, &parsed.fields);
+    let kind = if test { Kind::Test } else { Kind::Real };
+    let body = envelope::real(&claims, verified_at, &parsed.fields, test);
     let report = state
         .deliverer
-        .deliver(client, &site.settings.webhook_url, body, Kind::Real)
+        .deliver(client, &site.settings.webhook_url, body, kind)
         .await;
     let finished = state.clock.now_ms();
-    crate::stats::record_delivery_later(&state.store, &site.id, finished, Kind::Real, &report);
-    state.metrics.delivery(Kind::Real, &report);
+    crate::stats::record_delivery_later(&state.store, &site.id, finished, kind, &report);
+    state.metrics.delivery(kind, &report);
     tracing::info!(
         site_id = %site.id,
         outcome = report.outcome.as_str(),
         http_status = report.http_status,
         latency_ms = report.latency_ms,
+        test,
         "delivery"
     );
     if report.outcome == Outcome::Delivered {

@@ -7,6 +7,7 @@ pub mod cors;
 pub mod dashboard;
 pub mod error;
 pub mod form;
+pub mod preview;
 pub mod rate_limit;
 pub mod siteverify;
 
@@ -125,6 +126,11 @@ const STATIC_FILES: &[(&str, &str, &str)] = &[
         "app.css",
         "text/css; charset=utf-8",
         include_str!("../../static/app.css"),
+    ),
+    (
+        "dashboard.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/dashboard.js"),
     ),
 ];
 

@@ -71,7 +71,51 @@ struct SiteFormPage {
     action: String,
     button: &'static str,
     cancel: String,
+    estimate: Estimate,
     form: FormValues,
+}
+
+/// The expected solve time of the form's challenges × difficulty, and what the page's script
+/// needs to follow the fields as they are typed.
+struct Estimate {
+    text: String,
+    slow: bool,
+    laptop_hps: u64,
+    phone_hps: u64,
+    slow_ms: u64,
+    max_count: u16,
+    max_difficulty: u8,
+}
+
+impl Estimate {
+    fn of(form: &FormValues) -> Estimate {
+        use crate::captcha::cap::{MAX_CHALLENGE_COUNT, MAX_DIFFICULTY};
+        use crate::captcha::solve_time::{self, SolveTime};
+        let params = form
+            .challenge_count
+            .trim()
+            .parse::<u16>()
+            .ok()
+            .zip(form.difficulty.trim().parse::<u8>().ok())
+            .and_then(|(count, difficulty)| ChallengeParams::new(count, difficulty));
+        let time = params.map(SolveTime::of);
+        Estimate {
+            text: time.map_or_else(
+                || {
+                    format!(
+                        "Expected solve time: enter challenges 1–{MAX_CHALLENGE_COUNT} and difficulty 1–{MAX_DIFFICULTY}."
+                    )
+                },
+                SolveTime::sentence,
+            ),
+            slow: time.is_some_and(SolveTime::is_slow),
+            laptop_hps: solve_time::LAPTOP_HASHES_PER_SEC,
+            phone_hps: solve_time::PHONE_HASHES_PER_SEC,
+            slow_ms: solve_time::SLOW_MS,
+            max_count: MAX_CHALLENGE_COUNT,
+            max_difficulty: MAX_DIFFICULTY,
+        }
+    }
 }
 
 struct SiteView {
@@ -84,6 +128,7 @@ struct SiteView {
     redirect: String,
     challenges: u16,
     difficulty: u8,
+    solve_time: String,
     verifier: &'static str,
 }
 
@@ -127,6 +172,17 @@ struct SecretPage {
 }
 
 #[derive(Template)]
+#[template(path = "dashboard/created.html")]
+struct CreatedPage {
+    nav: Nav,
+    site: SiteView,
+    forwarder_url: String,
+    snippet_widget: String,
+    webhook_check: Option<WebhookCheck>,
+    secret: String,
+}
+
+#[derive(Template)]
 #[template(path = "dashboard/delete.html")]
 struct DeletePage {
     nav: Nav,
@@ -135,14 +191,15 @@ struct DeletePage {
 }
 
 /// The HTML a site owner pastes for our widget (SPEC §2; the widget is served at `/widget.js`).
+/// Inline attributes only, so that it looks like a form in a page with no stylesheet.
 pub fn snippet_widget(public_url: &str, forwarder_url: &str, site_key: &str) -> String {
     format!(
-        r#"<form action="{forwarder_url}" method="POST">
-  <label>Email <input type="email" name="email" required></label>
-  <label>Message <textarea name="message" required></textarea></label>
+        r#"<form action="{forwarder_url}" method="POST" style="display:grid;gap:.75rem;max-width:28rem">
+  <label style="display:grid;gap:.25rem">Email <input type="email" name="email" autocomplete="email" required></label>
+  <label style="display:grid;gap:.25rem">Message <textarea name="message" rows="5" required></textarea></label>
   <caputchin-widget sitekey="{site_key}" api-host="{public_url}" trigger="form-submit"></caputchin-widget>
   <noscript>This form needs JavaScript for its spam check.</noscript>
-  <button type="submit">Send</button>
+  <button type="submit" style="justify-self:start">Send</button>
 </form>
 <script src="{public_url}/widget.js" async></script>"#
     )
@@ -154,12 +211,12 @@ pub fn snippet_cap(forwarder_url: &str, cap_endpoint: &str) -> String {
     format!(
         r#"<script>window.CAP_CUSTOM_WASM_URL = "/cap/cap_wasm_bg.wasm";</script>
 <script src="/cap/cap.min.js"></script>
-<form action="{forwarder_url}" method="POST">
-  <label>Email <input type="email" name="email" required></label>
-  <label>Message <textarea name="message" required></textarea></label>
+<form action="{forwarder_url}" method="POST" style="display:grid;gap:.75rem;max-width:28rem">
+  <label style="display:grid;gap:.25rem">Email <input type="email" name="email" autocomplete="email" required></label>
+  <label style="display:grid;gap:.25rem">Message <textarea name="message" rows="5" required></textarea></label>
   <cap-widget data-cap-api-endpoint="{cap_endpoint}"
               data-cap-hidden-field-name="caputchin-token"></cap-widget>
-  <button type="submit">Send</button>
+  <button type="submit" style="justify-self:start">Send</button>
 </form>"#
     )
 }
@@ -180,6 +237,7 @@ fn view(site: &Site) -> SiteView {
             .unwrap_or_default(),
         challenges: site.settings.challenge.count,
         difficulty: site.settings.challenge.difficulty,
+        solve_time: crate::captcha::solve_time::SolveTime::of(site.settings.challenge).sentence(),
         verifier: site.settings.verifier.as_str(),
     }
 }
@@ -382,7 +440,8 @@ fn field_of(error: &SiteError) -> &'static str {
         SiteError::InvalidWebhook(_) => "webhook_url",
         SiteError::InvalidRedirect => "redirect_url",
         SiteError::InvalidOrigin(_) | SiteError::TooManyOrigins => "allowed_origins",
-        SiteError::InvalidChallenge => "challenge_count",
+        SiteError::InvalidChallengeCount => "challenge_count",
+        SiteError::InvalidDifficulty => "difficulty",
         SiteError::InvalidVerifier => "verifier",
         SiteError::MissingVerifierSecret => "verifier_secret",
         SiteError::InvalidVerifierUrl(_) => "verifier_url",
@@ -398,6 +457,7 @@ fn new_site_page(account: &CurrentAccount, form: FormValues) -> SiteFormPage {
         action: "/sites".into(),
         button: "Create site",
         cancel: "/dashboard".into(),
+        estimate: Estimate::of(&form),
         form,
     }
 }
@@ -410,6 +470,7 @@ fn edit_site_page(account: &CurrentAccount, site: &Site, form: FormValues) -> Si
         action: format!("/sites/{}/edit", site.id),
         button: "Save changes",
         cancel: format!("/sites/{}", site.id),
+        estimate: Estimate::of(&form),
         form,
     }
 }
@@ -490,20 +551,29 @@ pub async fn create(
     let created = save_form(&state, &account, &form, page, move |s, input| {
         let created = sites::create_site_for(&s.store, account_id, &input, now)?;
         s.sites.reload(&s.store)?;
-        Ok(created)
+        let site = sites::site_for_account(&s.store, account_id, &created.site_id)?;
+        Ok(site.map(|site| (site, created.secret)))
     })
     .await;
     match created {
-        Ok(created) => render(
-            StatusCode::OK,
-            &SecretPage {
-                nav: account.nav("sites"),
-                heading: "Site created",
-                name: form.get("name").cloned().unwrap_or_default(),
-                site_id: created.site_id,
-                secret: created.secret,
-            },
-        ),
+        Ok(Some((site, secret))) => {
+            // The same destination check as an edit: a blocked webhook is named at once.
+            let check = check_webhook(&state, &site.settings.webhook_url).await;
+            let key = site.key.as_str();
+            let forwarder_url = state.settings.forwarder_url(key);
+            render(
+                StatusCode::OK,
+                &CreatedPage {
+                    nav: account.nav("sites"),
+                    snippet_widget: snippet_widget(&state.settings.public_url, &forwarder_url, key),
+                    forwarder_url,
+                    site: view(&site),
+                    webhook_check: Some(check),
+                    secret,
+                },
+            )
+        }
+        Ok(None) => internal(account.nav("sites")),
         Err(response) => response,
     }
 }
@@ -555,9 +625,10 @@ async fn check_webhook(state: &AppState, url: &WebhookUrl) -> WebhookCheck {
             WebhookCheck {
                 ok: false,
                 summary: format!(
-                    "{} resolves to {}: delivery would be blocked ({blocked}).",
+                    "{} resolves to {}: delivery would be blocked ({blocked}). {}",
                     url.url().host_str().unwrap_or_default(),
-                    addrs.join(", ")
+                    addrs.join(", "),
+                    crate::egress::policy::ALLOW_HINT
                 ),
             }
         }
@@ -632,6 +703,19 @@ pub async fn test(
     let mut page = site_page(&state, &account, &site);
     page.test = Some(test_view(&report));
     render(StatusCode::OK, &page)
+}
+
+/// `GET /sites/{id}/try`: the site's test form, which works whatever origins the site allows and
+/// counts as a test (`crate::web::preview`).
+pub async fn test_form(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> HttpResponse {
+    match for_get(&state, &req, &path).await {
+        Ok((_, site)) => crate::web::preview::page(&state, &site, true),
+        Err(response) => response,
+    }
 }
 
 /// `POST /sites/{id}/rotate`: a new secret, shown once.
