@@ -8,8 +8,8 @@ use crate::store::{self, Store, StoreError};
 
 /// Shortest accepted password, in characters.
 pub const MIN_PASSWORD_CHARS: usize = 10;
-/// Longest accepted password, in bytes (argon2 work is bounded by it).
-pub const MAX_PASSWORD_BYTES: usize = 1024;
+/// Longest accepted password, in characters (at most 1 KiB of UTF-8, which bounds argon2's work).
+pub const MAX_PASSWORD_CHARS: usize = 256;
 
 /// A syntactically plausible email address, trimmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +42,7 @@ pub enum AccountError {
     #[error("invalid email address")]
     InvalidEmail,
     /// The password is too short or too long.
-    #[error("password must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_BYTES} bytes long")]
+    #[error("password must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters long")]
     WeakPassword,
     /// An account with this email exists.
     #[error("an account with this email already exists")]
@@ -63,7 +63,8 @@ pub enum AccountError {
 
 /// Checks a new password's length.
 pub fn check_password(password: &str) -> Result<(), AccountError> {
-    if password.chars().count() < MIN_PASSWORD_CHARS || password.len() > MAX_PASSWORD_BYTES {
+    let chars = password.chars().count();
+    if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&chars) {
         return Err(AccountError::WeakPassword);
     }
     Ok(())
@@ -203,6 +204,16 @@ mod tests {
             create_account(&store, "x@example.com", "short", 2),
             Err(AccountError::WeakPassword)
         ));
+        // The rule counts characters: 256 four-byte characters pass, 257 do not.
+        assert!(check_password(&"🔑".repeat(256)).is_ok());
+        assert!(matches!(
+            check_password(&"🔑".repeat(257)),
+            Err(AccountError::WeakPassword)
+        ));
+        assert_eq!(
+            AccountError::WeakPassword.to_string(),
+            "password must be 10 to 256 characters long"
+        );
         let (_, phc) = store
             .read(|c| store::accounts::password_hash(c, "owner@example.com"))
             .unwrap()

@@ -168,6 +168,9 @@ enum SiteCommand {
     RotateSecret {
         /// The site's public key (cpt_pub_…).
         site_key: String,
+        /// How long the current secret keeps verifying beside the new one: none, 1h or 24h.
+        #[arg(long, default_value = "none", value_parser = parse_grace)]
+        grace: sites::RotationGrace,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -267,6 +270,11 @@ fn main() -> ExitCode {
     }
 }
 
+/// Parses `--grace`.
+fn parse_grace(raw: &str) -> Result<sites::RotationGrace, String> {
+    sites::RotationGrace::parse(raw).ok_or_else(|| format!("{raw:?}: use none, 1h or 24h"))
+}
+
 /// Logs go to standard error, filtered by `RUST_LOG` (default `info`), as text or one JSON
 /// object per line (SPEC §9).
 fn init_logging(format: LogFormat) {
@@ -321,23 +329,36 @@ fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Site(SiteCommand::RotateSecret { site_key, json }) => {
+        Command::Site(SiteCommand::RotateSecret {
+            site_key,
+            grace,
+            json,
+        }) => {
             let state = prepare_state(settings, Dependencies::default())?;
             let site = cli_site(&state, &site_key)?;
-            let Some(secret) = sites::rotate_secret(
-                &state.store,
-                site.account_id,
-                &site.id,
-                SystemClock.now_ms(),
-            )?
+            let now = SystemClock.now_ms();
+            let Some(secret) =
+                sites::rotate_secret(&state.store, site.account_id, &site.id, grace, now)?
             else {
                 bail!("no site with key {}", site.key.as_str());
             };
+            let until = grace.millis().map(|ms| now.saturating_add(ms));
             if json {
-                print_json(&json!({"site_key": site.key.as_str(), "secret": secret}))?;
+                print_json(&json!({
+                    "site_key": site.key.as_str(),
+                    "secret": secret,
+                    "previous_secret_until": until,
+                }))?;
             } else {
                 println!("secret rotated for {}", site.key.as_str());
                 println!("  secret:        {secret}  (shown once: store it now)");
+                match until {
+                    Some(ms) => println!(
+                        "  the previous secret keeps working until {} UTC",
+                        caputchin_forwarder::web::dashboard::utc_datetime(ms)
+                    ),
+                    None => println!("  the previous secret no longer works"),
+                }
             }
             Ok(())
         }

@@ -58,7 +58,10 @@ pub enum SiteError {
     )]
     InvalidChallengeCount,
     /// The difficulty is out of range.
-    #[error("difficulty must be between 1 and {}", crate::captcha::cap::MAX_DIFFICULTY)]
+    #[error(
+        "difficulty must be between 1 and {}",
+        crate::captcha::cap::MAX_DIFFICULTY
+    )]
     InvalidDifficulty,
     /// The owning account does not exist.
     #[error(transparent)]
@@ -275,9 +278,16 @@ impl SiteInput {
         let webhook_url = WebhookUrl::parse(&self.webhook_url)?;
         let redirect_url = parse_redirect(self.redirect_url.as_deref().unwrap_or(""))?;
         let mut allowed_origins = Vec::new();
-        for raw in self.allowed_origins.iter().filter(|o| !o.trim().is_empty()) {
+        // One per entry, line or comma: "https://a.example, https://b.example" is two.
+        let entries = self
+            .allowed_origins
+            .iter()
+            .flat_map(|o| o.split([',', '\n']))
+            .map(str::trim)
+            .filter(|o| !o.is_empty());
+        for raw in entries {
             let origin =
-                normalize_origin(raw).ok_or_else(|| SiteError::InvalidOrigin(raw.clone()))?;
+                normalize_origin(raw).ok_or_else(|| SiteError::InvalidOrigin(raw.to_owned()))?;
             if !allowed_origins.contains(&origin) {
                 allowed_origins.push(origin);
             }
@@ -337,6 +347,8 @@ pub struct Site {
     pub key: SiteKey,
     /// SHA-256 of the secret.
     pub secret_hash: [u8; 32],
+    /// The secret a rotation replaced, while its grace period lasts.
+    pub previous_secret: Option<PreviousSecret>,
     /// The remote verifier's secret, sealed.
     pub verifier_secret: Option<Vec<u8>>,
     /// The checked settings.
@@ -345,7 +357,77 @@ pub struct Site {
     pub created_at: i64,
 }
 
+/// A replaced secret that still verifies until `until_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PreviousSecret {
+    /// Its SHA-256.
+    pub hash: [u8; 32],
+    /// When it stops verifying, epoch ms.
+    pub until_ms: i64,
+}
+
+/// How long a rotated-out secret keeps verifying, so that servers can move to the new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RotationGrace {
+    /// The old secret stops at once.
+    #[default]
+    None,
+    /// One hour.
+    Hour,
+    /// 24 hours.
+    Day,
+}
+
+impl RotationGrace {
+    /// Every choice, shortest first.
+    pub const ALL: [RotationGrace; 3] =
+        [RotationGrace::None, RotationGrace::Hour, RotationGrace::Day];
+
+    /// Parses `none`, `1h` or `24h`.
+    pub fn parse(raw: &str) -> Option<RotationGrace> {
+        RotationGrace::ALL
+            .into_iter()
+            .find(|g| g.as_str() == raw.trim().to_ascii_lowercase())
+    }
+
+    /// The typed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RotationGrace::None => "none",
+            RotationGrace::Hour => "1h",
+            RotationGrace::Day => "24h",
+        }
+    }
+
+    /// Its length in milliseconds (`None` for no grace).
+    pub fn millis(self) -> Option<i64> {
+        match self {
+            RotationGrace::None => None,
+            RotationGrace::Hour => Some(3_600_000),
+            RotationGrace::Day => Some(86_400_000),
+        }
+    }
+}
+
 impl Site {
+    /// True when `secret` verifies for this site at `now_ms`: the current secret, or the
+    /// previous one inside its grace period (both compared in constant time).
+    pub fn accepts_secret(&self, secret: &str, now_ms: i64) -> bool {
+        let hash = hash_secret(secret);
+        let current = bool::from(self.secret_hash.ct_eq(&hash));
+        let previous = self
+            .previous_secret
+            .is_some_and(|p| bool::from(p.hash.ct_eq(&hash)) && now_ms < p.until_ms);
+        current | previous
+    }
+
+    /// When the previous secret stops verifying, if it still does at `now_ms`.
+    pub fn previous_secret_until(&self, now_ms: i64) -> Option<i64> {
+        self.previous_secret
+            .map(|p| p.until_ms)
+            .filter(|until| now_ms < *until)
+    }
+
     /// True when `origin` (an `Origin` header value) may use this site: any origin when the site
     /// sets none.
     pub fn allows_origin(&self, origin: &str) -> bool {
@@ -361,6 +443,16 @@ impl Site {
             .as_slice()
             .try_into()
             .map_err(|_| corrupt("secret hash"))?;
+        let previous_secret = match (&row.previous_secret_hash, row.previous_secret_until) {
+            (Some(hash), Some(until_ms)) => Some(PreviousSecret {
+                hash: hash
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| corrupt("previous secret hash"))?,
+                until_ms,
+            }),
+            _ => None,
+        };
         let input = SiteInput {
             name: row.name.clone(),
             webhook_url: row.webhook_url.clone(),
@@ -381,6 +473,7 @@ impl Site {
             account_email: row.account_email,
             key,
             secret_hash,
+            previous_secret,
             verifier_secret: row.verifier_secret,
             settings,
             created_at: row.created_at,
@@ -464,6 +557,8 @@ fn settings_row(
         verifier_secret: sealed_secret,
         verifier_url: settings.verifier_url.map(|u| u.expose().to_owned()),
         verifier_sitekey: settings.verifier_sitekey,
+        previous_secret_hash: None,
+        previous_secret_until: None,
     }
 }
 
@@ -505,12 +600,14 @@ pub fn rotate_secret(
     store: &Store,
     account_id: i64,
     site_id: &str,
+    grace: RotationGrace,
     now_ms: i64,
 ) -> Result<Option<String>, SiteError> {
     let secret = crate::ids::random_id::<24>(SECRET_PREFIX);
     let hash = hash_secret(&secret);
-    let changed =
-        store.write(|c| store::sites::set_secret_hash(c, account_id, site_id, &hash, now_ms))?;
+    let until = grace.millis().map(|ms| now_ms.saturating_add(ms));
+    let changed = store
+        .write(|c| store::sites::set_secret_hash(c, account_id, site_id, &hash, until, now_ms))?;
     Ok(changed.then_some(secret))
 }
 
@@ -606,25 +703,26 @@ impl SiteDirectory {
         self.get(site_key)
     }
 
-    /// The site whose secret this is, as loaded. The map lookup compares digests of the secret,
-    /// which reveal nothing usable about it; the match is then confirmed in constant time.
-    pub fn by_secret(&self, secret: &str) -> Option<Arc<Site>> {
+    /// The site whose secret this is at `now_ms` (its current one, or its previous one inside
+    /// the grace period), as loaded. The map lookup compares digests of the secret, which reveal
+    /// nothing usable about it; the match is then confirmed in constant time.
+    pub fn by_secret(&self, secret: &str, now_ms: i64) -> Option<Arc<Site>> {
         let hash = hash_secret(secret);
         let site = self.current().by_secret_hash.get(&hash).cloned()?;
-        bool::from(site.secret_hash.ct_eq(&hash)).then_some(site)
+        site.accepts_secret(secret, now_ms).then_some(site)
     }
 
     /// [`SiteDirectory::by_secret`], looking again after a fresh check when it is not in memory
     /// (a secret rotated a moment ago by another process).
-    pub async fn find_by_secret(&self, secret: &str) -> Option<Arc<Site>> {
-        if let Some(site) = self.by_secret(secret) {
+    pub async fn find_by_secret(&self, secret: &str, now_ms: i64) -> Option<Arc<Site>> {
+        if let Some(site) = self.by_secret(secret, now_ms) {
             return Some(site);
         }
         if !secret.starts_with(SECRET_PREFIX) {
             return None;
         }
         self.fresh_check().await;
-        self.by_secret(secret)
+        self.by_secret(secret, now_ms)
     }
 
     /// Waits for a check of the change counter that started after this call; returns at once
@@ -705,6 +803,9 @@ impl SiteDirectory {
             match Site::from_row(row) {
                 Ok(site) => {
                     let site = Arc::new(site);
+                    if let Some(previous) = site.previous_secret {
+                        next.by_secret_hash.insert(previous.hash, Arc::clone(&site));
+                    }
                     next.by_secret_hash
                         .insert(site.secret_hash, Arc::clone(&site));
                     next.by_key.insert(site.key.as_str().to_owned(), site);
@@ -809,6 +910,20 @@ mod tests {
         i.allowed_origins = vec!["https://a.com/x".into()];
         assert!(matches!(i.validate(), Err(SiteError::InvalidOrigin(_))));
         let mut i = input();
+        i.allowed_origins = vec![
+            "https://a.example, http://localhost:8000,".into(),
+            " https://b.example ".into(),
+        ];
+        assert_eq!(
+            i.validate().map(|s| s.allowed_origins).ok(),
+            Some(vec![
+                "https://a.example".to_owned(),
+                "http://localhost:8000".to_owned(),
+                "https://b.example".to_owned()
+            ]),
+            "commas and lines both separate origins"
+        );
+        let mut i = input();
         i.difficulty = Some(9);
         let e = i.validate().err();
         assert!(matches!(e, Some(SiteError::InvalidDifficulty)));
@@ -847,8 +962,8 @@ mod tests {
         assert!(directory.refresh_if_changed(&store).unwrap());
         assert!(!directory.refresh_if_changed(&store).unwrap());
         assert!(directory.get(created.site_key.as_str()).is_some());
-        assert!(directory.by_secret(&created.secret).is_some());
-        assert!(directory.by_secret("cpt_sec_wrong").is_none());
+        assert!(directory.by_secret(&created.secret, 2).is_some());
+        assert!(directory.by_secret("cpt_sec_wrong", 2).is_none());
 
         drop(store);
         let bytes = std::fs::read(dir.path().join("s.db")).unwrap();

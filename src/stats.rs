@@ -284,12 +284,15 @@ impl Range {
     }
 
     /// The width of one series bucket for `[start_ms, end_ms)`: an hour for Today and
-    /// Yesterday, a day otherwise, and a week for All time spanning more than 90 days.
+    /// Yesterday, a day otherwise; All time picks from its span: hours for a single day, weeks
+    /// past 90 days.
     pub fn bucket_ms(self, start_ms: i64, end_ms: i64) -> i64 {
+        let span = end_ms.saturating_sub(start_ms);
         match self {
             Range::Today | Range::Yesterday => HOUR_MS,
             Range::Days7 | Range::Days28 => DAY_MS,
-            Range::All if end_ms.saturating_sub(start_ms) > DAILY_SERIES_MAX_MS => WEEK_MS,
+            Range::All if span <= DAY_MS => HOUR_MS,
+            Range::All if span > DAILY_SERIES_MAX_MS => WEEK_MS,
             Range::All => DAY_MS,
         }
     }
@@ -476,7 +479,7 @@ fn query_on(
     let days = (range != Range::All).then_some((start_ms, end_ms));
     let histogram = deliveries::latency_histogram(conn, set, days)?;
     let rejected_by_reason = deliveries::rejections_by_reason(conn, set, grain, start_ms, end_ms)?;
-    let recent = deliveries::latest(conn, set, RECENT)?
+    let recent = deliveries::latest(conn, set, (start_ms, end_ms), RECENT)?
         .into_iter()
         .map(|row| {
             Ok(RecentDelivery {
@@ -741,7 +744,8 @@ pub fn chart_svg(stats: &Stats) -> String {
             }
             svg.push_str("</g>");
         }
-        if i % label_every == 0 {
+        // Labels are counted back from the last bar, so that the latest bucket is always named.
+        if (n - 1 - i).is_multiple_of(label_every) {
             let label = if hourly {
                 utc_hour(point.start_ms)
             } else {

@@ -34,7 +34,8 @@ pub struct SolveTime {
 impl SolveTime {
     /// The expected times for these parameters.
     pub fn of(params: ChallengeParams) -> SolveTime {
-        let hashes = u64::from(params.count).saturating_mul(16_u64.pow(u32::from(params.difficulty)));
+        let hashes =
+            u64::from(params.count).saturating_mul(16_u64.pow(u32::from(params.difficulty)));
         let ms = |rate: u64| hashes.saturating_mul(1000) / rate;
         SolveTime {
             hashes,

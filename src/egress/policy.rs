@@ -5,7 +5,6 @@
 //! resolving names and pinning the vetted addresses belong to the resolver, which asks this module
 //! about every address it gets.
 
-
 /// What to do about a blocked destination that is the operator's own receiver, for the messages
 /// that report one (Test delivery, the destination check).
 pub const ALLOW_HINT: &str = "If the forwarder runs next to this receiver on a private network, \

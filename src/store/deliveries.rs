@@ -458,16 +458,22 @@ pub struct DeliveryRow {
 fn latest_of_site(
     conn: &Connection,
     site_id: &str,
+    (start_ms, end_ms): (i64, i64),
     limit: usize,
 ) -> Result<Vec<DeliveryRow>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT d.id, d.at_ms, d.site_id, s.name, d.is_test, d.outcome, d.http_status, d.latency_ms
          FROM deliveries d JOIN sites s ON s.id = d.site_id
-         WHERE d.site_id = ?1
-         ORDER BY d.at_ms DESC, d.id DESC LIMIT ?2",
+         WHERE d.site_id = ?1 AND d.at_ms >= ?2 AND d.at_ms < ?3
+         ORDER BY d.at_ms DESC, d.id DESC LIMIT ?4",
     )?;
     let rows = stmt.query_map(
-        params![site_id, i64::try_from(limit).unwrap_or(i64::MAX)],
+        params![
+            site_id,
+            start_ms,
+            end_ms,
+            i64::try_from(limit).unwrap_or(i64::MAX)
+        ],
         |r| {
             Ok(DeliveryRow {
                 id: r.get(0)?,
@@ -488,16 +494,17 @@ fn latest_of_site(
 pub fn latest(
     conn: &Connection,
     set: SiteSet<'_>,
+    range: (i64, i64),
     limit: usize,
 ) -> Result<Vec<DeliveryRow>, StoreError> {
     match set {
-        SiteSet::Site(id) => latest_of_site(conn, id, limit),
+        SiteSet::Site(id) => latest_of_site(conn, id, range, limit),
         SiteSet::Account(account) => {
             // The newest of each site, merged: every step walks the (site_id, at_ms) index
             // backwards, where one ORDER BY over the join would sort every row of the account.
             let mut all = Vec::new();
             for site_id in account_site_ids(conn, account)? {
-                all.extend(latest_of_site(conn, &site_id, limit)?);
+                all.extend(latest_of_site(conn, &site_id, range, limit)?);
             }
             all.sort_by_key(|d| std::cmp::Reverse((d.at_ms, d.id)));
             all.truncate(limit);

@@ -37,6 +37,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "single_use_by_expiry",
         include_str!("../../migrations/0006_single_use_by_expiry.sql"),
     ),
+    (
+        7,
+        "secret_grace",
+        include_str!("../../migrations/0007_secret_grace.sql"),
+    ),
 ];
 
 /// Applies every migration not yet recorded; returns the versions applied now. Each migration

@@ -43,12 +43,16 @@ pub struct SiteRow {
     pub verifier_url: Option<String>,
     /// hCaptcha's site key.
     pub verifier_sitekey: Option<String>,
+    /// SHA-256 of the secret a rotation replaced, while it still verifies.
+    pub previous_secret_hash: Option<Vec<u8>>,
+    /// Until when (epoch ms) the previous secret verifies.
+    pub previous_secret_until: Option<i64>,
 }
 
 const COLUMNS: &str = "s.id, s.account_id, a.email, s.name, s.site_key, s.secret_hash, \
      s.webhook_url, s.enabled, s.redirect_url, s.allowed_origins, s.challenge_count, \
      s.challenge_difficulty, s.created_at, s.updated_at, s.verifier, s.verifier_secret, \
-     s.verifier_url, s.verifier_sitekey";
+     s.verifier_url, s.verifier_sitekey, s.previous_secret_hash, s.previous_secret_until";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<SiteRow> {
     Ok(SiteRow {
@@ -70,6 +74,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<SiteRow> {
         verifier_secret: r.get(15)?,
         verifier_url: r.get(16)?,
         verifier_sitekey: r.get(17)?,
+        previous_secret_hash: r.get(18)?,
+        previous_secret_until: r.get(19)?,
     })
 }
 
@@ -173,17 +179,22 @@ pub fn update_settings(
     Ok(changed == 1)
 }
 
-/// Replaces a site's secret hash; false when the account has no such site.
+/// Replaces a site's secret hash; the replaced one keeps verifying until `previous_until`
+/// (`None`: it stops at once). False when the account has no such site.
 pub fn set_secret_hash(
     conn: &Connection,
     account_id: i64,
     site_id: &str,
     secret_hash: &[u8],
+    previous_until: Option<i64>,
     now_ms: i64,
 ) -> Result<bool, StoreError> {
+    // The right-hand sides read the row as it was: the old `secret_hash` becomes the previous one.
     let changed = conn.execute(
-        "UPDATE sites SET secret_hash = ?3, updated_at = ?4 WHERE account_id = ?1 AND id = ?2",
-        params![account_id, site_id, secret_hash, now_ms],
+        "UPDATE sites SET previous_secret_hash = CASE WHEN ?4 IS NULL THEN NULL ELSE secret_hash END,
+                          previous_secret_until = ?4, secret_hash = ?3, updated_at = ?5
+         WHERE account_id = ?1 AND id = ?2",
+        params![account_id, site_id, secret_hash, previous_until, now_ms],
     )?;
     Ok(changed == 1)
 }

@@ -111,7 +111,10 @@ mod tests {
         assert_eq!(form_keys, ["z", "a"], "field order is kept");
         let test_form: Value =
             serde_json::from_slice(&real(&claims, 1_748_640_000_000, &form, true)).unwrap();
-        assert_eq!(test_form["caputchin"]["test"], true, "a test form post is marked");
+        assert_eq!(
+            test_form["caputchin"]["test"], true,
+            "a test form post is marked"
+        );
         assert_eq!(test_form["form"], body["form"]);
         assert_eq!(body.as_object().unwrap().len(), 2);
     }

@@ -157,7 +157,16 @@ pub async fn submit(
     // A refused origin is not echoed: the browser then keeps the answer from that page's script.
     let allowed = cors::check(&site, &req).unwrap_or(cors::Cors::NoOrigin);
     let test = preview::is_test_post(&state, &req, &site);
-    let accepted = accept(&state, &client, &verifier_client.0, &site, &req, payload, test).await;
+    let accepted = accept(
+        &state,
+        &client,
+        &verifier_client.0,
+        &site,
+        &req,
+        payload,
+        test,
+    )
+    .await;
     // The test form's posts are tests: kept out of the submission counts and the rejections.
     if !test {
         state.metrics.submission(match &accepted {

@@ -74,15 +74,18 @@ pub fn is_test_post(state: &AppState, req: &HttpRequest, site: &Site) -> bool {
     if !from_here {
         return false;
     }
-    let Ok(query) =
-        actix_web::web::Query::<std::collections::HashMap<String, String>>::from_query(
-            req.query_string(),
-        )
-    else {
+    let Ok(query) = actix_web::web::Query::<std::collections::HashMap<String, String>>::from_query(
+        req.query_string(),
+    ) else {
         return false;
     };
     query.get(PASS_PARAM).is_some_and(|p| {
-        pass_is_valid(state.issuer.key(), site.key.as_str(), p, state.clock.now_ms())
+        pass_is_valid(
+            state.issuer.key(),
+            site.key.as_str(),
+            p,
+            state.clock.now_ms(),
+        )
     })
 }
 
@@ -141,7 +144,12 @@ mod tests {
         let key = ServerKey::from_bytes(&[7; 32]);
         let p = pass(&key, "cpt_pub_a", 1_000);
         assert!(pass_is_valid(&key, "cpt_pub_a", &p, 1_000));
-        assert!(pass_is_valid(&key, "cpt_pub_a", &p, 1_000 + PASS_TTL_MS - 1));
+        assert!(pass_is_valid(
+            &key,
+            "cpt_pub_a",
+            &p,
+            1_000 + PASS_TTL_MS - 1
+        ));
         assert!(!pass_is_valid(&key, "cpt_pub_a", &p, 1_000 + PASS_TTL_MS));
         assert!(!pass_is_valid(&key, "cpt_pub_b", &p, 1_000));
         let other = ServerKey::from_bytes(&[8; 32]);

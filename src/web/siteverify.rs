@@ -138,7 +138,12 @@ async fn verify(
         return Err("bad-request");
     };
     let site = match &request.secret {
-        Some(secret) => state.sites.find_by_secret(secret).await,
+        Some(secret) => {
+            state
+                .sites
+                .find_by_secret(secret, state.clock.now_ms())
+                .await
+        }
         None => None,
     };
     let budget_key = site.as_ref().map_or(UNKNOWN_SITE, |site| site.key.as_str());

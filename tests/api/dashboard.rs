@@ -429,7 +429,11 @@ async fn a_site_is_created_shown_edited_rotated_and_deleted() {
 
     let token = app.solve_token(&key).await;
     let rotated = browser
-        .submit(&format!("/sites/{id}"), &format!("/sites/{id}/rotate"), &[])
+        .submit(
+            &format!("/sites/{id}/rotate"),
+            &format!("/sites/{id}/rotate"),
+            &[("grace", "none")],
+        )
         .await;
     let new_secret = {
         let at = rotated.text.find("cpt_sec_").unwrap();

@@ -49,6 +49,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/sites/{id}/edit", web::post().to(sites::update))
         .route("/sites/{id}/test", web::post().to(sites::test))
         .route("/sites/{id}/try", web::get().to(sites::test_form))
+        .route("/sites/{id}/rotate", web::get().to(sites::rotate_confirm))
         .route("/sites/{id}/rotate", web::post().to(sites::rotate))
         .route("/sites/{id}/delete", web::get().to(sites::delete_confirm))
         .route("/sites/{id}/delete", web::post().to(sites::delete))

@@ -13,7 +13,7 @@ use crate::captcha::cap::ChallengeParams;
 use crate::delivery::{Outcome, Report};
 use crate::egress::resolve::EgressError;
 use crate::egress::webhook_url::WebhookUrl;
-use crate::sites::{self, Site, SiteError, SiteInput};
+use crate::sites::{self, RotationGrace, Site, SiteError, SiteInput};
 use crate::web::AppState;
 
 /// Signs in or redirects to the login page.
@@ -41,6 +41,7 @@ struct SiteRow {
 struct SitesPage {
     nav: Nav,
     rows: Vec<SiteRow>,
+    deleted: bool,
 }
 
 /// The values of the site form, as typed, with at most one error placed next to its field.
@@ -124,12 +125,13 @@ struct SiteView {
     key: String,
     enabled: bool,
     webhook: String,
-    origins: String,
+    origins: Vec<String>,
     redirect: String,
     challenges: u16,
     difficulty: u8,
     solve_time: String,
     verifier: &'static str,
+    previous_secret_until: Option<String>,
 }
 
 struct TestView {
@@ -169,6 +171,15 @@ struct SecretPage {
     name: String,
     site_id: String,
     secret: String,
+    previous_until: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/rotate.html")]
+struct RotatePage {
+    nav: Nav,
+    name: String,
+    site_id: String,
 }
 
 #[derive(Template)]
@@ -221,14 +232,14 @@ pub fn snippet_cap(forwarder_url: &str, cap_endpoint: &str) -> String {
     )
 }
 
-fn view(site: &Site) -> SiteView {
+fn view(site: &Site, now_ms: i64) -> SiteView {
     SiteView {
         id: site.id.clone(),
         name: site.settings.name.clone(),
         key: site.key.as_str().to_owned(),
         enabled: site.settings.enabled,
         webhook: site.settings.webhook_url.masked(),
-        origins: site.settings.allowed_origins.join(", "),
+        origins: site.settings.allowed_origins.clone(),
         redirect: site
             .settings
             .redirect_url
@@ -239,6 +250,7 @@ fn view(site: &Site) -> SiteView {
         difficulty: site.settings.challenge.difficulty,
         solve_time: crate::captcha::solve_time::SolveTime::of(site.settings.challenge).sentence(),
         verifier: site.settings.verifier.as_str(),
+        previous_secret_until: site.previous_secret_until(now_ms).map(super::utc_datetime),
     }
 }
 
@@ -248,7 +260,7 @@ fn site_page(state: &AppState, account: &CurrentAccount, site: &Site) -> SitePag
     let cap_endpoint = state.settings.cap_endpoint(key);
     SitePage {
         nav: account.nav("sites"),
-        site: view(site),
+        site: view(site, state.clock.now_ms()),
         snippet_widget: snippet_widget(&state.settings.public_url, &forwarder_url, key),
         snippet_cap: snippet_cap(&forwarder_url, &cap_endpoint),
         forwarder_url,
@@ -306,7 +318,7 @@ async fn for_post(
     Ok((account, site))
 }
 
-/// `GET /dashboard`: the account's sites with today's counts.
+/// `GET /dashboard`: the account's sites with today's counts (`?deleted=1` after a deletion).
 pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let account = signed_in!(state, req);
     let (account_id, now) = (account.id, state.clock.now_ms());
@@ -339,6 +351,7 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
         &SitesPage {
             nav: account.nav("sites"),
             rows,
+            deleted: req.query_string() == "deleted=1",
         },
     )
 }
@@ -567,7 +580,7 @@ pub async fn create(
                     nav: account.nav("sites"),
                     snippet_widget: snippet_widget(&state.settings.public_url, &forwarder_url, key),
                     forwarder_url,
-                    site: view(&site),
+                    site: view(&site, state.clock.now_ms()),
                     webhook_check: Some(check),
                     secret,
                 },
@@ -718,7 +731,27 @@ pub async fn test_form(
     }
 }
 
-/// `POST /sites/{id}/rotate`: a new secret, shown once.
+/// `GET /sites/{id}/rotate`: the confirmation step, with the grace period to choose.
+pub async fn rotate_confirm(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> HttpResponse {
+    match for_get(&state, &req, &path).await {
+        Ok((account, site)) => render(
+            StatusCode::OK,
+            &RotatePage {
+                nav: account.nav("sites"),
+                name: site.settings.name.clone(),
+                site_id: site.id.clone(),
+            },
+        ),
+        Err(response) => response,
+    }
+}
+
+/// `POST /sites/{id}/rotate` with `confirm=yes` and `grace` (`none`, `1h`, `24h`): a new secret,
+/// shown once.
 pub async fn rotate(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -729,16 +762,22 @@ pub async fn rotate(
         Ok(found) => found,
         Err(response) => return response,
     };
+    let grace = form
+        .get("grace")
+        .map_or(Some(RotationGrace::None), |g| RotationGrace::parse(g));
+    let (Some("yes"), Some(grace)) = (form.get("confirm").map(String::as_str), grace) else {
+        return see_other(&format!("/sites/{}/rotate", site.id));
+    };
     let (account_id, now, site_id) = (account.id, state.clock.now_ms(), site.id.clone());
     let rotated = blocking(&state, move |s| -> Result<_, SiteError> {
-        let secret = sites::rotate_secret(&s.store, account_id, &site_id, now)?;
+        let secret = sites::rotate_secret(&s.store, account_id, &site_id, grace, now)?;
         s.sites.reload(&s.store)?;
         Ok(secret)
     })
     .await;
     match rotated {
         Some(Some(secret)) => {
-            tracing::info!(site_id = %site.id, "secret rotated");
+            tracing::info!(site_id = %site.id, grace = grace.as_str(), "secret rotated");
             render(
                 StatusCode::OK,
                 &SecretPage {
@@ -747,6 +786,9 @@ pub async fn rotate(
                     name: site.settings.name.clone(),
                     site_id: site.id.clone(),
                     secret,
+                    previous_until: grace
+                        .millis()
+                        .map(|ms| super::utc_datetime(now.saturating_add(ms))),
                 },
             )
         }
@@ -798,7 +840,7 @@ pub async fn delete(
     match deleted {
         Some(true) => {
             tracing::info!(site_id = %site.id, "site deleted");
-            see_other("/dashboard")
+            see_other("/dashboard?deleted=1")
         }
         Some(false) => not_found(account.nav("sites")),
         None => internal(account.nav("sites")),
