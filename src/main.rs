@@ -610,6 +610,8 @@ fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
                     println!("    {:<24} {n}", outcome.as_str());
                 }
                 println!("  test deliveries (apart) {}", stats.test_deliveries);
+                println!("  challenges issued {}", stats.challenges_issued);
+                println!("  challenges solved {}", stats.challenges_solved);
             }
             Ok(())
         }

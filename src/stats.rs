@@ -366,6 +366,10 @@ pub struct Stats {
     pub failed: u64,
     /// `delivered / (delivered + failed)`; `None` without real deliveries.
     pub success_rate: Option<f64>,
+    /// Proof-of-work challenges issued by the built-in verifier.
+    pub challenges_issued: u64,
+    /// Challenges solved (redeemed for a token).
+    pub challenges_solved: u64,
     /// Median latency of real deliveries (delivered or failed), ms.
     pub p50_ms: Option<u64>,
     /// 95th percentile latency of real deliveries (delivered or failed), ms.
@@ -479,6 +483,7 @@ fn query_on(
     let days = (range != Range::All).then_some((start_ms, end_ms));
     let histogram = deliveries::latency_histogram(conn, set, days)?;
     let rejected_by_reason = deliveries::rejections_by_reason(conn, set, grain, start_ms, end_ms)?;
+    let challenges = deliveries::challenge_counts(conn, set, start_ms, end_ms)?;
     let recent = deliveries::latest(conn, set, (start_ms, end_ms), RECENT)?
         .into_iter()
         .map(|row| {
@@ -507,6 +512,8 @@ fn query_on(
         delivered,
         failed,
         success_rate,
+        challenges_issued: challenges.issued,
+        challenges_solved: challenges.solved,
         p50_ms: percentile(&histogram, 50),
         p95_ms: percentile(&histogram, 95),
         rejected: rejected_by_reason.iter().map(|&(_, n)| n).sum(),
@@ -744,8 +751,10 @@ pub fn chart_svg(stats: &Stats) -> String {
             }
             svg.push_str("</g>");
         }
-        // Labels are counted back from the last bar, so that the latest bucket is always named.
-        if (n - 1 - i).is_multiple_of(label_every) {
+        // Every `label_every`-th bar from the first, and always the last one (the latest bucket),
+        // dropping a regular label too close before it.
+        let last = n - 1;
+        if i == last || (i.is_multiple_of(label_every) && last - i >= label_every.div_ceil(2)) {
             let label = if hourly {
                 utc_hour(point.start_ms)
             } else {

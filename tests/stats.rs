@@ -412,14 +412,16 @@ async fn all_time_without_any_record_is_today() {
     let all = site_stats(&db, &site, Range::All);
 
     assert_eq!((all.start_ms, all.end_ms), (TODAY, TODAY + DAY));
-    assert_eq!(all.series.len(), 1);
+    // A single day is drawn in hours, not as one bar.
+    assert_eq!(all.bucket_ms, DAY / 24);
+    assert_eq!(all.series.len(), 24);
     assert_eq!(all.series[0].delivered, 0);
     assert!(all.recent.is_empty());
     assert_eq!(all.success_rate, None);
 }
 
 #[tokio::test]
-async fn latest_deliveries_are_the_newest_20_of_any_time_with_tests_labelled() {
+async fn latest_deliveries_are_the_newest_20_of_the_range_with_tests_labelled() {
     let (db, _, site) = one_site();
     for i in 0..25i64 {
         deliver(&db, &site, TODAY - 50 * DAY + i, Outcome::Delivered, 7).await;
@@ -427,9 +429,14 @@ async fn latest_deliveries_are_the_newest_20_of_any_time_with_tests_labelled() {
     deliver(&db, &site, TODAY - 2 * DAY, Outcome::Http4xx, 15).await;
     deliver_test(&db, &site, TODAY - DAY, Outcome::Delivered, 12).await;
 
-    let s = site_stats(&db, &site, Range::Today);
+    let today = site_stats(&db, &site, Range::Today);
+    assert_eq!(today.delivered + today.failed + today.test_deliveries, 0);
+    assert!(today.recent.is_empty(), "nothing today");
+    let yesterday = site_stats(&db, &site, Range::Yesterday);
+    assert_eq!(yesterday.recent.len(), 1);
+    assert!(yesterday.recent[0].is_test);
 
-    assert_eq!(s.delivered + s.failed + s.test_deliveries, 0);
+    let s = site_stats(&db, &site, Range::All);
     assert_eq!(s.recent.len(), 20);
     let test = &s.recent[0];
     assert_eq!(test.at_ms, TODAY - DAY);
@@ -557,6 +564,10 @@ async fn chart_is_an_accessible_svg_with_utc_labels_and_stacked_bars() {
     assert!(daily.contains(">06-09</text>"));
     assert!(daily.contains(">06-15</text>"));
     assert!(daily.contains("2024-06-09 to 2024-06-15"));
+    // The 28-day chart names its last bar (today) and its first.
+    let monthly = stats::chart_svg(&site_stats(&db, &site, Range::Days28));
+    assert!(monthly.contains(">06-15</text>"), "{monthly}");
+    assert!(monthly.contains(">05-19</text>"), "{monthly}");
 }
 
 #[tokio::test]

@@ -254,6 +254,76 @@ fn write_records_in(conn: &Connection, records: &[Record]) -> Result<usize, Stor
     Ok(skipped)
 }
 
+/// Challenges issued and solved in one hour.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChallengeCount {
+    /// Challenges issued.
+    pub issued: u64,
+    /// Challenges solved (redeemed).
+    pub solved: u64,
+}
+
+/// Challenge counts per site id and hour (epoch ms of the hour's start).
+pub type ChallengeCounts =
+    std::collections::HashMap<String, std::collections::BTreeMap<i64, ChallengeCount>>;
+
+/// Adds counts to `challenge_hourly`; counts of sites deleted meanwhile are dropped.
+pub fn write_challenge_counts(
+    conn: &Connection,
+    counts: &ChallengeCounts,
+) -> Result<(), StoreError> {
+    let mut upsert = conn.prepare_cached(
+        "INSERT INTO challenge_hourly (site_id, hour_ms, issued, solved)
+         SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM sites WHERE id = ?1)
+         ON CONFLICT (site_id, hour_ms) DO UPDATE
+         SET issued = issued + excluded.issued, solved = solved + excluded.solved",
+    )?;
+    for (site_id, hours) in counts {
+        for (hour, count) in hours {
+            let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+            upsert.execute(params![
+                site_id,
+                hour,
+                as_i64(count.issued),
+                as_i64(count.solved)
+            ])?;
+        }
+    }
+    Ok(())
+}
+
+/// Challenges issued and solved in `[start_ms, end_ms)` by the sites of `set`.
+pub fn challenge_counts(
+    conn: &Connection,
+    set: SiteSet<'_>,
+    start_ms: i64,
+    end_ms: i64,
+) -> Result<ChallengeCount, StoreError> {
+    let (issued, solved): (i64, i64) = match set {
+        SiteSet::Site(id) => conn
+            .prepare_cached(
+                "SELECT COALESCE(SUM(issued), 0), COALESCE(SUM(solved), 0) FROM challenge_hourly
+                 WHERE site_id = ?1 AND hour_ms >= ?2 AND hour_ms < ?3",
+            )?
+            .query_row(params![id, start_ms, end_ms], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?,
+        SiteSet::Account(account) => conn
+            .prepare_cached(
+                "SELECT COALESCE(SUM(c.issued), 0), COALESCE(SUM(c.solved), 0)
+                 FROM challenge_hourly c JOIN sites s ON s.id = c.site_id
+                 WHERE s.account_id = ?1 AND c.hour_ms >= ?2 AND c.hour_ms < ?3",
+            )?
+            .query_row(params![account, start_ms, end_ms], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?,
+    };
+    Ok(ChallengeCount {
+        issued: u64::try_from(issued).unwrap_or(0),
+        solved: u64::try_from(solved).unwrap_or(0),
+    })
+}
+
 /// Which rollup a range query reads: hourly rows, or daily rows for ranges of whole days.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Grain {

@@ -42,6 +42,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "secret_grace",
         include_str!("../../migrations/0007_secret_grace.sql"),
     ),
+    (
+        8,
+        "challenge_counts",
+        include_str!("../../migrations/0008_challenge_counts.sql"),
+    ),
 ];
 
 /// Applies every migration not yet recorded; returns the versions applied now. Each migration

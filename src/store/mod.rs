@@ -160,7 +160,7 @@ fn write_queued(conn: &Connection, in_tx: bool, queued: &Queue) {
         conn.prepare_cached(sql)?.execute([])?;
         Ok(())
     };
-    let count = queued.records.len() + queued.spent_challenges.len();
+    let count = queued.len();
     if !in_tx || run("SAVEPOINT queued").is_err() {
         tracing::error!(count, "could not write queued records: no transaction");
         return;
@@ -169,6 +169,7 @@ fn write_queued(conn: &Connection, in_tx: bool, queued: &Queue) {
         .spent_challenges
         .iter()
         .try_for_each(|(id, expires_at)| tokens::spend_challenge(conn, id, *expires_at).map(drop))
+        .and_then(|()| deliveries::write_challenge_counts(conn, &queued.challenge_counts))
         .and_then(|()| deliveries::write_records(conn, &queued.records));
     match written {
         Ok(0) => {}
@@ -214,6 +215,8 @@ struct Queue {
     records: Vec<deliveries::Record>,
     /// Spent challenges (id, expiry), already refused again by the issuer's memory.
     spent_challenges: Vec<([u8; 16], i64)>,
+    /// Challenges issued and solved since the last commit, per site id and hour.
+    challenge_counts: deliveries::ChallengeCounts,
     /// Writes refused because the queue was full.
     dropped: usize,
 }
@@ -225,7 +228,7 @@ const MAX_QUEUED: usize = 262_144;
 
 impl Queue {
     fn len(&self) -> usize {
-        self.records.len() + self.spent_challenges.len()
+        self.records.len() + self.spent_challenges.len() + self.challenge_counts.len()
     }
 
     fn is_empty(&self) -> bool {
@@ -502,6 +505,26 @@ impl Store {
     /// before a graceful shutdown ends. The issuer refuses it again from memory meanwhile.
     pub fn queue_spent_challenge(&self, id: [u8; 16], expires_at: i64) {
         self.queue(|queue| queue.spent_challenges.push((id, expires_at)));
+    }
+
+    /// Counts a challenge issued (`solved` false) or solved for a site in the hour of `at_ms`:
+    /// added up in memory and written with the batch writer's next commit.
+    pub fn count_challenge(&self, site_id: &str, at_ms: i64, solved: bool) {
+        let hour = at_ms - at_ms.rem_euclid(3_600_000);
+        self.queue(|queue| {
+            let counts = &mut queue.challenge_counts;
+            // The site's entry is made once per commit; later counts allocate nothing.
+            let hours = match counts.get_mut(site_id) {
+                Some(hours) => hours,
+                None => counts.entry(site_id.to_owned()).or_default(),
+            };
+            let count = hours.entry(hour).or_default();
+            if solved {
+                count.solved += 1;
+            } else {
+                count.issued += 1;
+            }
+        });
     }
 
     fn queue(&self, add: impl FnOnce(&mut Queue)) {

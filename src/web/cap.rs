@@ -65,6 +65,9 @@ pub async fn challenge(
         };
     let issued = state.issuer.challenge(&site);
     state.metrics.cap_challenge();
+    state
+        .store
+        .count_challenge(&site.id, state.clock.now_ms(), false);
     let mut builder = HttpResponse::Ok();
     cors::apply(&mut builder, &allowed);
     builder.insert_header(("Cache-Control", "no-store")).json(json!({
@@ -153,6 +156,9 @@ async fn redeem_answer(
     };
     match state.issuer.redeem(&site, request).await {
         Ok(redeemed) => {
+            state
+                .store
+                .count_challenge(&site.id, state.clock.now_ms(), true);
             let mut builder = HttpResponse::Ok();
             cors::apply(&mut builder, &allowed);
             builder

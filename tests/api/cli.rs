@@ -1120,3 +1120,73 @@ async fn the_setup_link_stops_working_when_another_process_creates_an_account() 
         .unwrap();
     assert_eq!(accounts, 1);
 }
+
+#[test]
+fn json_output_stays_clean_with_logs_on_and_rotation_takes_a_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    create_account(dir.path(), "owner@example.com");
+    // Settings from `.env` in the working directory, as the server reads them; logs at debug
+    // with a loud egress exemption go to stderr only.
+    std::fs::write(
+        dir.path().join(".env"),
+        "CAPUTCHIN_EGRESS_ALLOW=127.0.0.0/8\nRUST_LOG=debug\n",
+    )
+    .unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .current_dir(dir.path())
+        .env("CAPUTCHIN_DATABASE", dir.path().join("db/forwarder.db"));
+    let created = run(cmd.args([
+        "site",
+        "create",
+        "--account",
+        "owner@example.com",
+        "--name",
+        "Contact",
+        "--webhook",
+        "http://127.0.0.1:9/hook",
+        "--json",
+    ]));
+    assert!(created.status.success(), "{}", stderr(&created));
+    let site: Value = serde_json::from_str(&stdout(&created)).unwrap();
+    let key = site["site_key"].as_str().unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .current_dir(dir.path())
+        .env("CAPUTCHIN_DATABASE", dir.path().join("db/forwarder.db"));
+    let tested = run(cmd.args(["site", "test", key, "--json"]));
+    let report: Value = serde_json::from_str(&stdout(&tested))
+        .unwrap_or_else(|e| panic!("stdout is one JSON object ({e}): {}", stdout(&tested)));
+    // Nothing listens on port 9: `connect`, not `blocked-destination`, so `.env` was read.
+    assert_eq!(report["outcome"], "connect", "{report}");
+    assert!(
+        stderr(&tested).contains("test delivery"),
+        "the log line went to stderr: {}",
+        stderr(&tested)
+    );
+
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .current_dir(dir.path())
+        .env("CAPUTCHIN_DATABASE", dir.path().join("db/forwarder.db"));
+    let rotated = run(cmd.args(["site", "rotate-secret", key, "--grace", "24h", "--json"]));
+    assert!(rotated.status.success(), "{}", stderr(&rotated));
+    let rotated: Value = serde_json::from_str(&stdout(&rotated)).unwrap();
+    let until = rotated["previous_secret_until"].as_i64().unwrap();
+    assert!((started + 86_400_000..started + 86_460_000).contains(&until));
+
+    let refused = run(cli(dir.path()).args(["site", "rotate-secret", key, "--grace", "2h"]));
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("use none, 1h or 24h"),
+        "{}",
+        stderr(&refused)
+    );
+    let none = run(cli(dir.path()).args(["site", "rotate-secret", key, "--json"]));
+    let none: Value = serde_json::from_str(&stdout(&none)).unwrap();
+    assert!(none["previous_secret_until"].is_null());
+}

@@ -114,18 +114,18 @@ pub fn csrf_in(html: &str) -> String {
     html[start..start + html[start..].find('"').unwrap()].to_owned()
 }
 
-fn location(answer: &Answer) -> &str {
+pub fn location(answer: &Answer) -> &str {
     answer.headers.get("location").unwrap().to_str().unwrap()
 }
 
-async fn logged_in(app: &TestApp) -> Browser<'_> {
+pub async fn logged_in(app: &TestApp) -> Browser<'_> {
     let mut browser = Browser::new(app);
     let answer = browser.login(OWNER, PASSWORD).await;
     assert_eq!(answer.status, 303, "{}", answer.text);
     browser
 }
 
-fn site_fields<'a>(name: &'a str, webhook: &'a str) -> Vec<(&'a str, &'a str)> {
+pub fn site_fields<'a>(name: &'a str, webhook: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
         ("name", name),
         ("webhook_url", webhook),
@@ -138,7 +138,7 @@ fn site_fields<'a>(name: &'a str, webhook: &'a str) -> Vec<(&'a str, &'a str)> {
 }
 
 /// Creates a site through the dashboard; returns (site id, secret).
-async fn create_site(browser: &mut Browser<'_>, name: &str, webhook: &str) -> (String, String) {
+pub async fn create_site(browser: &mut Browser<'_>, name: &str, webhook: &str) -> (String, String) {
     let answer = browser
         .submit("/sites/new", "/sites", &site_fields(name, webhook))
         .await;
@@ -432,7 +432,7 @@ async fn a_site_is_created_shown_edited_rotated_and_deleted() {
         .submit(
             &format!("/sites/{id}/rotate"),
             &format!("/sites/{id}/rotate"),
-            &[("grace", "none")],
+            &[("confirm", "yes"), ("grace", "none")],
         )
         .await;
     let new_secret = {
@@ -458,7 +458,7 @@ async fn a_site_is_created_shown_edited_rotated_and_deleted() {
             &[("confirm", "yes")],
         )
         .await;
-    assert_eq!(location(&deleted), "/dashboard");
+    assert_eq!(location(&deleted), "/dashboard?deleted=1");
     assert_eq!(browser.get(&format!("/sites/{id}")).await.status, 404);
     assert_eq!(app.db_count("SELECT COUNT(*) FROM sites"), 0);
     assert!(
@@ -522,7 +522,7 @@ async fn test_delivery_shows_the_outcome_and_the_receiver_gets_it_even_when_disa
     );
 }
 
-fn tile(html: &str, id: &str) -> String {
+pub fn tile(html: &str, id: &str) -> String {
     let start = html.find(&format!("id=\"{id}\">")).unwrap() + id.len() + 6;
     html[start..start + html[start..].find('<').unwrap()].to_owned()
 }

@@ -8,6 +8,7 @@ mod egress;
 mod form;
 mod helpers;
 mod metrics;
+mod newcomer;
 mod proxy;
 mod receiver;
 mod reliability;

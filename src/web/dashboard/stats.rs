@@ -28,6 +28,8 @@ struct Tiles {
     p50: String,
     p95: String,
     tests: u64,
+    challenges_issued: u64,
+    challenges_solved: u64,
 }
 
 struct RecentRow {
@@ -97,6 +99,8 @@ fn page(
             p50: ms(s.p50_ms),
             p95: ms(s.p95_ms),
             tests: s.test_deliveries,
+            challenges_issued: s.challenges_issued,
+            challenges_solved: s.challenges_solved,
         },
         chart: stats::chart_svg(s),
         failures: s
