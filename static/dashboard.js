@@ -38,7 +38,8 @@ document.addEventListener("DOMContentLoaded", function () {
     if (ms < 60000) return Math.round(ms / 1000) + " s";
     if (ms < 3600000) return Math.round(ms / 60000) + " min";
     if (ms < 86400000) return Math.round(ms / 3600000) + " h";
-    return Math.round(ms / 86400000) + " days";
+    var days = Math.round(ms / 86400000);
+    return days === 1 ? "1 day" : days + " days";
   }
 
   function update() {

@@ -71,7 +71,10 @@ pub fn duration(ms: u64) -> String {
         1_000..60_000 => format!("{} s", round(1_000)),
         60_000..3_600_000 => format!("{} min", round(60_000)),
         3_600_000..86_400_000 => format!("{} h", round(3_600_000)),
-        _ => format!("{} days", round(86_400_000)),
+        _ => match round(86_400_000) {
+            1 => "1 day".to_owned(),
+            days => format!("{days} days"),
+        },
     }
 }
 
@@ -112,5 +115,6 @@ mod tests {
         assert_eq!(duration(90_000), "2 min");
         assert_eq!(duration(7_200_000), "2 h");
         assert_eq!(duration(3 * 86_400_000), "3 days");
+        assert_eq!(duration(98_876_944), "1 day");
     }
 }
