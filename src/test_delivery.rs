@@ -2,7 +2,7 @@
 //! function, SSRF rules and timeout as a real submission, whether or not forwarding is enabled,
 //! and recorded as a test. The dashboard's button and `site test` both call [`run`].
 
-use crate::delivery::{Kind, Outcome, Report};
+use crate::delivery::{Kind, Report};
 use crate::sites::Site;
 use crate::submission::envelope;
 use crate::web::AppState;
@@ -11,13 +11,10 @@ use crate::web::AppState;
 /// of the response body).
 pub async fn run(state: &AppState, client: &awc::Client, site: &Site) -> Report {
     let (body, _session_id) = envelope::test(site.key.as_str(), state.clock.now_ms());
-    let mut report = state
+    let report = state
         .deliverer
         .deliver(client, &site.settings.webhook_url, body, Kind::Test)
         .await;
-    if report.outcome == Outcome::BlockedDestination {
-        report.detail = format!("{}. {}", report.detail, crate::egress::policy::ALLOW_HINT);
-    }
     let finished = state.clock.now_ms();
     state.metrics.delivery(Kind::Test, &report);
     if let Err(e) =

@@ -1,5 +1,6 @@
 // The dashboard's small enhancements; every page works without them.
 // - Copy buttons (hidden until this script shows them) copy the text of the element they name.
+// - A field the server marked invalid drops the mark and its message once it is edited.
 // - The site form's solve-time estimate follows the challenges and difficulty as they are typed,
 //   with the same rates and wording as the server's (src/captcha/solve_time.rs).
 "use strict";
@@ -21,6 +22,19 @@ document.addEventListener("DOMContentLoaded", function () {
     });
   });
 
+  // A field marked invalid by the server stops being marked once it is changed.
+  document.querySelectorAll("[aria-invalid='true']").forEach(function (field) {
+    field.addEventListener("input", function () {
+      field.removeAttribute("aria-invalid");
+      var wrapper = field.closest(".field");
+      if (wrapper) wrapper.classList.remove("invalid");
+      (field.getAttribute("aria-describedby") || "").split(" ").forEach(function (id) {
+        var note = id && /-error$/.test(id) && document.getElementById(id);
+        if (note) note.hidden = true;
+      });
+    }, { once: true });
+  });
+
   var estimate = document.getElementById("solve-estimate");
   var count = document.getElementById("challenge_count");
   var difficulty = document.getElementById("difficulty");
@@ -34,7 +48,7 @@ document.addEventListener("DOMContentLoaded", function () {
   var warning = estimate.querySelector(".estimate-warning");
 
   function duration(ms) {
-    if (ms < 1000) return (Math.max(ms, 100) / 1000).toFixed(1) + " s";
+    if (ms < 9950) return (Math.round(Math.max(ms, 100) / 100) / 10).toFixed(1) + " s";
     if (ms < 60000) return Math.round(ms / 1000) + " s";
     if (ms < 3600000) return Math.round(ms / 60000) + " min";
     if (ms < 86400000) return Math.round(ms / 3600000) + " h";

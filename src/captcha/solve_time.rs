@@ -49,7 +49,7 @@ impl SolveTime {
         self.phone_ms > SLOW_MS
     }
 
-    /// One sentence: "Expected solve time: about 0.7 s on a laptop, 2.8 s on a mid-range phone."
+    /// One sentence: "Expected solve time: about 0.7 s on a laptop, 1.5 s on a mid-range phone."
     pub fn sentence(self) -> String {
         format!(
             "Expected solve time: about {} on a laptop, {} on a mid-range phone.",
@@ -59,16 +59,16 @@ impl SolveTime {
     }
 }
 
-/// A wait in words: tenths of a second below one second (at least 0.1 s), then whole seconds,
+/// A wait in words: tenths of a second below ten seconds (at least 0.1 s), then whole seconds,
 /// minutes, hours or days.
 pub fn duration(ms: u64) -> String {
     let round = |unit: u64| (ms + unit / 2) / unit;
     match ms {
-        0..1_000 => {
+        0..9_950 => {
             let tenths = (ms.max(100) + 50) / 100;
             format!("{}.{} s", tenths / 10, tenths % 10)
         }
-        1_000..60_000 => format!("{} s", round(1_000)),
+        9_950..60_000 => format!("{} s", round(1_000)),
         60_000..3_600_000 => format!("{} min", round(60_000)),
         3_600_000..86_400_000 => format!("{} h", round(3_600_000)),
         _ => match round(86_400_000) {
@@ -111,7 +111,9 @@ mod tests {
         assert_eq!(duration(0), "0.1 s");
         assert_eq!(duration(640), "0.6 s");
         assert_eq!(duration(960), "1.0 s");
-        assert_eq!(duration(2_400), "2 s");
+        assert_eq!(duration(1_509), "1.5 s");
+        assert_eq!(duration(9_960), "10 s");
+        assert_eq!(duration(12_400), "12 s");
         assert_eq!(duration(90_000), "2 min");
         assert_eq!(duration(7_200_000), "2 h");
         assert_eq!(duration(3 * 86_400_000), "3 days");

@@ -4,12 +4,6 @@
 //! (`CAPUTCHIN_EGRESS_ALLOW`) and the extraction of IP-literal hosts from parsed URLs. It is pure:
 //! resolving names and pinning the vetted addresses belong to the resolver, which asks this module
 //! about every address it gets.
-
-/// What to do about a blocked destination that is the operator's own receiver, for the messages
-/// that report one (Test delivery, the destination check).
-pub const ALLOW_HINT: &str = "If the forwarder runs next to this receiver on a private network, \
-     its operator can exempt that network with CAPUTCHIN_EGRESS_ALLOW (for example \
-     CAPUTCHIN_EGRESS_ALLOW=127.0.0.0/8 for a receiver on the same machine).";
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -215,6 +209,21 @@ impl Blocked {
     /// For a NAT64 address, the embedded IPv4 address that lies in [`Blocked::range`].
     pub fn nat64_for(&self) -> Option<Ipv4Addr> {
         self.nat64_for
+    }
+
+    /// What to do when the blocked receiver is the operator's own, next to the forwarder, for the
+    /// messages that report it (Test delivery, the destination check): the setting, with the
+    /// narrowest exemption that would let this address through.
+    pub fn allow_hint(&self) -> String {
+        let network = match self.addr {
+            IpAddr::V4(v4) => format!("{v4}/32"),
+            IpAddr::V6(v6) => format!("{v6}/128"),
+        };
+        format!(
+            "If this receiver runs next to the forwarder on a private network, the operator can \
+             exempt it with CAPUTCHIN_EGRESS_ALLOW (for this address: \
+             CAPUTCHIN_EGRESS_ALLOW={network}; 127.0.0.0/8 covers receivers on the same machine)."
+        )
     }
 }
 

@@ -240,7 +240,10 @@ async fn creating_a_site_checks_its_destination_and_names_the_setting_that_unblo
         text.contains("delivery would be blocked (10.1.2.3 is in 10.0.0.0/8 (private))"),
         "{text}"
     );
-    assert!(text.contains("CAPUTCHIN_EGRESS_ALLOW"), "{text}");
+    assert!(
+        text.contains("CAPUTCHIN_EGRESS_ALLOW=10.1.2.3/32"),
+        "{text}"
+    );
     // The page leads with the snippet; the secret is the optional part after it.
     let snippet = text.find("id=\"snippet-widget\"").unwrap();
     let secret = text.find("id=\"secret\"").unwrap();
@@ -258,7 +261,7 @@ async fn creating_a_site_checks_its_destination_and_names_the_setting_that_unblo
         tested.text
     );
     assert!(
-        tested.text.contains("CAPUTCHIN_EGRESS_ALLOW"),
+        tested.text.contains("CAPUTCHIN_EGRESS_ALLOW=10.1.2.3/32"),
         "{}",
         tested.text
     );

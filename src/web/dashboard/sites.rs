@@ -641,7 +641,7 @@ async fn check_webhook(state: &AppState, url: &WebhookUrl) -> WebhookCheck {
                     "{} resolves to {}: delivery would be blocked ({blocked}). {}",
                     url.url().host_str().unwrap_or_default(),
                     addrs.join(", "),
-                    crate::egress::policy::ALLOW_HINT
+                    blocked.allow_hint()
                 ),
             }
         }
