@@ -553,14 +553,6 @@ impl Settings {
         format!("{}/f/{site_key}", self.public_url)
     }
 
-    /// The forwarder's own origin (`scheme://host[:port]` of the public URL), as a browser sends
-    /// it in `Origin` from the forwarder's own pages.
-    pub fn own_origin(&self) -> String {
-        url::Url::parse(&self.public_url)
-            .map(|u| u.origin().ascii_serialization())
-            .unwrap_or_default()
-    }
-
     /// The Cap endpoint of a site (always ending in `/`, CAP-PROTOCOL §3).
     pub fn cap_endpoint(&self, site_key: &str) -> String {
         format!("{}/v1/cap/{site_key}/", self.public_url)

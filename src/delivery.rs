@@ -225,8 +225,9 @@ impl Deliverer {
                 report.resolved = resolved;
                 report.detail = format!("blocked: {blocked}; nothing was contacted");
                 // The one who tests a delivery is told the way out; real deliveries log less.
-                if kind == Kind::Test {
-                    report.detail = format!("{}. {}", report.detail, blocked.allow_hint());
+                let hint = blocked.allow_hint();
+                if kind == Kind::Test && !hint.is_empty() {
+                    report.detail = format!("{}. {hint}", report.detail);
                 }
                 return;
             }

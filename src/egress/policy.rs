@@ -4,6 +4,7 @@
 //! (`CAPUTCHIN_EGRESS_ALLOW`) and the extraction of IP-literal hosts from parsed URLs. It is pure:
 //! resolving names and pinning the vetted addresses belong to the resolver, which asks this module
 //! about every address it gets.
+
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -213,8 +214,21 @@ impl Blocked {
 
     /// What to do when the blocked receiver is the operator's own, next to the forwarder, for the
     /// messages that report it (Test delivery, the destination check): the setting, with the
-    /// narrowest exemption that would let this address through.
+    /// narrowest exemption that would let this address through. Empty for addresses no receiver
+    /// should be exempted for: link-local (cloud metadata lives there), multicast, broadcast,
+    /// unspecified.
     pub fn allow_hint(&self) -> String {
+        let never = match self.addr {
+            IpAddr::V4(v4) => {
+                v4.is_link_local() || v4.is_multicast() || v4.is_broadcast() || v4.is_unspecified()
+            }
+            IpAddr::V6(v6) => {
+                v6.is_unicast_link_local() || v6.is_multicast() || v6.is_unspecified()
+            }
+        };
+        if never {
+            return String::new();
+        }
         let network = match self.addr {
             IpAddr::V4(v4) => format!("{v4}/32"),
             IpAddr::V6(v6) => format!("{v6}/128"),
@@ -263,6 +277,28 @@ pub fn literal_host(host: &Host<&str>) -> Option<IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_way_out_names_the_narrowest_exemption_but_never_for_metadata_or_multicast() {
+        let policy = EgressPolicy::new(Vec::new());
+        let hint = |ip: &str| {
+            policy
+                .check(ip.parse().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)))
+                .map_or_else(|b| b.allow_hint(), |()| "allowed".into())
+        };
+        assert!(hint("10.1.2.3").contains("CAPUTCHIN_EGRESS_ALLOW=10.1.2.3/32"));
+        assert!(hint("fd00::7").contains("CAPUTCHIN_EGRESS_ALLOW=fd00::7/128"));
+        for never in [
+            "169.254.169.254",
+            "224.0.0.1",
+            "255.255.255.255",
+            "0.0.0.0",
+            "fe80::1",
+            "ff02::1",
+        ] {
+            assert_eq!(hint(never), "", "{never}");
+        }
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))

@@ -375,28 +375,28 @@ fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-/// The earliest hour holding a delivery (real or test) or a rejection of these sites.
+/// The earliest hour holding a delivery (real or test), a rejection or a challenge count of these
+/// sites.
 pub fn first_hour(conn: &Connection, set: SiteSet<'_>) -> Result<Option<i64>, StoreError> {
     // Per site, MIN over the primary key's (site_id, hour_ms) prefix is a single index probe.
     let sql = match set {
         SiteSet::Site(_) => {
             "SELECT (SELECT MIN(hour_ms) FROM delivery_hourly WHERE site_id = ?1),
-                    (SELECT MIN(hour_ms) FROM rejections WHERE site_id = ?1)"
+                    (SELECT MIN(hour_ms) FROM rejections WHERE site_id = ?1),
+                    (SELECT MIN(hour_ms) FROM challenge_hourly WHERE site_id = ?1)"
         }
         SiteSet::Account(_) => {
             "SELECT MIN((SELECT MIN(hour_ms) FROM delivery_hourly WHERE site_id = s.id)),
-                    MIN((SELECT MIN(hour_ms) FROM rejections WHERE site_id = s.id))
+                    MIN((SELECT MIN(hour_ms) FROM rejections WHERE site_id = s.id)),
+                    MIN((SELECT MIN(hour_ms) FROM challenge_hourly WHERE site_id = s.id))
              FROM sites s WHERE s.account_id = ?1"
         }
     };
     let (_, value) = set.filter();
-    let (a, b): (Option<i64>, Option<i64>) = conn
+    let firsts: [Option<i64>; 3] = conn
         .prepare_cached(sql)?
-        .query_row([value], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    })
+        .query_row([value], |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?]))?;
+    Ok(firsts.into_iter().flatten().min())
 }
 
 /// Delivery counts of one slot of a range, real or test, for one outcome.

@@ -32,15 +32,29 @@ pub fn check(site: &Site, req: &HttpRequest) -> Result<Cors, PublicError> {
 
 /// Like [`check`] for the Cap endpoints, where the forwarder's own origin is always allowed: the
 /// test forms it serves solve their challenges there (a same-origin request needs no header).
-pub fn check_or_own(site: &Site, req: &HttpRequest, own_origin: &str) -> Result<Cors, PublicError> {
+pub fn check_or_own(site: &Site, req: &HttpRequest, public_url: &str) -> Result<Cors, PublicError> {
     check(site, req).or_else(|e| {
-        let own = req
-            .headers()
-            .get(header::ORIGIN)
-            .and_then(|o| o.to_str().ok())
-            .is_some_and(|o| o == own_origin);
-        if own { Ok(Cors::NoOrigin) } else { Err(e) }
+        if from_own_origin(req, public_url) {
+            Ok(Cors::NoOrigin)
+        } else {
+            Err(e)
+        }
     })
+}
+
+/// Whether the request's `Origin` is the forwarder's own: the scheme, host and port that begin
+/// `public_url` (compared without parsing it, as this runs on every challenge).
+pub fn from_own_origin(req: &HttpRequest, public_url: &str) -> bool {
+    let Some(origin) = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+    else {
+        return false;
+    };
+    public_url
+        .strip_prefix(origin)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 /// The origin to echo on an error answer, so a browser widget can read the error message.

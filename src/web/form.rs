@@ -35,7 +35,7 @@ struct ErrorPage<'a> {
 /// `GET /f/{site_key}`: a small live test form for the site, through the real pipeline.
 pub async fn preview(state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
     match state.sites.find(&path).await {
-        Some(site) => crate::web::preview::page(&state, &site, false),
+        Some(site) => preview::page(&state, &site, false),
         None => error_response(PublicError::UnknownSite, false, &cors::Cors::NoOrigin),
     }
 }
@@ -156,7 +156,19 @@ pub async fn submit(
     };
     // A refused origin is not echoed: the browser then keeps the answer from that page's script.
     let allowed = cors::check(&site, &req).unwrap_or(cors::Cors::NoOrigin);
-    let test = preview::is_test_post(&state, &req, &site);
+    let test = match preview::test_post(&state, &req, &site) {
+        preview::TestPost::No => false,
+        preview::TestPost::Yes => true,
+        // An old test form page: not a real post, not a rejection; the owner is told what to do.
+        preview::TestPost::Expired => {
+            return error_response_with(
+                PublicError::InvalidToken,
+                "This test form has expired. Open it again from the site's page in the dashboard and send again.",
+                json,
+                &allowed,
+            );
+        }
+    };
     let accepted = accept(
         &state,
         &client,
@@ -295,7 +307,7 @@ async fn accept(
         .fields
         .retain(|name| !ALL_TOKEN_FIELDS.contains(&name));
     let token = parsed.token.ok_or(PublicError::MissingToken)?;
-    let claims = match verifier {
+    let mut claims = match verifier {
         VerifierKind::Builtin => state
             .issuer
             .consume(site.key.as_str(), &token)
@@ -312,7 +324,13 @@ async fn accept(
         remote_kind => verify_remotely(state, verifier_client, site, remote_kind, &token).await?,
     };
     let verified_at = state.clock.now_ms();
-    let kind = if test { Kind::Test } else { Kind::Real };
+    let kind = if test {
+        // A test's session id says so, as Test delivery's does (the webhook contract).
+        claims.session_id = crate::ids::random_id::<16>("test_");
+        Kind::Test
+    } else {
+        Kind::Real
+    };
     let body = envelope::real(&claims, verified_at, &parsed.fields, test);
     let report = state
         .deliverer

@@ -49,7 +49,7 @@ async fn the_dashboard_test_form_works_on_a_restricted_site_and_counts_as_a_test
     let app = spawn_app().await;
     let mut browser = logged_in(&app).await;
     let (id, key, _) = restricted_site(&app, &mut browser, "https://www.example.com").await;
-    let own = app.state.settings.own_origin();
+    let own = app.state.settings.public_url.clone();
 
     let form = browser.get(&format!("/sites/{id}/try")).await;
     assert_eq!(form.status, 200);
@@ -88,26 +88,57 @@ async fn the_dashboard_test_form_works_on_a_restricted_site_and_counts_as_a_test
     let envelope = requests[0].json();
     assert_eq!(envelope["caputchin"]["test"], true);
     assert_eq!(envelope["form"]["email"], "preview@example.com");
+    assert!(
+        envelope["caputchin"]["session_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("test_"),
+        "a test's session id says so (the webhook contract)"
+    );
     assert!(envelope["form"].get("caputchin-token").is_none());
 
     // The same page's form without its pass is a real post from an origin the site refuses.
     let token = app.solve_token(&key).await;
     let body = format!("email=a%40b.c&caputchin-token={token}");
-    for path in [
-        format!("/f/{key}"),
+    let refused = app
+        .post_with(
+            &format!("/f/{key}"),
+            "application/x-www-form-urlencoded",
+            body.into_bytes(),
+            &[("Origin", &own), ("Accept", "application/json")],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(refused.json["error"], "origin-not-allowed");
+    // An expired or forged pass is told to reload the test form: neither real nor a rejection.
+    app.clock
+        .advance_ms(caputchin_forwarder::web::preview::PASS_TTL_MS);
+    for stale in [
+        path.clone(),
         format!("/f/{key}?preview=99999999999999.00000000000000000000000000000000"),
     ] {
-        let refused = app
+        let token = app.solve_token(&key).await;
+        let expired = app
             .post_with(
-                &path,
+                &stale,
                 "application/x-www-form-urlencoded",
-                body.clone().into_bytes(),
+                format!("email=a%40b.c&caputchin-token={token}").into_bytes(),
                 &[("Origin", &own), ("Accept", "application/json")],
             )
             .await;
-        assert_eq!(refused.status, 403, "{path}");
-        assert_eq!(refused.json["error"], "origin-not-allowed");
+        assert_eq!(expired.status, 403, "{stale}");
+        let message = expired.json["message"].as_str().unwrap();
+        assert!(message.contains("test form has expired"), "{message}");
     }
+    assert_eq!(
+        app.receiver.requests().len(),
+        1,
+        "nothing more was delivered"
+    );
+    let path = action_of(&browser.get(&format!("/sites/{id}/try")).await.text)
+        .strip_prefix(&app.state.settings.public_url)
+        .unwrap()
+        .to_owned();
     // A pass is bound to its site.
     let other = restricted_site(&app, &mut browser, "https://www.example.com").await;
     let other_path = path.replace(&key, &other.1);
@@ -122,20 +153,18 @@ async fn the_dashboard_test_form_works_on_a_restricted_site_and_counts_as_a_test
         .await;
     assert_eq!(refused.status, 403);
 
-    // Counted as a test delivery, apart from real traffic; the refused tries are rejections.
+    // Counted as a test delivery, apart from real traffic; only the post without a pass is a
+    // rejection; challenges asked for from the forwarder's own origin are not counted.
     let now = app.clock.now_ms();
-    let numbers = stats::query(
-        &app.state.store,
-        Scope::Site(&site_id_of(&app, &key)),
-        Range::Today,
-        now,
-    )
-    .unwrap();
+    let site_id = site_id_of(&app, &key);
+    let numbers = stats::query(&app.state.store, Scope::Site(&site_id), Range::All, now).unwrap();
     assert_eq!((numbers.delivered, numbers.test_deliveries), (0, 1));
-    assert_eq!(
-        numbers.rejected, 2,
-        "only the two posts without a valid pass"
-    );
+    assert_eq!(numbers.rejected, 1, "only the post without a pass");
+    assert_eq!(app.challenge(&key, Some(&own)).await.status, 200);
+    app.db_count("SELECT 1");
+    let again = stats::query(&app.state.store, Scope::Site(&site_id), Range::All, now).unwrap();
+    assert_eq!(again.challenges_issued, numbers.challenges_issued);
+    assert!(numbers.challenges_issued > 0, "the others are counted");
     let page = browser.get(&format!("/sites/{id}/stats?range=today")).await;
     assert_eq!(tile(&page.text, "tile-delivered"), "0");
 }
@@ -173,7 +202,7 @@ async fn the_dashboard_test_form_needs_the_owner_and_works_while_forwarding_is_o
             path,
             "application/x-www-form-urlencoded",
             format!("email=a%40b.c&caputchin-token={token}").into_bytes(),
-            &[("Origin", &app.state.settings.own_origin())],
+            &[("Origin", &app.state.settings.public_url)],
         )
         .await;
     assert_eq!(sent.status, 200, "{}", sent.text);
@@ -436,7 +465,7 @@ async fn the_thank_you_page_links_back_only_to_an_allowed_origin() {
     assert_eq!(thanked.status, 200, "{}", thanked.text);
     assert!(
         thanked.text.contains(
-            "<a href=\"https://www.example.com/contact?x=1\">Back to the page you came from</a>"
+            "<a href=\"https://www.example.com/contact?x=1\">Back to https://www.example.com/contact?x=1</a>"
         ),
         "{}",
         thanked.text
@@ -447,7 +476,7 @@ async fn the_thank_you_page_links_back_only_to_an_allowed_origin() {
     let no_referer = app
         .post_form(open.site_key.as_str(), &[("caputchin-token", &token)])
         .await;
-    assert!(!no_referer.text.contains("Back to the page"));
+    assert!(!no_referer.text.contains("Back to "));
     let token = app.solve_token(open.site_key.as_str()).await;
     let script = app
         .post_form_with(
