@@ -486,7 +486,14 @@ async fn a_failed_redeem_costs_no_more_storage_than_a_successful_one() {
     let after_right = spent();
     for _ in 0..20 {
         let (token, mut solutions) = app.solved_challenge(key).await;
-        solutions[0] = solutions[0].wrapping_add(1);
+        // The next nonce may solve a difficulty-2 challenge too (1 in 256): step until it does not.
+        let params = caputchin_forwarder::captcha::cap::ChallengeParams::new(3, 2).unwrap();
+        loop {
+            solutions[0] = solutions[0].wrapping_add(1);
+            if !caputchin_forwarder::captcha::cap::verify_solutions(&token, params, &solutions) {
+                break;
+            }
+        }
         let wrong = app
             .redeem(key, &json!({"token": token, "solutions": solutions}))
             .await;
