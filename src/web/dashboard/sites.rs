@@ -731,23 +731,39 @@ pub async fn test_form(
     }
 }
 
+/// A confirmation step of one of the account's sites: `page` gets the navigation, the site's name
+/// and its id.
+async fn confirm_page<T: Template>(
+    state: &AppState,
+    req: &HttpRequest,
+    site_id: &str,
+    page: impl FnOnce(Nav, String, String) -> T,
+) -> HttpResponse {
+    match for_get(state, req, site_id).await {
+        Ok((account, site)) => render(
+            StatusCode::OK,
+            &page(
+                account.nav("sites"),
+                site.settings.name.clone(),
+                site.id.clone(),
+            ),
+        ),
+        Err(response) => response,
+    }
+}
+
 /// `GET /sites/{id}/rotate`: the confirmation step, with the grace period to choose.
 pub async fn rotate_confirm(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
 ) -> HttpResponse {
-    match for_get(&state, &req, &path).await {
-        Ok((account, site)) => render(
-            StatusCode::OK,
-            &RotatePage {
-                nav: account.nav("sites"),
-                name: site.settings.name.clone(),
-                site_id: site.id.clone(),
-            },
-        ),
-        Err(response) => response,
-    }
+    confirm_page(&state, &req, &path, |nav, name, site_id| RotatePage {
+        nav,
+        name,
+        site_id,
+    })
+    .await
 }
 
 /// `POST /sites/{id}/rotate` with `confirm=yes` and `grace` (`none`, `1h`, `24h`): a new secret,
@@ -803,17 +819,12 @@ pub async fn delete_confirm(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> HttpResponse {
-    match for_get(&state, &req, &path).await {
-        Ok((account, site)) => render(
-            StatusCode::OK,
-            &DeletePage {
-                nav: account.nav("sites"),
-                name: site.settings.name.clone(),
-                site_id: site.id.clone(),
-            },
-        ),
-        Err(response) => response,
-    }
+    confirm_page(&state, &req, &path, |nav, name, site_id| DeletePage {
+        nav,
+        name,
+        site_id,
+    })
+    .await
 }
 
 /// `POST /sites/{id}/delete` with `confirm=yes`.
