@@ -299,28 +299,19 @@ pub fn challenge_counts(
     start_ms: i64,
     end_ms: i64,
 ) -> Result<ChallengeCount, StoreError> {
-    let (issued, solved): (i64, i64) = match set {
-        SiteSet::Site(id) => conn
-            .prepare_cached(
-                "SELECT COALESCE(SUM(issued), 0), COALESCE(SUM(solved), 0) FROM challenge_hourly
-                 WHERE site_id = ?1 AND hour_ms >= ?2 AND hour_ms < ?3",
-            )?
-            .query_row(params![id, start_ms, end_ms], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?,
-        SiteSet::Account(account) => conn
-            .prepare_cached(
-                "SELECT COALESCE(SUM(c.issued), 0), COALESCE(SUM(c.solved), 0)
-                 FROM challenge_hourly c JOIN sites s ON s.id = c.site_id
-                 WHERE s.account_id = ?1 AND c.hour_ms >= ?2 AND c.hour_ms < ?3",
-            )?
-            .query_row(params![account, start_ms, end_ms], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?,
-    };
+    let (filter, value) = set.filter();
+    let sql = format!(
+        "SELECT COALESCE(SUM(issued), 0), COALESCE(SUM(solved), 0) FROM challenge_hourly
+         WHERE {filter} AND hour_ms >= ?2 AND hour_ms < ?3"
+    );
+    let (issued, solved) = conn
+        .prepare_cached(&sql)?
+        .query_row(params![value, start_ms, end_ms], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
     Ok(ChallengeCount {
-        issued: u64::try_from(issued).unwrap_or(0),
-        solved: u64::try_from(solved).unwrap_or(0),
+        issued: count(issued),
+        solved: count(solved),
     })
 }
 
