@@ -148,6 +148,11 @@ fn create_with(
     Ok(store.write(|c| insert(c, email.as_str(), &hash, now_ms))?)
 }
 
+/// How many accounts exist.
+pub fn count(store: &Store) -> Result<i64, StoreError> {
+    store.read(store::accounts::count)
+}
+
 /// Finds an account by email.
 pub fn find_account(
     store: &Store,

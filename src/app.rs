@@ -1,5 +1,6 @@
-//! Builds the application: opens the store, loads the server key and sites, binds the listener
-//! (port 0 in tests) and starts the HTTP server with its background tasks.
+//! Builds the application: the [`Services`] every surface shares (built once), and the HTTP
+//! server around them: the listener (port 0 in tests), the metrics listener and the background
+//! tasks.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -11,16 +12,16 @@ use actix_web::{App, HttpServer};
 use anyhow::Context as _;
 
 use crate::captcha::Issuer;
-use crate::captcha::keys::ServerKey;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::delivery::Deliverer;
 use crate::egress::policy::EgressPolicy;
 use crate::egress::resolve::{Egress, Resolve, SystemResolver};
+use crate::keys::Keys;
+use crate::metrics::Metrics;
 use crate::sites::SiteDirectory;
 use crate::store::Store;
-use crate::web::rate_limit::RateLimits;
-use crate::web::{self, AppState};
+use crate::web::{self, WebState};
 
 /// How often expired single-use records are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(60);
@@ -43,44 +44,74 @@ impl Default for Dependencies {
     }
 }
 
-/// Opens the store and prepares the state shared by the server and the CLI.
-pub fn prepare_state(settings: Settings, deps: Dependencies) -> anyhow::Result<AppState> {
-    let clock = deps.clock;
-    let store = Store::open(&settings.database)?;
-    let key = ServerKey::load_or_create(&store, settings.server_key.as_deref(), clock.now_ms())
-        .context("loading the server key")?;
-    if let Some((email, password)) = &settings.bootstrap
-        && crate::accounts::ensure_bootstrap_account(&store, email, password, clock.now_ms())
+/// What every surface (the HTTP server, the CLI, the tests) works with, built once: the settings,
+/// the store, the site directory, the purpose keys, the built-in issuer, the deliverer, the
+/// metrics and the clock. Cheap to clone. Building it has no side effect beyond opening (and
+/// migrating) the store and, on a first start, generating the server key.
+#[derive(Clone)]
+pub struct Services {
+    /// The validated settings.
+    pub settings: Arc<Settings>,
+    /// The database.
+    pub store: Store,
+    /// The in-memory site directory.
+    pub sites: SiteDirectory,
+    /// The purpose keys derived from the server key.
+    pub keys: Keys,
+    /// The built-in token issuer.
+    pub issuer: Issuer,
+    /// Sends envelopes to the sites' destinations.
+    pub deliverer: Deliverer,
+    /// What this process counted (SPEC §9).
+    pub metrics: Arc<Metrics>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Services {
+    /// Opens the store, loads the server key and the sites, and builds the services.
+    pub fn open(settings: Settings, deps: Dependencies) -> anyhow::Result<Services> {
+        let clock = deps.clock;
+        let store = Store::open(&settings.database)?;
+        let keys = Keys::load_or_create(&store, settings.server_key.as_deref(), clock.now_ms())
+            .context("loading the server key")?;
+        let sites = SiteDirectory::default();
+        sites.reload(&store).context("loading sites")?;
+        let egress = Egress::new(
+            EgressPolicy::new(settings.egress_allow.clone()),
+            deps.resolver,
+        );
+        Ok(Services {
+            deliverer: Deliverer::new(egress, settings.delivery_timeout)
+                .context("configuring TLS for webhook delivery")?,
+            metrics: Arc::new(Metrics::new(
+                store.clone(),
+                sites.clone(),
+                settings.metrics_bind.is_some(),
+            )),
+            settings: Arc::new(settings),
+            issuer: Issuer::new(keys.token().clone(), store.clone(), Arc::clone(&clock))
+                .context("loading spent challenges")?,
+            keys,
+            store,
+            sites,
+            clock,
+        })
+    }
+}
+
+/// What starting a server does before it listens: the bootstrap account (SPEC §7) when it is
+/// configured and missing, and the one-time setup token while no account exists (SPEC §6).
+fn first_start(services: &Services) -> anyhow::Result<Option<String>> {
+    let now = services.clock.now_ms();
+    if let Some((email, password)) = &services.settings.bootstrap
+        && crate::accounts::ensure_bootstrap_account(&services.store, email, password, now)
             .context("creating the bootstrap account")?
     {
         tracing::info!("created the bootstrap account");
     }
-    let sites = SiteDirectory::default();
-    sites.reload(&store).context("loading sites")?;
-    let no_accounts = store.read(crate::store::accounts::count)? == 0;
-    let setup_token = no_accounts.then(|| crate::ids::random_id::<24>(""));
-    let egress = Egress::new(
-        EgressPolicy::new(settings.egress_allow.clone()),
-        deps.resolver,
-    );
-    Ok(AppState {
-        deliverer: Deliverer::new(egress, settings.delivery_timeout)
-            .context("configuring TLS for webhook delivery")?,
-        rate_limits: Arc::new(RateLimits::new(&settings)),
-        login_throttle: Arc::default(),
-        setup_token: Arc::new(std::sync::Mutex::new(setup_token)),
-        metrics: Arc::new(crate::metrics::Metrics::new(
-            store.clone(),
-            sites.clone(),
-            settings.metrics_bind.is_some(),
-        )),
-        settings: Arc::new(settings),
-        issuer: Issuer::new(key, store.clone(), Arc::clone(&clock))
-            .context("loading spent challenges")?,
-        store,
-        sites,
-        clock,
-    })
+    let no_accounts = crate::accounts::count(&services.store)? == 0;
+    Ok(no_accounts.then(|| crate::ids::random_id::<24>("")))
 }
 
 /// A built, bound, not yet running application.
@@ -89,7 +120,7 @@ pub struct Application {
     server: Server,
     /// The metrics listener's port and server, when `CAPUTCHIN_METRICS_BIND` is set.
     metrics: Option<(u16, Server)>,
-    state: AppState,
+    state: WebState,
 }
 
 impl Application {
@@ -101,9 +132,10 @@ impl Application {
     /// Builds the application with the given clock and resolver (tests inject both).
     pub async fn build_with(settings: Settings, deps: Dependencies) -> anyhow::Result<Application> {
         let (state, readable) = tokio::task::spawn_blocking(move || {
-            let state = prepare_state(settings, deps)?;
-            let readable = crate::store::files::readable_by_others(&state.settings.database);
-            anyhow::Ok((state, readable))
+            let services = Services::open(settings, deps)?;
+            let setup_token = first_start(&services)?;
+            let readable = crate::store::files::readable_by_others(&services.settings.database);
+            anyhow::Ok((WebState::new(services, setup_token), readable))
         })
         .await
         .context("start-up task failed")??;
@@ -209,9 +241,9 @@ impl Application {
         self.port
     }
 
-    /// The shared state (tests use it to create sites through the library).
-    pub fn state(&self) -> &AppState {
-        &self.state
+    /// The services (tests use them to create sites through the library).
+    pub fn services(&self) -> &Services {
+        &self.state.services
     }
 
     /// Serves until the server is stopped (SIGINT/SIGTERM stop it gracefully: in-flight
@@ -237,7 +269,7 @@ impl Application {
 /// main server rather than by signals of its own.
 fn metrics_server(
     bind: std::net::SocketAddr,
-    metrics: Arc<crate::metrics::Metrics>,
+    metrics: Arc<Metrics>,
 ) -> anyhow::Result<(u16, Server)> {
     let listener = TcpListener::bind(bind).with_context(|| format!("binding metrics {bind}"))?;
     let port = listener.local_addr()?.port();
@@ -255,7 +287,7 @@ fn metrics_server(
     Ok((port, server))
 }
 
-fn spawn_background_tasks(state: &AppState) {
+fn spawn_background_tasks(state: &Services) {
     state.sites.watch(state.store.clone());
     let issuer = state.issuer.clone();
     actix_web::rt::spawn(async move {

@@ -12,6 +12,7 @@ pub mod config;
 pub mod delivery;
 pub mod egress;
 pub mod ids;
+pub mod keys;
 pub mod metrics;
 pub mod sites;
 pub mod stats;

@@ -5,7 +5,7 @@ use std::io::{BufRead as _, Write as _};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use caputchin_forwarder::app::{Application, Dependencies, prepare_state};
+use caputchin_forwarder::app::{Application, Dependencies, Services};
 use caputchin_forwarder::clock::{Clock as _, SystemClock};
 use caputchin_forwarder::config::{LogFormat, Settings, SettingsArgs};
 use caputchin_forwarder::{accounts, sites, store};
@@ -218,14 +218,13 @@ impl VerifierArgs {
     /// The secret given, sealed with the server key.
     fn sealed_secret(
         &self,
-        key: &caputchin_forwarder::captcha::keys::ServerKey,
+        sealer: &caputchin_forwarder::keys::Sealer,
     ) -> anyhow::Result<Option<Vec<u8>>> {
         let secret = match (&self.verifier_secret, self.verifier_secret_stdin) {
             (Some(s), _) => Some(s.trim().to_owned()),
             (None, true) => Some(read_line()?),
             (None, false) => None,
         };
-        let sealer = caputchin_forwarder::captcha::keys::Sealer::new(key);
         Ok(secret.filter(|s| !s.is_empty()).map(|s| sealer.seal(&s)))
     }
 }
@@ -301,7 +300,7 @@ fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
         Command::Serve => actix_web::rt::System::new().block_on(async move {
             let app = Application::build(settings).await?;
             tracing::info!(port = app.port(), "listening");
-            tracing::info!("forwarder ready at {}", app.state().settings.public_url);
+            tracing::info!("forwarder ready at {}", app.services().settings.public_url);
             if let Some(url) = app.setup_url() {
                 // Printed, not logged: the link is a one-time credential for the first account.
                 eprintln!(
@@ -334,7 +333,7 @@ fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
             grace,
             json,
         }) => {
-            let state = prepare_state(settings, Dependencies::default())?;
+            let state = Services::open(settings, Dependencies::default())?;
             let site = cli_site(&state, &site_key)?;
             let now = SystemClock.now_ms();
             let Some(secret) =
@@ -369,7 +368,7 @@ fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
                     site_key.trim()
                 );
             }
-            let state = prepare_state(settings, Dependencies::default())?;
+            let state = Services::open(settings, Dependencies::default())?;
             let site = cli_site(&state, &site_key)?;
             if !sites::delete_site(&state.store, site.account_id, &site.id)? {
                 bail!("no site with key {}", site.key.as_str());
@@ -395,7 +394,7 @@ fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
                 }
                 None => bail!("give --password or --password-stdin"),
             };
-            let state = prepare_state(settings, Dependencies::default())?;
+            let state = Services::open(settings, Dependencies::default())?;
             let id =
                 accounts::create_account(&state.store, &email, &password, SystemClock.now_ms())?;
             if json {
@@ -417,7 +416,7 @@ fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
             verifier,
             json,
         }) => {
-            let state = prepare_state(settings, Dependencies::default())?;
+            let state = Services::open(settings, Dependencies::default())?;
             let input = sites::SiteInput {
                 name,
                 webhook_url: webhook,
@@ -427,7 +426,7 @@ fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
                 difficulty,
                 enabled: !disabled,
                 verifier: verifier.verifier.clone(),
-                verifier_secret: verifier.sealed_secret(state.issuer.key())?,
+                verifier_secret: verifier.sealed_secret(state.keys.sealer())?,
                 verifier_url: verifier.verifier_url.clone(),
                 verifier_sitekey: verifier.verifier_sitekey.clone(),
             };
@@ -468,7 +467,7 @@ fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
             disable,
             verifier,
         }) => {
-            let state = prepare_state(settings, Dependencies::default())?;
+            let state = Services::open(settings, Dependencies::default())?;
             let site = cli_site(&state, &site_key)?;
             let current = &site.settings;
             let input = sites::SiteInput {
@@ -490,7 +489,7 @@ fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
                         .clone()
                         .unwrap_or_else(|| current.verifier.as_str().to_owned()),
                 ),
-                verifier_secret: verifier.sealed_secret(state.issuer.key())?,
+                verifier_secret: verifier.sealed_secret(state.keys.sealer())?,
                 verifier_url: verifier
                     .verifier_url
                     .clone()
@@ -511,7 +510,7 @@ fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Site(SiteCommand::Test { site_key, json }) => {
-            let state = prepare_state(settings, Dependencies::default())?;
+            let state = Services::open(settings, Dependencies::default())?;
             let site = cli_site(&state, &site_key)?;
             let report = actix_web::rt::System::new().block_on(async {
                 let client = state.deliverer.client();
@@ -553,7 +552,7 @@ fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
             let Some(range) = caputchin_forwarder::stats::Range::parse(&range) else {
                 bail!("unknown range {range:?}: use today, yesterday, 7d, 28d or all");
             };
-            let state = prepare_state(settings, Dependencies::default())?;
+            let state = Services::open(settings, Dependencies::default())?;
             let site = cli_site(&state, &site_key)?;
             let stats = caputchin_forwarder::stats::query(
                 &state.store,
@@ -616,7 +615,7 @@ fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Site(SiteCommand::List { account, json }) => {
-            let state = prepare_state(settings, Dependencies::default())?;
+            let state = Services::open(settings, Dependencies::default())?;
             let listed = sites::list_sites(&state.store, account.as_deref())?;
             if json {
                 let rows: Vec<_> = listed
@@ -658,10 +657,7 @@ fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
 }
 
 /// The site with this key, as the CLI names it.
-fn cli_site(
-    state: &caputchin_forwarder::web::AppState,
-    site_key: &str,
-) -> anyhow::Result<std::sync::Arc<sites::Site>> {
+fn cli_site(state: &Services, site_key: &str) -> anyhow::Result<std::sync::Arc<sites::Site>> {
     state
         .sites
         .get(site_key.trim())

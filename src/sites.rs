@@ -222,7 +222,7 @@ pub struct SiteInput {
     pub enabled: bool,
     /// The verifier's name (`builtin` when `None`).
     pub verifier: Option<String>,
-    /// A new verifier secret, already sealed with [`crate::captcha::keys::Sealer`]; `None`
+    /// A new verifier secret, already sealed with [`crate::keys::Sealer`]; `None`
     /// keeps the stored one.
     pub verifier_secret: Option<Vec<u8>>,
     /// The verifier's siteverify URL; empty for the provider's public endpoint.

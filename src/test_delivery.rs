@@ -2,14 +2,14 @@
 //! function, SSRF rules and timeout as a real submission, whether or not forwarding is enabled,
 //! and recorded as a test. The dashboard's button and `site test` both call [`run`].
 
+use crate::app::Services;
 use crate::delivery::{Kind, Report};
 use crate::sites::Site;
 use crate::submission::envelope;
-use crate::web::AppState;
 
 /// Sends a test delivery for `site` and records it; returns the full report (with the first part
 /// of the response body).
-pub async fn run(state: &AppState, client: &awc::Client, site: &Site) -> Report {
+pub async fn run(state: &Services, client: &awc::Client, site: &Site) -> Report {
     let (body, _session_id) = envelope::test(site.key.as_str(), state.clock.now_ms());
     let report = state
         .deliverer

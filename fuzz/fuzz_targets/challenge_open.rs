@@ -4,7 +4,7 @@
 
 use caputchin_forwarder::captcha::cap::ChallengeParams;
 use caputchin_forwarder::captcha::challenge::{self, Challenge};
-use caputchin_forwarder::captcha::keys::ServerKey;
+use caputchin_forwarder::keys::ServerKey;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

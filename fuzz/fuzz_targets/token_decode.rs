@@ -2,7 +2,7 @@
 //! trip, and changing any one byte of a real token makes it invalid.
 #![no_main]
 
-use caputchin_forwarder::captcha::keys::ServerKey;
+use caputchin_forwarder::keys::ServerKey;
 use caputchin_forwarder::captcha::token::{self, Claims};
 use libfuzzer_sys::fuzz_target;
 

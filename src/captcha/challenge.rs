@@ -6,7 +6,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::cap::ChallengeParams;
-use super::keys::{self, ServerKey};
+use crate::keys::{self, ServerKey};
 
 const VERSION: u8 = 1;
 const PAYLOAD_BYTES: usize = 1 + 8 + 2 + 1 + 1 + 16;

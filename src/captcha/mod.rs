@@ -3,7 +3,6 @@
 
 pub mod cap;
 pub mod challenge;
-pub mod keys;
 pub mod remote;
 pub mod solve_time;
 pub mod spent;
@@ -12,10 +11,10 @@ pub mod token;
 use std::sync::Arc;
 
 use crate::clock::Clock;
+use crate::keys::ServerKey;
 use crate::sites::Site;
 use crate::store::{self, Store, StoreError};
 use cap::ChallengeParams;
-use keys::ServerKey;
 use spent::{Spend, SpentChallenges};
 use token::Claims;
 

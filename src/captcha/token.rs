@@ -5,7 +5,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
-use super::keys::{self, ServerKey};
+use crate::keys::{self, ServerKey};
 
 /// Longest token accepted or produced, in bytes.
 pub const MAX_TOKEN_BYTES: usize = 2048;

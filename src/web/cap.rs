@@ -9,7 +9,7 @@ use crate::captcha::{RedeemError, RedeemRequest, cap, token};
 use crate::sites::Site;
 use crate::web::error::PublicError;
 use crate::web::rate_limit::RateLimiter;
-use crate::web::{AppState, SMALL_BODY_LIMIT, body_deadline, cors};
+use crate::web::{SMALL_BODY_LIMIT, WebState, body_deadline, cors};
 
 /// Answers a Cap endpoint error in the protocol's shape: `error` carries the message the widget
 /// shows (CAP-PROTOCOL §3), `code` the machine-readable code.
@@ -26,7 +26,7 @@ fn error_response(err: PublicError, cors: &cors::Cors) -> HttpResponse {
 /// endpoint's budget. An unknown site's answer carries the request's origin (so a widget can read
 /// it); a refused origin's carries none.
 async fn site_and_cors(
-    state: &AppState,
+    state: &WebState,
     req: &HttpRequest,
     site_key: &str,
     budget: &RateLimiter,
@@ -44,7 +44,7 @@ async fn site_and_cors(
 
 /// `OPTIONS` preflight for both Cap endpoints.
 pub async fn preflight(
-    state: web::Data<AppState>,
+    state: web::Data<WebState>,
     req: HttpRequest,
     path: web::Path<String>,
 ) -> HttpResponse {
@@ -54,7 +54,7 @@ pub async fn preflight(
 
 /// `POST {E}challenge`: a signed challenge; no body is read and nothing is written.
 pub async fn challenge(
-    state: web::Data<AppState>,
+    state: web::Data<WebState>,
     req: HttpRequest,
     path: web::Path<String>,
 ) -> HttpResponse {
@@ -126,7 +126,7 @@ pub fn parse_redeem_body(body: &[u8]) -> Option<RedeemRequest> {
 
 /// `POST {E}redeem`: checks the solutions and answers a verification token.
 pub async fn redeem(
-    state: web::Data<AppState>,
+    state: web::Data<WebState>,
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
@@ -137,7 +137,7 @@ pub async fn redeem(
 }
 
 async fn redeem_answer(
-    state: &AppState,
+    state: &WebState,
     req: &HttpRequest,
     path: &str,
     payload: web::Payload,

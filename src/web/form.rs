@@ -13,7 +13,7 @@ use crate::delivery::{Kind, Outcome};
 use crate::sites::{ALL_TOKEN_FIELDS, Site, VerifierKind};
 use crate::submission::{body, envelope};
 use crate::web::error::PublicError;
-use crate::web::{AppState, VerifierClient, body_deadline, cors, preview};
+use crate::web::{VerifierClient, WebState, body_deadline, cors, preview};
 
 #[derive(Template)]
 #[template(path = "public/thanks.html")]
@@ -33,7 +33,7 @@ struct ErrorPage<'a> {
 }
 
 /// `GET /f/{site_key}`: a small live test form for the site, through the real pipeline.
-pub async fn preview(state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
+pub async fn preview(state: web::Data<WebState>, path: web::Path<String>) -> HttpResponse {
     match state.sites.find(&path).await {
         Some(site) => preview::page(&state, &site, false),
         None => error_response(PublicError::UnknownSite, false, &cors::Cors::NoOrigin),
@@ -131,7 +131,7 @@ fn request_origin(req: &HttpRequest) -> Option<String> {
 
 /// `OPTIONS /f/{site_key}`: CORS preflight.
 pub async fn preflight(
-    state: web::Data<AppState>,
+    state: web::Data<WebState>,
     req: HttpRequest,
     path: web::Path<String>,
 ) -> HttpResponse {
@@ -141,7 +141,7 @@ pub async fn preflight(
 
 /// `POST /f/{site_key}`.
 pub async fn submit(
-    state: web::Data<AppState>,
+    state: web::Data<WebState>,
     client: web::Data<awc::Client>,
     verifier_client: web::Data<VerifierClient>,
     req: HttpRequest,
@@ -253,7 +253,7 @@ fn came_from(req: &HttpRequest, site: &Site) -> Option<String> {
 
 /// Runs SPEC §3's checks in order and delivers; returns the session id on success.
 async fn accept(
-    state: &AppState,
+    state: &WebState,
     client: &awc::Client,
     verifier_client: &awc::Client,
     site: &Site,
@@ -356,7 +356,7 @@ async fn accept(
 
 /// Asks the site's remote verifier about a token (SPEC §8); any doubt fails closed.
 async fn verify_remotely(
-    state: &AppState,
+    state: &WebState,
     client: &awc::Client,
     site: &Site,
     kind: VerifierKind,
@@ -366,11 +366,10 @@ async fn verify_remotely(
         tracing::warn!(site_id = %site.id, verifier = kind.as_str(), reason = why, "verifier unavailable");
         PublicError::VerifierUnavailable
     };
-    let sealer = crate::captcha::keys::Sealer::new(state.issuer.key());
     let secret = site
         .verifier_secret
         .as_deref()
-        .and_then(|sealed| sealer.open(sealed))
+        .and_then(|sealed| state.keys.sealer().open(sealed))
         .ok_or_else(|| unavailable("the verifier secret cannot be opened"))?;
     let url = site
         .settings

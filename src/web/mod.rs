@@ -15,12 +15,8 @@ use std::sync::Arc;
 
 use actix_web::{HttpResponse, web};
 
-use crate::captcha::Issuer;
-use crate::clock::Clock;
-use crate::config::Settings;
-use crate::delivery::Deliverer;
-use crate::sites::SiteDirectory;
-use crate::store::{Store, StoreError};
+use crate::app::Services;
+use crate::store::StoreError;
 
 /// The Content-Security-Policy of every page but the preview form: scripts and styles from this
 /// origin only, no inline scripts, no framing, forms post only here.
@@ -41,29 +37,38 @@ pub const SMALL_BODY_LIMIT: usize = 16 * 1024;
 /// the webhook client.
 pub struct VerifierClient(pub awc::Client);
 
-/// Everything a handler may use. Cheap to clone.
+/// Everything a handler may use: the shared [`Services`] and the parts only the HTTP surface has.
+/// Cheap to clone. It dereferences to its services, so a handler writes `state.store`.
 #[derive(Clone)]
-pub struct AppState {
-    /// The validated settings.
-    pub settings: Arc<Settings>,
-    /// The database.
-    pub store: Store,
-    /// The in-memory site directory.
-    pub sites: SiteDirectory,
-    /// The built-in token issuer.
-    pub issuer: Issuer,
-    /// The clock.
-    pub clock: Arc<dyn Clock>,
-    /// Sends envelopes to webhooks.
-    pub deliverer: Deliverer,
+pub struct WebState {
+    /// The services every surface shares.
+    pub services: Services,
     /// The public endpoints' per-address, per-site rate limits.
     pub rate_limits: Arc<rate_limit::RateLimits>,
     /// Failed dashboard logins per account and per IP.
     pub login_throttle: Arc<dashboard::auth::LoginThrottle>,
-    /// What this process counted (SPEC §9).
-    pub metrics: Arc<crate::metrics::Metrics>,
     /// The one-time setup token, present while no account exists (kept only in memory).
     pub setup_token: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl WebState {
+    /// The web state around `services`, with the setup token of a first start.
+    pub fn new(services: Services, setup_token: Option<String>) -> WebState {
+        WebState {
+            rate_limits: Arc::new(rate_limit::RateLimits::new(&services.settings)),
+            login_throttle: Arc::default(),
+            setup_token: Arc::new(std::sync::Mutex::new(setup_token)),
+            services,
+        }
+    }
+}
+
+impl std::ops::Deref for WebState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.services
+    }
 }
 
 /// Registers every route.
@@ -98,7 +103,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// `GET /healthz`: 200 when the database answers.
-async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+async fn healthz(state: web::Data<WebState>) -> HttpResponse {
     let ok = state
         .store
         .read_async(|c| {

@@ -9,9 +9,9 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 
-use crate::captcha::keys::{self, ServerKey};
+use crate::keys::Purpose;
 use crate::sites::Site;
-use crate::web::AppState;
+use crate::web::WebState;
 
 /// How long a test form's pass is good for after the page was served.
 pub const PASS_TTL_MS: i64 = 3_600_000;
@@ -19,23 +19,18 @@ pub const PASS_TTL_MS: i64 = 3_600_000;
 pub const PASS_PARAM: &str = "preview";
 
 /// The pass for `site_key`, good until `now_ms + PASS_TTL_MS`: `{expiry}.{hex tag}`.
-pub fn pass(key: &ServerKey, site_key: &str, now_ms: i64) -> String {
+pub fn pass(key: &Purpose, site_key: &str, now_ms: i64) -> String {
     let expires = now_ms.saturating_add(PASS_TTL_MS).to_string();
-    let tag = keys::sign(key, &pass_parts(site_key, &expires));
+    let tag = key.sign(&pass_parts(site_key, &expires));
     format!("{expires}.{}", crate::ids::to_hex(&tag[..16]))
 }
 
-fn pass_parts<'a>(site_key: &'a str, expires: &'a str) -> [&'a [u8]; 4] {
-    [
-        b"caputchin-forwarder test form\0",
-        site_key.as_bytes(),
-        b"\0",
-        expires.as_bytes(),
-    ]
+fn pass_parts<'a>(site_key: &'a str, expires: &'a str) -> [&'a [u8]; 3] {
+    [site_key.as_bytes(), b"\0", expires.as_bytes()]
 }
 
 /// Whether `pass` is a live pass for `site_key` (the tag compared in constant time).
-pub fn pass_is_valid(key: &ServerKey, site_key: &str, pass: &str, now_ms: i64) -> bool {
+pub fn pass_is_valid(key: &Purpose, site_key: &str, pass: &str, now_ms: i64) -> bool {
     let Some((expires, tag)) = pass.split_once('.') else {
         return false;
     };
@@ -47,7 +42,7 @@ pub fn pass_is_valid(key: &ServerKey, site_key: &str, pass: &str, now_ms: i64) -
     };
     expiry > now_ms
         && expiry <= now_ms.saturating_add(PASS_TTL_MS)
-        && keys::verify(key, &pass_parts(site_key, expires), &tag)
+        && key.verify(&pass_parts(site_key, expires), &tag)
 }
 
 /// What a post to a site says of the test form.
@@ -63,7 +58,7 @@ pub enum TestPost {
 
 /// Whether a post to `site` comes from the dashboard's test form, by the pass in its query (the
 /// pass alone decides: it is signed, and an `Origin` is as easy to forge).
-pub fn test_post(state: &AppState, req: &HttpRequest, site: &Site) -> TestPost {
+pub fn test_post(state: &WebState, req: &HttpRequest, site: &Site) -> TestPost {
     if req.query_string().is_empty() {
         return TestPost::No;
     }
@@ -73,7 +68,9 @@ pub fn test_post(state: &AppState, req: &HttpRequest, site: &Site) -> TestPost {
     let now = state.clock.now_ms();
     match pass {
         None => TestPost::No,
-        Some(p) if pass_is_valid(state.issuer.key(), site.key.as_str(), &p, now) => TestPost::Yes,
+        Some(p) if pass_is_valid(state.keys.test_form(), site.key.as_str(), &p, now) => {
+            TestPost::Yes
+        }
         Some(_) => TestPost::Expired,
     }
 }
@@ -93,11 +90,11 @@ struct PreviewPage {
 }
 
 /// The test form of `site`: the dashboard's (with a pass and a way back) or the public one.
-pub fn page(state: &AppState, site: &Site, from_dashboard: bool) -> HttpResponse {
+pub fn page(state: &WebState, site: &Site, from_dashboard: bool) -> HttpResponse {
     let key = site.key.as_str();
     let mut action = state.settings.forwarder_url(key);
     if from_dashboard {
-        let pass = pass(state.issuer.key(), key, state.clock.now_ms());
+        let pass = pass(state.keys.test_form(), key, state.clock.now_ms());
         action = format!("{action}?{PASS_PARAM}={pass}");
     }
     let page = PreviewPage {
@@ -129,30 +126,27 @@ pub fn page(state: &AppState, site: &Site, from_dashboard: bool) -> HttpResponse
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::{Keys, ServerKey};
 
     #[test]
     fn a_pass_is_bound_to_its_site_key_and_its_lifetime() {
-        let key = ServerKey::from_bytes(&[7; 32]);
-        let p = pass(&key, "cpt_pub_a", 1_000);
-        assert!(pass_is_valid(&key, "cpt_pub_a", &p, 1_000));
-        assert!(pass_is_valid(
-            &key,
-            "cpt_pub_a",
-            &p,
-            1_000 + PASS_TTL_MS - 1
-        ));
-        assert!(!pass_is_valid(&key, "cpt_pub_a", &p, 1_000 + PASS_TTL_MS));
-        assert!(!pass_is_valid(&key, "cpt_pub_b", &p, 1_000));
-        let other = ServerKey::from_bytes(&[8; 32]);
-        assert!(!pass_is_valid(&other, "cpt_pub_a", &p, 1_000));
+        let keys = Keys::derive(ServerKey::from_bytes(&[7; 32]));
+        let key = keys.test_form();
+        let p = pass(key, "cpt_pub_a", 1_000);
+        assert!(pass_is_valid(key, "cpt_pub_a", &p, 1_000));
+        assert!(pass_is_valid(key, "cpt_pub_a", &p, 1_000 + PASS_TTL_MS - 1));
+        assert!(!pass_is_valid(key, "cpt_pub_a", &p, 1_000 + PASS_TTL_MS));
+        assert!(!pass_is_valid(key, "cpt_pub_b", &p, 1_000));
+        let other = Keys::derive(ServerKey::from_bytes(&[8; 32]));
+        assert!(!pass_is_valid(other.test_form(), "cpt_pub_a", &p, 1_000));
         // A later expiry with the old tag, or one too far ahead, is refused.
         let (_, tag) = p.split_once('.').unwrap_or_default();
         let moved = format!("{}.{tag}", 2_000 + PASS_TTL_MS);
-        assert!(!pass_is_valid(&key, "cpt_pub_a", &moved, 1_000));
-        let far = pass(&key, "cpt_pub_a", 1_000 + PASS_TTL_MS);
-        assert!(!pass_is_valid(&key, "cpt_pub_a", &far, 1_000));
+        assert!(!pass_is_valid(key, "cpt_pub_a", &moved, 1_000));
+        let far = pass(key, "cpt_pub_a", 1_000 + PASS_TTL_MS);
+        assert!(!pass_is_valid(key, "cpt_pub_a", &far, 1_000));
         for junk in ["", ".", "x.y", "1.zz", &format!("{}.", 5_000)] {
-            assert!(!pass_is_valid(&key, "cpt_pub_a", junk, 1_000));
+            assert!(!pass_is_valid(key, "cpt_pub_a", junk, 1_000));
         }
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use actix_web::HttpRequest;
 
-use crate::web::{AppState, client_addr};
+use crate::web::{WebState, client_addr};
 
 const WINDOW_MS: i64 = 60_000;
 
@@ -70,7 +70,7 @@ impl RateLimiter {
     /// counted); `Err(retry_after_seconds)` when over.
     pub fn check_request(
         &self,
-        state: &AppState,
+        state: &WebState,
         req: &HttpRequest,
         site_key: &str,
     ) -> Result<(), u64> {
@@ -82,7 +82,7 @@ impl RateLimiter {
 
     /// Gives back one request counted by [`RateLimiter::check_request`] in the current window
     /// (for requests that, once answered, should not have counted).
-    pub fn refund_request(&self, state: &AppState, req: &HttpRequest, site_key: &str) {
+    pub fn refund_request(&self, state: &WebState, req: &HttpRequest, site_key: &str) {
         let Some(ip) = client_addr::bucket_of_request(req, &state.settings.trusted_proxies) else {
             return;
         };

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::captcha::VerifyError;
 use crate::captcha::token::Claims;
-use crate::web::{AppState, SMALL_BODY_LIMIT, body_deadline};
+use crate::web::{SMALL_BODY_LIMIT, WebState, body_deadline};
 
 /// The `{secret, response}` pair, each absent when missing or empty.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -94,7 +94,7 @@ fn answer(result: Result<&Claims, &'static str>, retry_after: Option<u64>) -> Ht
 
 /// The siteverify handler.
 pub async fn siteverify(
-    state: web::Data<AppState>,
+    state: web::Data<WebState>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
@@ -119,7 +119,7 @@ pub async fn siteverify(
 const UNKNOWN_SITE: &str = "-";
 
 async fn verify(
-    state: &AppState,
+    state: &WebState,
     req: &HttpRequest,
     payload: web::Payload,
     retry_after: &mut Option<u64>,

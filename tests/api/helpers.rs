@@ -7,13 +7,13 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use caputchin_forwarder::app::Services;
 use caputchin_forwarder::app::{Application, Dependencies};
 use caputchin_forwarder::captcha::cap::{self, ChallengeParams};
 use caputchin_forwarder::clock::{Clock, ManualClock};
 use caputchin_forwarder::config::Settings;
 use caputchin_forwarder::egress::resolve::{LookupFuture, Resolve};
 use caputchin_forwarder::sites::{self, CreatedSite, SiteInput};
-use caputchin_forwarder::web::AppState;
 use serde_json::{Value, json};
 
 pub const OWNER: &str = "owner@example.com";
@@ -59,7 +59,9 @@ pub struct TestApp {
     pub address: String,
     pub resolver: Arc<TestResolver>,
     pub receiver: crate::receiver::Receiver,
-    pub state: AppState,
+    pub state: Services,
+    /// The one-time setup token the app made at start, before the owner existed.
+    pub setup_token: Option<String>,
     pub clock: Arc<ManualClock>,
     pub client: awc::Client,
     pub db_path: std::path::PathBuf,
@@ -100,7 +102,11 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let app = Application::build_with(settings, deps).await.unwrap();
     let address = format!("http://127.0.0.1:{}", app.port());
     let metrics_port = app.metrics_port();
-    let state = app.state().clone();
+    let state = app.services().clone();
+    // Made at start while no account exists; the owner below is created afterwards.
+    let setup_token = app
+        .setup_url()
+        .and_then(|url| url.split_once("token=").map(|(_, t)| t.to_owned()));
     actix_web::rt::spawn(app.run_until_stopped());
     caputchin_forwarder::accounts::create_account(&state.store, OWNER, "correct horse battery", 1)
         .unwrap();
@@ -116,6 +122,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
             .finish(),
         db_path,
         metrics_port,
+        setup_token,
         _dir: dir,
     }
 }

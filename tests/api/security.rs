@@ -192,10 +192,7 @@ async fn the_setup_link_dies_once_an_account_exists_by_another_route() {
     // through the library, as the CLI or the bootstrap settings would.
     let app = spawn_app_with(|_| {}).await;
     let token = app
-        .state
         .setup_token
-        .lock()
-        .unwrap()
         .clone()
         .expect("a setup token was made while no account existed");
 

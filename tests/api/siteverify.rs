@@ -131,7 +131,7 @@ async fn an_expired_token_is_timeout_or_duplicate() {
 
 #[actix_web::test]
 async fn a_rotated_server_key_invalidates_old_tokens_but_a_restart_keeps_the_stored_key() {
-    use caputchin_forwarder::app::{Dependencies, prepare_state};
+    use caputchin_forwarder::app::{Dependencies, Services};
     use caputchin_forwarder::captcha::token;
     use caputchin_forwarder::config::Settings;
 
@@ -141,14 +141,14 @@ async fn a_rotated_server_key_invalidates_old_tokens_but_a_restart_keeps_the_sto
 
     let restarted = Settings::defaults_with_database(&app.db_path);
     let state =
-        tokio::task::spawn_blocking(move || prepare_state(restarted, Dependencies::default()))
+        tokio::task::spawn_blocking(move || Services::open(restarted, Dependencies::default()))
             .await
             .unwrap()
             .unwrap();
     let mut configured = Settings::defaults_with_database(&app.db_path);
     configured.server_key = Some(vec![42u8; 32]);
     let other =
-        tokio::task::spawn_blocking(move || prepare_state(configured, Dependencies::default()))
+        tokio::task::spawn_blocking(move || Services::open(configured, Dependencies::default()))
             .await
             .unwrap()
             .unwrap();

@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use caputchin_forwarder::captcha::keys::Sealer;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, site_input, spawn_app_with};
@@ -21,7 +20,7 @@ async fn app() -> TestApp {
 
 /// A site verified by `kind` at the stub; returns its key.
 fn remote_site(app: &TestApp, kind: &str, stub: &Receiver, origins: &[&str]) -> String {
-    let sealer = Sealer::new(app.state.issuer.key());
+    let sealer = app.state.keys.sealer();
     let mut input = site_input(kind);
     input.webhook_url = app.receiver.url();
     input.verifier = Some(kind.into());
@@ -265,7 +264,7 @@ async fn a_slow_failing_or_garbled_verifier_fails_closed_within_the_timeout() {
         let mut input = site_input("gone");
         input.webhook_url = app.receiver.url();
         input.verifier = Some("recaptcha".into());
-        input.verifier_secret = Some(Sealer::new(app.state.issuer.key()).seal(SECRET));
+        input.verifier_secret = Some(app.state.keys.sealer().seal(SECRET));
         input.verifier_url = Some("http://127.0.0.1:1/siteverify".into());
         app.create_site(&input).site_key.as_str().to_owned()
     };

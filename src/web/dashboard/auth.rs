@@ -15,10 +15,9 @@ use subtle::ConstantTimeEq as _;
 
 use super::{Nav, blocking, csrf_failed, internal, render, see_other, sentence};
 use crate::accounts::{self, AccountError};
-use crate::captcha::keys;
 use crate::config::Signup;
 use crate::store;
-use crate::web::{AppState, client_addr};
+use crate::web::{WebState, client_addr};
 
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "cf_session";
@@ -80,11 +79,8 @@ impl CurrentAccount {
     }
 }
 
-fn derive_csrf(state: &AppState, purpose: &[u8], anchor: &str) -> String {
-    let tag = keys::sign(
-        state.issuer.key(),
-        &[b"dashboard-csrf\0", purpose, b"\0", anchor.as_bytes()],
-    );
+fn derive_csrf(state: &WebState, purpose: &[u8], anchor: &str) -> String {
+    let tag = state.keys.csrf().sign(&[purpose, b"\0", anchor.as_bytes()]);
     crate::ids::to_hex(&tag[..16])
 }
 
@@ -92,32 +88,32 @@ fn session_hash(cookie_value: &str) -> [u8; 32] {
     Sha256::digest(cookie_value.as_bytes()).into()
 }
 
-fn secure_cookies(state: &AppState) -> bool {
+fn secure_cookies(state: &WebState) -> bool {
     state.settings.public_url.starts_with("https://")
 }
 
 /// A cookie's name for this deployment: its `__Host-` name behind https, its plain one otherwise.
-fn cookie_name(state: &AppState, plain: &'static str, host: &'static str) -> &'static str {
+fn cookie_name(state: &WebState, plain: &'static str, host: &'static str) -> &'static str {
     if secure_cookies(state) { host } else { plain }
 }
 
 /// The session cookie's name for this deployment.
-fn session_cookie(state: &AppState) -> &'static str {
+fn session_cookie(state: &WebState) -> &'static str {
     cookie_name(state, SESSION_COOKIE, HOST_SESSION_COOKIE)
 }
 
 /// The pre-login cookie's name for this deployment.
-fn pre_cookie(state: &AppState) -> &'static str {
+fn pre_cookie(state: &WebState) -> &'static str {
     cookie_name(state, PRE_COOKIE, HOST_PRE_COOKIE)
 }
 
 /// The known-device cookie's name for this deployment.
-fn device_cookie(state: &AppState) -> &'static str {
+fn device_cookie(state: &WebState) -> &'static str {
     cookie_name(state, DEVICE_COOKIE, HOST_DEVICE_COOKIE)
 }
 
 /// A cookie for `/` with no `Domain` (as `__Host-` requires), HttpOnly, Secure behind https.
-fn cookie(state: &AppState, name: &'static str, value: String, max_age_ms: i64) -> Cookie<'static> {
+fn cookie(state: &WebState, name: &'static str, value: String, max_age_ms: i64) -> Cookie<'static> {
     Cookie::build(name, value)
         .path("/")
         .http_only(true)
@@ -132,7 +128,7 @@ fn cookie(state: &AppState, name: &'static str, value: String, max_age_ms: i64) 
 }
 
 /// The signed-in account, if the request carries a live session.
-pub async fn current(state: &AppState, req: &HttpRequest) -> Option<CurrentAccount> {
+pub async fn current(state: &WebState, req: &HttpRequest) -> Option<CurrentAccount> {
     let value = req.cookie(session_cookie(state))?.value().to_owned();
     if value.len() != 64 {
         return None;
@@ -332,16 +328,16 @@ impl LoginThrottle {
 
 /// The known-device cookie's value for an account: a MAC of its email under the server key, so
 /// only this server can mint it and it names one account.
-fn device_mark(state: &AppState, email: &str) -> String {
-    let tag = keys::sign(
-        state.issuer.key(),
-        &[b"known-device\0", email.trim().to_lowercase().as_bytes()],
-    );
+fn device_mark(state: &WebState, email: &str) -> String {
+    let tag = state
+        .keys
+        .device()
+        .sign(&[email.trim().to_lowercase().as_bytes()]);
     crate::ids::to_hex(&tag[..16])
 }
 
 /// True when the request carries the known-device cookie of the account with this email.
-fn is_known_device(state: &AppState, req: &HttpRequest, email: &str) -> bool {
+fn is_known_device(state: &WebState, req: &HttpRequest, email: &str) -> bool {
     req.cookie(device_cookie(state)).is_some_and(|c| {
         bool::from(
             c.value()
@@ -367,14 +363,14 @@ struct LoginPage {
 }
 
 /// The pre-login CSRF anchor: the request's `cf_pre` cookie or a fresh one to set.
-fn pre_anchor(state: &AppState, req: &HttpRequest) -> (String, bool) {
+fn pre_anchor(state: &WebState, req: &HttpRequest) -> (String, bool) {
     match req.cookie(pre_cookie(state)) {
         Some(c) if c.value().len() == 32 => (c.value().to_owned(), false),
         _ => (crate::ids::random_id::<16>(""), true),
     }
 }
 
-fn pre_csrf_ok(state: &AppState, req: &HttpRequest, form: &HashMap<String, String>) -> bool {
+fn pre_csrf_ok(state: &WebState, req: &HttpRequest, form: &HashMap<String, String>) -> bool {
     let Some(anchor) = req.cookie(pre_cookie(state)) else {
         return false;
     };
@@ -385,7 +381,7 @@ fn pre_csrf_ok(state: &AppState, req: &HttpRequest, form: &HashMap<String, Strin
 
 /// Renders a login-style page, setting the pre-login cookie when needed.
 fn public_form(
-    state: &AppState,
+    state: &WebState,
     req: &HttpRequest,
     status: StatusCode,
     mut page: LoginPage,
@@ -401,7 +397,7 @@ fn public_form(
 
 /// The setup token while it is still good: it is dropped for good as soon as any account exists,
 /// whichever route or process made it (SPEC §6).
-async fn live_setup_token(state: &AppState) -> Option<String> {
+async fn live_setup_token(state: &WebState) -> Option<String> {
     let token = state
         .setup_token
         .lock()
@@ -416,7 +412,7 @@ async fn live_setup_token(state: &AppState) -> Option<String> {
     Some(token)
 }
 
-async fn login_page_with(state: &AppState, error: Option<String>, email: String) -> LoginPage {
+async fn login_page_with(state: &WebState, error: Option<String>, email: String) -> LoginPage {
     let notice = live_setup_token(state).await.map(|_| {
         "No account exists yet: open the one-time setup link printed in the server's log."
             .to_owned()
@@ -436,7 +432,7 @@ async fn login_page_with(state: &AppState, error: Option<String>, email: String)
 }
 
 /// `GET /`.
-pub async fn home(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+pub async fn home(state: web::Data<WebState>, req: HttpRequest) -> HttpResponse {
     match current(&state, &req).await {
         Some(_) => see_other("/dashboard"),
         None => see_other("/login"),
@@ -444,7 +440,7 @@ pub async fn home(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
 }
 
 /// `GET /login`.
-pub async fn login_page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+pub async fn login_page(state: web::Data<WebState>, req: HttpRequest) -> HttpResponse {
     if current(&state, &req).await.is_some() {
         return see_other("/dashboard");
     }
@@ -454,7 +450,7 @@ pub async fn login_page(state: web::Data<AppState>, req: HttpRequest) -> HttpRes
 
 /// Starts a fresh session for `account_id` (a new id at every login, so a planted cookie is
 /// useless) and ends the one the request carried.
-async fn start_session(state: &AppState, req: &HttpRequest, account_id: i64) -> HttpResponse {
+async fn start_session(state: &WebState, req: &HttpRequest, account_id: i64) -> HttpResponse {
     let value = crate::ids::random_id::<32>("");
     let hash = session_hash(&value);
     let old = req
@@ -486,7 +482,7 @@ async fn start_session(state: &AppState, req: &HttpRequest, account_id: i64) -> 
 
 /// `POST /login`.
 pub async fn login(
-    state: web::Data<AppState>,
+    state: web::Data<WebState>,
     req: HttpRequest,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
@@ -568,7 +564,7 @@ pub async fn login(
 
 /// `POST /logout`: ends the session on the server and clears the cookie.
 pub async fn logout(
-    state: web::Data<AppState>,
+    state: web::Data<WebState>,
     req: HttpRequest,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
@@ -608,7 +604,7 @@ fn signup_page_with(error: Option<String>, email: String) -> LoginPage {
 }
 
 /// `GET /signup` (only when sign-up is open).
-pub async fn signup_page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+pub async fn signup_page(state: web::Data<WebState>, req: HttpRequest) -> HttpResponse {
     if state.settings.signup != Signup::Open {
         return super::not_found(Nav::default());
     }
@@ -632,7 +628,7 @@ enum CreateError {
 
 /// Creates an account from a form's email and password (only the first account when `first`).
 async fn create_from_form(
-    state: &AppState,
+    state: &WebState,
     form: &HashMap<String, String>,
     first: bool,
 ) -> Result<i64, CreateError> {
@@ -663,7 +659,7 @@ async fn create_from_form(
 
 /// `POST /signup`.
 pub async fn signup(
-    state: web::Data<AppState>,
+    state: web::Data<WebState>,
     req: HttpRequest,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
@@ -684,7 +680,7 @@ pub async fn signup(
     }
 }
 
-async fn setup_token_matches(state: &AppState, given: Option<&String>) -> bool {
+async fn setup_token_matches(state: &WebState, given: Option<&String>) -> bool {
     match (live_setup_token(state).await, given) {
         (Some(expected), Some(given)) => bool::from(expected.as_bytes().ct_eq(given.as_bytes())),
         _ => false,
@@ -708,7 +704,7 @@ fn setup_page_with(error: Option<String>, email: String) -> LoginPage {
 
 /// `GET /setup?token=…`: the one-time setup link, valid while no account exists.
 pub async fn setup_page(
-    state: web::Data<AppState>,
+    state: web::Data<WebState>,
     req: HttpRequest,
     query: web::Query<HashMap<String, String>>,
 ) -> HttpResponse {
@@ -722,7 +718,7 @@ pub async fn setup_page(
 
 /// `POST /setup`: creates the first account and spends the setup token.
 pub async fn setup(
-    state: web::Data<AppState>,
+    state: web::Data<WebState>,
     req: HttpRequest,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {

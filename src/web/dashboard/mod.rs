@@ -10,7 +10,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use crate::web::AppState;
+use crate::web::WebState;
 
 /// What the layout's navigation bar needs.
 #[derive(Debug, Clone, Default)]
@@ -114,9 +114,9 @@ pub fn see_other(location: &str) -> HttpResponse {
 
 /// Runs blocking library code (database, argon2) on the blocking pool; a failure is logged and
 /// becomes `None`.
-pub async fn blocking<R, E, F>(state: &AppState, f: F) -> Option<R>
+pub async fn blocking<R, E, F>(state: &WebState, f: F) -> Option<R>
 where
-    F: FnOnce(&AppState) -> Result<R, E> + Send + 'static,
+    F: FnOnce(&WebState) -> Result<R, E> + Send + 'static,
     R: Send + 'static,
     E: std::fmt::Display + Send + 'static,
 {

@@ -14,7 +14,7 @@ use crate::delivery::{Outcome, Report};
 use crate::egress::resolve::EgressError;
 use crate::egress::webhook_url::WebhookUrl;
 use crate::sites::{self, RotationGrace, Site, SiteError, SiteInput};
-use crate::web::AppState;
+use crate::web::WebState;
 
 /// Signs in or redirects to the login page.
 macro_rules! signed_in {
@@ -254,7 +254,7 @@ fn view(site: &Site, now_ms: i64) -> SiteView {
     }
 }
 
-fn site_page(state: &AppState, account: &CurrentAccount, site: &Site) -> SitePage {
+fn site_page(state: &WebState, account: &CurrentAccount, site: &Site) -> SitePage {
     let key = site.key.as_str();
     let forwarder_url = state.settings.forwarder_url(key);
     let cap_endpoint = state.settings.cap_endpoint(key);
@@ -273,7 +273,7 @@ fn site_page(state: &AppState, account: &CurrentAccount, site: &Site) -> SitePag
 
 /// Loads one of the account's sites; `Err` is the response to send (404 or failure).
 async fn load(
-    state: &AppState,
+    state: &WebState,
     account: &CurrentAccount,
     site_id: &str,
 ) -> Result<Site, HttpResponse> {
@@ -292,7 +292,7 @@ async fn load(
 /// For a page of one of the account's sites: the signed-in account and the site; `Err` is the
 /// answer to send (login or 404).
 async fn for_get(
-    state: &AppState,
+    state: &WebState,
     req: &HttpRequest,
     site_id: &str,
 ) -> Result<(CurrentAccount, Site), HttpResponse> {
@@ -306,7 +306,7 @@ async fn for_get(
 /// For a POST on one of the account's sites: the signed-in account and the site, with the
 /// form's CSRF token checked; `Err` is the answer to send (login, 404 or 403).
 async fn for_post(
-    state: &AppState,
+    state: &WebState,
     req: &HttpRequest,
     site_id: &str,
     form: &HashMap<String, String>,
@@ -319,7 +319,7 @@ async fn for_post(
 }
 
 /// `GET /dashboard`: the account's sites with today's counts (`?deleted=1` after a deletion).
-pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+pub async fn list(state: web::Data<WebState>, req: HttpRequest) -> HttpResponse {
     let account = signed_in!(state, req);
     let (account_id, now) = (account.id, state.clock.now_ms());
     let loaded = blocking(&state, move |s| -> Result<_, SiteError> {
@@ -414,7 +414,7 @@ fn values_from(form: &HashMap<String, String>) -> FormValues {
 /// Turns form values into a site input; a number that does not parse is reported on its field.
 fn input_from(
     values: &FormValues,
-    sealer: &crate::captcha::keys::Sealer,
+    sealer: &crate::keys::Sealer,
 ) -> Result<SiteInput, (&'static str, String)> {
     let number = |field: &'static str, raw: &str| -> Result<Option<u64>, (&'static str, String)> {
         let raw = raw.trim();
@@ -496,23 +496,22 @@ fn with_error(mut values: FormValues, field: &'static str, message: String) -> F
 }
 
 /// `GET /sites/new`.
-pub async fn new_form(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+pub async fn new_form(state: web::Data<WebState>, req: HttpRequest) -> HttpResponse {
     let account = signed_in!(state, req);
     render(StatusCode::OK, &new_site_page(&account, defaults()))
 }
 
 /// Checks the form and runs `save`; a validation error re-renders the form with 422.
 async fn save_form<R: Send + 'static>(
-    state: &AppState,
+    state: &WebState,
     account: &CurrentAccount,
     form: &HashMap<String, String>,
     page: impl Fn(FormValues) -> SiteFormPage,
-    save: impl FnOnce(&AppState, SiteInput) -> Result<R, SiteError> + Send + 'static,
+    save: impl FnOnce(&WebState, SiteInput) -> Result<R, SiteError> + Send + 'static,
 ) -> Result<R, HttpResponse> {
     let mut values = values_from(form);
     // A typed secret is never echoed back into the page.
-    let sealer = crate::captcha::keys::Sealer::new(state.issuer.key());
-    let input = input_from(&values, &sealer);
+    let input = input_from(&values, state.keys.sealer());
     values.verifier_secret.clear();
     let input = match input {
         Ok(input) => input,
@@ -551,7 +550,7 @@ async fn save_form<R: Send + 'static>(
 
 /// `POST /sites`: creates a site and shows its secret once.
 pub async fn create(
-    state: web::Data<AppState>,
+    state: web::Data<WebState>,
     req: HttpRequest,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
@@ -593,7 +592,7 @@ pub async fn create(
 
 /// `GET /sites/{id}`.
 pub async fn show(
-    state: web::Data<AppState>,
+    state: web::Data<WebState>,
     req: HttpRequest,
     path: web::Path<String>,
 ) -> HttpResponse {
@@ -605,7 +604,7 @@ pub async fn show(
 
 /// `GET /sites/{id}/edit`.
 pub async fn edit_form(
-    state: web::Data<AppState>,
+    state: web::Data<WebState>,
     req: HttpRequest,
     path: web::Path<String>,
 ) -> HttpResponse {
@@ -620,7 +619,7 @@ pub async fn edit_form(
 
 /// What a webhook host resolves to now and whether delivery would be blocked (the same policy
 /// code as delivery, SPEC §5).
-async fn check_webhook(state: &AppState, url: &WebhookUrl) -> WebhookCheck {
+async fn check_webhook(state: &WebState, url: &WebhookUrl) -> WebhookCheck {
     match state.deliverer.egress().vet(url.url()).await {
         Ok(vetted) => {
             let addrs: Vec<String> = vetted.addrs.iter().map(|a| a.ip().to_string()).collect();
@@ -654,7 +653,7 @@ async fn check_webhook(state: &AppState, url: &WebhookUrl) -> WebhookCheck {
 
 /// `POST /sites/{id}/edit`: saves and shows the site page with the webhook check.
 pub async fn update(
-    state: web::Data<AppState>,
+    state: web::Data<WebState>,
     req: HttpRequest,
     path: web::Path<String>,
     form: web::Form<HashMap<String, String>>,
@@ -702,7 +701,7 @@ fn test_view(report: &Report) -> TestView {
 
 /// `POST /sites/{id}/test`: Test delivery, the same function as `site test`.
 pub async fn test(
-    state: web::Data<AppState>,
+    state: web::Data<WebState>,
     client: web::Data<awc::Client>,
     req: HttpRequest,
     path: web::Path<String>,
@@ -721,7 +720,7 @@ pub async fn test(
 /// `GET /sites/{id}/try`: the site's test form, which works whatever origins the site allows and
 /// counts as a test (`crate::web::preview`).
 pub async fn test_form(
-    state: web::Data<AppState>,
+    state: web::Data<WebState>,
     req: HttpRequest,
     path: web::Path<String>,
 ) -> HttpResponse {
@@ -734,7 +733,7 @@ pub async fn test_form(
 /// A confirmation step of one of the account's sites: `page` gets the navigation, the site's name
 /// and its id.
 async fn confirm_page<T: Template>(
-    state: &AppState,
+    state: &WebState,
     req: &HttpRequest,
     site_id: &str,
     page: impl FnOnce(Nav, String, String) -> T,
@@ -754,7 +753,7 @@ async fn confirm_page<T: Template>(
 
 /// `GET /sites/{id}/rotate`: the confirmation step, with the grace period to choose.
 pub async fn rotate_confirm(
-    state: web::Data<AppState>,
+    state: web::Data<WebState>,
     req: HttpRequest,
     path: web::Path<String>,
 ) -> HttpResponse {
@@ -769,7 +768,7 @@ pub async fn rotate_confirm(
 /// `POST /sites/{id}/rotate` with `confirm=yes` and `grace` (`none`, `1h`, `24h`): a new secret,
 /// shown once.
 pub async fn rotate(
-    state: web::Data<AppState>,
+    state: web::Data<WebState>,
     req: HttpRequest,
     path: web::Path<String>,
     form: web::Form<HashMap<String, String>>,
@@ -815,7 +814,7 @@ pub async fn rotate(
 
 /// `GET /sites/{id}/delete`: the confirmation step.
 pub async fn delete_confirm(
-    state: web::Data<AppState>,
+    state: web::Data<WebState>,
     req: HttpRequest,
     path: web::Path<String>,
 ) -> HttpResponse {
@@ -829,7 +828,7 @@ pub async fn delete_confirm(
 
 /// `POST /sites/{id}/delete` with `confirm=yes`.
 pub async fn delete(
-    state: web::Data<AppState>,
+    state: web::Data<WebState>,
     req: HttpRequest,
     path: web::Path<String>,
     form: web::Form<HashMap<String, String>>,

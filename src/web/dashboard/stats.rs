@@ -12,7 +12,7 @@ use super::{Nav, blocking, internal, not_found, render, see_other, utc_date, utc
 use crate::delivery::Outcome;
 use crate::sites;
 use crate::stats::{self, Range, Scope, Stats};
-use crate::web::AppState;
+use crate::web::WebState;
 
 struct Tab {
     href: String,
@@ -134,7 +134,7 @@ fn range_of(query: &HashMap<String, String>) -> Range {
 
 /// `GET /sites/{id}/stats?range=…`.
 pub async fn site(
-    state: web::Data<AppState>,
+    state: web::Data<WebState>,
     req: HttpRequest,
     path: web::Path<String>,
     query: web::Query<HashMap<String, String>>,
@@ -168,7 +168,7 @@ pub async fn site(
 
 /// `GET /stats?range=…`: every site of the account together.
 pub async fn account(
-    state: web::Data<AppState>,
+    state: web::Data<WebState>,
     req: HttpRequest,
     query: web::Query<HashMap<String, String>>,
 ) -> HttpResponse {

@@ -1,5 +1,10 @@
-//! The server key: the HMAC-SHA256 key that signs challenge tokens and verification tokens
-//! (SPEC §2). Configured, or generated on first start and kept in the database. Never logged.
+//! The server key and every key derived from it, each derived once at start ([`Keys`]): the
+//! token MAC that signs challenges and verification tokens (SPEC §2), the dashboard's CSRF and
+//! known-device marks, the test form's pass, and the sealing of remote verifier secrets. The raw
+//! key is configured, or generated on first start and kept in the database; it is never logged,
+//! and nothing outside this module derives anything from it.
+
+use std::sync::Arc;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -54,6 +59,116 @@ impl ServerKey {
     }
 }
 
+/// The purpose keys of one server key, derived once. Cheap to clone.
+#[derive(Clone)]
+pub struct Keys {
+    token: ServerKey,
+    csrf: Purpose,
+    device: Purpose,
+    test_form: Purpose,
+    sealer: Arc<Sealer>,
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keys(<redacted>)")
+    }
+}
+
+impl Keys {
+    /// Derives every purpose key of `server`.
+    pub fn derive(server: ServerKey) -> Keys {
+        Keys {
+            csrf: Purpose::new(&server, b"dashboard-csrf\0"),
+            device: Purpose::new(&server, b"known-device\0"),
+            test_form: Purpose::new(&server, b"caputchin-forwarder test form\0"),
+            sealer: Arc::new(Sealer::new(&server)),
+            token: server,
+        }
+    }
+
+    /// Loads the server key ([`ServerKey::load_or_create`]) and derives its purpose keys.
+    pub fn load_or_create(
+        store: &Store,
+        configured: Option<&[u8]>,
+        now_ms: i64,
+    ) -> Result<Keys, StoreError> {
+        Ok(Keys::derive(ServerKey::load_or_create(
+            store, configured, now_ms,
+        )?))
+    }
+
+    /// The token MAC: the server key itself, which signs challenges and verification tokens
+    /// (their own domain strings keep the two apart; tokens issued before an upgrade stay valid).
+    pub fn token(&self) -> &ServerKey {
+        &self.token
+    }
+
+    /// The dashboard's CSRF tokens.
+    pub fn csrf(&self) -> &Purpose {
+        &self.csrf
+    }
+
+    /// The dashboard's known-device cookie.
+    pub fn device(&self) -> &Purpose {
+        &self.device
+    }
+
+    /// The test form's pass.
+    pub fn test_form(&self) -> &Purpose {
+        &self.test_form
+    }
+
+    /// The sealing of remote verifier secrets.
+    pub fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+}
+
+/// A MAC for one purpose: HMAC-SHA256 under the server key with the purpose's label absorbed
+/// first, so two purposes never accept each other's tags.
+#[derive(Clone)]
+pub struct Purpose {
+    mac: HmacSha256,
+}
+
+impl Purpose {
+    fn new(key: &ServerKey, label: &[u8]) -> Purpose {
+        let mut mac = key.mac();
+        mac.update(label);
+        Purpose { mac }
+    }
+
+    /// The tag over `parts` in order.
+    pub fn sign(&self, parts: &[&[u8]]) -> [u8; 32] {
+        let mut mac = self.mac.clone();
+        for part in parts {
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Checks, in constant time, that `tag` is the tag over `parts` or its first `tag.len()`
+    /// bytes (at least 16).
+    pub fn verify(&self, parts: &[&[u8]], tag: &[u8]) -> bool {
+        let mut mac = self.mac.clone();
+        for part in parts {
+            mac.update(part);
+        }
+        check_tag(mac, tag)
+    }
+}
+
+fn check_tag(mac: HmacSha256, tag: &[u8]) -> bool {
+    if tag.len() == 32 {
+        mac.verify_slice(tag).is_ok()
+    } else if (16..32).contains(&tag.len()) {
+        mac.verify_truncated_left(tag).is_ok()
+    } else {
+        false
+    }
+}
+
 /// Computes an HMAC over `parts` in order.
 pub fn sign(key: &ServerKey, parts: &[&[u8]]) -> [u8; 32] {
     let mut mac = key.mac();
@@ -70,13 +185,7 @@ pub fn verify(key: &ServerKey, parts: &[&[u8]], tag: &[u8]) -> bool {
     for part in parts {
         mac.update(part);
     }
-    if tag.len() == 32 {
-        mac.verify_slice(tag).is_ok()
-    } else if (16..32).contains(&tag.len()) {
-        mac.verify_truncated_left(tag).is_ok()
-    } else {
-        false
-    }
+    check_tag(mac, tag)
 }
 
 /// Encrypts values that must be read back (a remote verifier's secret) under a key derived from
@@ -90,7 +199,7 @@ const NONCE_BYTES: usize = 12;
 
 impl Sealer {
     /// The sealer of a server key.
-    pub fn new(key: &ServerKey) -> Sealer {
+    fn new(key: &ServerKey) -> Sealer {
         use chacha20poly1305::KeyInit as _;
         let derived = sign(key, &[b"caputchin-sealed-secret-v1"]);
         Sealer {
@@ -126,6 +235,26 @@ impl Sealer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_purpose_tag_is_the_server_key_mac_over_its_label_and_parts_and_no_other_purpose_takes_it()
+    {
+        let server = ServerKey::from_bytes(&[5; 32]);
+        let keys = Keys::derive(server.clone());
+        let tag = keys.csrf().sign(&[b"session", b"\0", b"abc"]);
+        assert_eq!(
+            tag,
+            sign(&server, &[b"dashboard-csrf\0", b"session", b"\0", b"abc"])
+        );
+        assert!(keys.csrf().verify(&[b"session", b"\0", b"abc"], &tag[..16]));
+        assert!(
+            !keys
+                .test_form()
+                .verify(&[b"session", b"\0", b"abc"], &tag[..16])
+        );
+        assert!(!keys.csrf().verify(&[b"session", b"\0", b"abd"], &tag[..16]));
+        assert!(!keys.csrf().verify(&[b"session", b"\0", b"abc"], &tag[..8]));
+    }
 
     #[test]
     fn sealed_values_open_only_under_the_same_key_and_unaltered() {
