@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq as _;
 
 use crate::accounts::{self, AccountError};
+use crate::captcha::VerifierKind;
 use crate::captcha::cap::ChallengeParams;
 use crate::egress::webhook_url::{WebhookUrl, WebhookUrlError};
 use crate::store::{self, Store, StoreError};
@@ -70,83 +71,6 @@ pub enum SiteError {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
-
-/// Which service verifies a site's submissions (SPEC §8).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum VerifierKind {
-    /// The forwarder's own Cap-compatible issuer (the default).
-    #[default]
-    Builtin,
-    /// A remote Caputchin siteverify (JSON `{secret, response}`; `platform` fills the game fields).
-    Caputchin,
-    /// Cloudflare Turnstile.
-    Turnstile,
-    /// hCaptcha.
-    Hcaptcha,
-    /// Google reCAPTCHA.
-    Recaptcha,
-}
-
-impl VerifierKind {
-    /// Every kind.
-    pub const ALL: [VerifierKind; 5] = [
-        VerifierKind::Builtin,
-        VerifierKind::Caputchin,
-        VerifierKind::Turnstile,
-        VerifierKind::Hcaptcha,
-        VerifierKind::Recaptcha,
-    ];
-
-    /// The stored and typed name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            VerifierKind::Builtin => "builtin",
-            VerifierKind::Caputchin => "caputchin",
-            VerifierKind::Turnstile => "turnstile",
-            VerifierKind::Hcaptcha => "hcaptcha",
-            VerifierKind::Recaptcha => "recaptcha",
-        }
-    }
-
-    /// Parses a name.
-    pub fn parse(s: &str) -> Option<VerifierKind> {
-        VerifierKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s.trim().to_ascii_lowercase())
-    }
-
-    /// The form fields this verifier's widget posts its token in, in order of preference.
-    pub fn token_fields(self) -> &'static [&'static str] {
-        match self {
-            VerifierKind::Builtin | VerifierKind::Caputchin => &["caputchin-token"],
-            VerifierKind::Turnstile => &["cf-turnstile-response"],
-            // hCaptcha also fills g-recaptcha-response for drop-in compatibility.
-            VerifierKind::Hcaptcha => &["h-captcha-response", "g-recaptcha-response"],
-            VerifierKind::Recaptcha => &["g-recaptcha-response"],
-        }
-    }
-
-    /// The provider's public siteverify endpoint (`None` for the built-in issuer).
-    pub fn default_url(self) -> Option<&'static str> {
-        match self {
-            VerifierKind::Builtin => None,
-            VerifierKind::Caputchin => Some("https://api.caputchin.com/v1/siteverify"),
-            VerifierKind::Turnstile => {
-                Some("https://challenges.cloudflare.com/turnstile/v0/siteverify")
-            }
-            VerifierKind::Hcaptcha => Some("https://api.hcaptcha.com/siteverify"),
-            VerifierKind::Recaptcha => Some("https://www.google.com/recaptcha/api/siteverify"),
-        }
-    }
-}
-
-/// Every form field any verifier's widget posts a token in; all are stripped from the envelope.
-pub const ALL_TOKEN_FIELDS: [&str; 4] = [
-    "caputchin-token",
-    "cf-turnstile-response",
-    "h-captcha-response",
-    "g-recaptcha-response",
-];
 
 /// A syntactically valid public site key, `cpt_pub_` and 24 lowercase hex digits.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -410,6 +334,19 @@ impl RotationGrace {
 }
 
 impl Site {
+    /// The site's remote verifier, as a submission to it needs it (SPEC §8).
+    pub fn verifier(&self) -> crate::captcha::remote::SiteVerifier<'_> {
+        crate::captcha::remote::SiteVerifier {
+            kind: self.settings.verifier,
+            site_id: &self.id,
+            site_key: self.key.as_str(),
+            sealed_secret: self.verifier_secret.as_deref(),
+            url: self.settings.verify_url(),
+            sitekey: self.settings.verifier_sitekey.as_deref(),
+            allowed_origins: &self.settings.allowed_origins,
+        }
+    }
+
     /// True when `secret` verifies for this site at `now_ms`: the current secret, or the
     /// previous one inside its grace period (both compared in constant time).
     pub fn accepts_secret(&self, secret: &str, now_ms: i64) -> bool {

@@ -3,9 +3,9 @@
 //! and recorded as a test. The dashboard's button and `site test` both call [`run`].
 
 use crate::app::Services;
+use crate::delivery::envelope;
 use crate::delivery::{Kind, Report};
 use crate::sites::Site;
-use crate::submission::envelope;
 
 /// Sends a test delivery for `site` and records it; returns the full report (with the first part
 /// of the response body).

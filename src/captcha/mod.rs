@@ -7,16 +7,17 @@ pub mod remote;
 pub mod solve_time;
 pub mod spent;
 pub mod token;
+pub mod verifier;
 
 use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::keys::ServerKey;
-use crate::sites::Site;
 use crate::store::{self, Store, StoreError};
 use cap::ChallengeParams;
 use spent::{Spend, SpentChallenges};
 use token::Claims;
+pub use verifier::{ALL_TOKEN_FIELDS, VerifierKind};
 
 /// How long a challenge may be redeemed after it is issued (Cap's default).
 pub const CHALLENGE_LIFETIME_MS: i64 = 10 * 60 * 1000;
@@ -136,13 +137,12 @@ impl Issuer {
         &self.key
     }
 
-    /// Issues a challenge for a site. No I/O: the token itself is signed (SPEC §2).
-    pub fn challenge(&self, site: &Site) -> IssuedChallenge {
+    /// Issues a challenge of shape `params` for the site with key `site_key`. No I/O: the token itself is signed (SPEC §2).
+    pub fn challenge(&self, site_key: &str, params: ChallengeParams) -> IssuedChallenge {
         let expires_at = self.clock.now_ms().saturating_add(CHALLENGE_LIFETIME_MS);
-        let params = site.settings.challenge;
         let token = challenge::issue(
             &self.key,
-            site.key.as_str(),
+            site_key,
             &challenge::Challenge {
                 id: crate::ids::random_bytes::<16>(),
                 expires_at,
@@ -160,11 +160,11 @@ impl Issuer {
     /// (as Cap does); that spend is the one database write.
     pub async fn redeem(
         &self,
-        site: &Site,
+        site_key: &str,
         request: RedeemRequest,
     ) -> Result<Redeemed, RedeemError> {
         let now = self.clock.now_ms();
-        let opened = challenge::open(&self.key, site.key.as_str(), &request.token)
+        let opened = challenge::open(&self.key, site_key, &request.token)
             .ok_or(RedeemError::ChallengeInvalid)?;
         if opened.expires_at <= now {
             return Err(RedeemError::ChallengeInvalid);
@@ -193,7 +193,7 @@ impl Issuer {
         if !cap::verify_solutions(&request.token, opened.params, &request.solutions) {
             return Err(RedeemError::InvalidSolution);
         }
-        let mut claims = Claims::new(site.key.as_str(), now);
+        let mut claims = Claims::new(site_key, now);
         claims.game_id = request.game_id;
         claims.score = request.score;
         claims.duration_ms = request.duration_ms;

@@ -15,10 +15,10 @@ use actix_web::error::PayloadError;
 use actix_web::http::{ConnectionType, StatusCode, header};
 use actix_web::middleware::Next;
 use actix_web::web::Bytes;
-use actix_web::{Error, HttpMessage as _};
+use actix_web::{Error, HttpMessage as _, ResponseError as _};
 use futures_util::Stream;
 
-use crate::web::error::PublicError;
+use crate::web::error::{Refusal, Refused, Shape};
 
 /// What the wrapped body saw (the middleware and the body live on one worker thread).
 #[derive(Default)]
@@ -37,7 +37,7 @@ struct DeadlineBody {
 }
 
 /// The error a body read gets when the deadline passed: handlers answer it as
-/// [`PublicError::RequestTimeout`] in their own shape ([`is_timeout`]).
+/// [`Refusal::RequestTimeout`] in their own shape ([`is_timeout`]).
 fn timeout_error() -> PayloadError {
     PayloadError::Io(std::io::Error::new(
         std::io::ErrorKind::TimedOut,
@@ -89,7 +89,7 @@ fn has_body(req: &ServiceRequest) -> bool {
 
 /// The middleware: `from_fn(move |req, next| body_deadline::enforce(timeout, req, next))`.
 ///
-/// The endpoints answer a timed-out body as [`PublicError::RequestTimeout`] in their own shape;
+/// The endpoints answer a timed-out body as [`Refusal::RequestTimeout`] in their own shape;
 /// an answer made without knowing (an extractor's 400) becomes the form endpoint's 408 page. Either
 /// way the connection is closed, as it is after any answer whose body was not read to the end.
 pub async fn enforce(
@@ -114,11 +114,12 @@ pub async fn enforce(
     });
     let json = crate::web::form::wants_json(req.request());
     let timeout_page = || {
-        let mut answer = crate::web::form::error_response(
-            PublicError::RequestTimeout,
-            json,
-            &crate::web::cors::Cors::NoOrigin,
-        );
+        let mut answer = Refused::new(
+            Refusal::RequestTimeout,
+            Shape::Form { json },
+            crate::web::cors::Cors::NoOrigin,
+        )
+        .error_response();
         answer.head_mut().set_connection_type(ConnectionType::Close);
         answer
     };

@@ -7,20 +7,9 @@ use serde_json::{Value, json};
 
 use crate::captcha::{RedeemError, RedeemRequest, cap, token};
 use crate::sites::Site;
-use crate::web::error::PublicError;
+use crate::web::error::{Refusal, Refused, Shape};
 use crate::web::rate_limit::RateLimiter;
 use crate::web::{SMALL_BODY_LIMIT, WebState, body_deadline, cors};
-
-/// Answers a Cap endpoint error in the protocol's shape: `error` carries the message the widget
-/// shows (CAP-PROTOCOL §3), `code` the machine-readable code.
-fn error_response(err: PublicError, cors: &cors::Cors) -> HttpResponse {
-    let mut builder = HttpResponse::build(err.status());
-    cors::apply(&mut builder, cors);
-    if let PublicError::RateLimited(seconds) = err {
-        builder.insert_header((actix_web::http::header::RETRY_AFTER, seconds.to_string()));
-    }
-    builder.json(json!({"success": false, "error": err.message(), "code": err.code()}))
-}
 
 /// Finds the site, checks the request's origin against it and counts the request against the
 /// endpoint's budget. An unknown site's answer carries the request's origin (so a widget can read
@@ -30,15 +19,21 @@ async fn site_and_cors(
     req: &HttpRequest,
     site_key: &str,
     budget: &RateLimiter,
-) -> Result<(Arc<Site>, cors::Cors), (PublicError, cors::Cors)> {
+) -> Result<(Arc<Site>, cors::Cors), Refused> {
     let Some(site) = state.sites.find(site_key).await else {
-        return Err((PublicError::UnknownSite, cors::echo(req)));
+        return Err(Refused::new(
+            Refusal::UnknownSite,
+            Shape::Cap,
+            cors::echo(req),
+        ));
     };
     let allowed = cors::check_or_own(&site, req, &state.settings.public_url)
-        .map_err(|e| (e, cors::Cors::NoOrigin))?;
+        .map_err(|e| Refused::new(e, Shape::Cap, cors::Cors::NoOrigin))?;
     budget
         .check_request(state, req, site.key.as_str())
-        .map_err(|seconds| (PublicError::RateLimited(seconds), allowed.clone()))?;
+        .map_err(|seconds| {
+            Refused::new(Refusal::RateLimited(seconds), Shape::Cap, allowed.clone())
+        })?;
     Ok((site, allowed))
 }
 
@@ -47,9 +42,9 @@ pub async fn preflight(
     state: web::Data<WebState>,
     req: HttpRequest,
     path: web::Path<String>,
-) -> HttpResponse {
+) -> Result<HttpResponse, Refused> {
     cors::preflight_for(state.sites.find(&path).await.as_deref(), &req)
-        .unwrap_or_else(|(err, cors)| error_response(err, &cors))
+        .map_err(|(refusal, cors)| Refused::new(refusal, Shape::Cap, cors))
 }
 
 /// `POST {E}challenge`: a signed challenge; no body is read and nothing is written.
@@ -57,13 +52,11 @@ pub async fn challenge(
     state: web::Data<WebState>,
     req: HttpRequest,
     path: web::Path<String>,
-) -> HttpResponse {
-    let (site, allowed) =
-        match site_and_cors(&state, &req, &path, &state.rate_limits.challenge).await {
-            Ok(found) => found,
-            Err((err, echo)) => return error_response(err, &echo),
-        };
-    let issued = state.issuer.challenge(&site);
+) -> Result<HttpResponse, Refused> {
+    let (site, allowed) = site_and_cors(&state, &req, &path, &state.rate_limits.challenge).await?;
+    let issued = state
+        .issuer
+        .challenge(site.key.as_str(), site.settings.challenge);
     state.metrics.cap_challenge();
     // The forwarder's own test forms are tests: their challenges are not counted.
     if !cors::from_own_origin(&req, &state.settings.public_url) {
@@ -73,11 +66,11 @@ pub async fn challenge(
     }
     let mut builder = HttpResponse::Ok();
     cors::apply(&mut builder, &allowed);
-    builder.insert_header(("Cache-Control", "no-store")).json(json!({
+    Ok(builder.insert_header(("Cache-Control", "no-store")).json(json!({
         "challenge": {"c": issued.params.count, "s": issued.params.size, "d": issued.params.difficulty},
         "token": issued.token,
         "expires": issued.expires_at,
-    }))
+    })))
 }
 
 /// Parses a redeem body: `{"token": string, "solutions": [u64…]}` plus optional game metadata
@@ -130,10 +123,10 @@ pub async fn redeem(
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
-) -> HttpResponse {
-    let response = redeem_answer(&state, &req, &path, payload).await;
-    state.metrics.cap_redeem(response.status().is_success());
-    response
+) -> Result<HttpResponse, Refused> {
+    let answer = redeem_answer(&state, &req, &path, payload).await;
+    state.metrics.cap_redeem(answer.is_ok());
+    answer
 }
 
 async fn redeem_answer(
@@ -141,49 +134,47 @@ async fn redeem_answer(
     req: &HttpRequest,
     path: &str,
     payload: web::Payload,
-) -> HttpResponse {
-    let (site, allowed) = match site_and_cors(state, req, path, &state.rate_limits.redeem).await {
-        Ok(found) => found,
-        Err((err, echo)) => return error_response(err, &echo),
-    };
+) -> Result<HttpResponse, Refused> {
+    let (site, allowed) = site_and_cors(state, req, path, &state.rate_limits.redeem).await?;
+    let refused = |refusal| Refused::new(refusal, Shape::Cap, allowed.clone());
     let body = match payload.to_bytes_limited(SMALL_BODY_LIMIT).await {
         Ok(Ok(body)) => body,
         Ok(Err(e)) if body_deadline::is_timeout(&e) => {
-            return error_response(PublicError::RequestTimeout, &allowed);
+            return Err(refused(Refusal::RequestTimeout));
         }
-        Ok(Err(_)) => return error_response(PublicError::BadRequest, &allowed),
-        Err(_) => return error_response(PublicError::PayloadTooLarge, &allowed),
+        Ok(Err(_)) => return Err(refused(Refusal::BadRequest)),
+        Err(_) => return Err(refused(Refusal::PayloadTooLarge)),
     };
-    let Some(request) = parse_redeem_body(&body) else {
-        return error_response(PublicError::BadRequest, &allowed);
-    };
-    match state.issuer.redeem(&site, request).await {
-        Ok(redeemed) => {
-            if !cors::from_own_origin(req, &state.settings.public_url) {
-                state
-                    .store
-                    .count_challenge(&site.id, state.clock.now_ms(), true);
-            }
-            let mut builder = HttpResponse::Ok();
-            cors::apply(&mut builder, &allowed);
-            builder
-                .insert_header(("Cache-Control", "no-store"))
-                .json(json!({
-                    "success": true,
-                    "token": redeemed.token,
-                    "expires": redeemed.expires_at,
-                }))
-        }
-        Err(RedeemError::ChallengeInvalid) => {
-            error_response(PublicError::ChallengeInvalid, &allowed)
-        }
-        Err(RedeemError::InvalidSolution) => error_response(PublicError::InvalidSolution, &allowed),
-        Err(RedeemError::InvalidMetadata) => error_response(PublicError::BadRequest, &allowed),
-        Err(RedeemError::Store(e)) => {
-            tracing::error!(error = %e, "redeem failed to record the spent challenge");
-            error_response(PublicError::Internal, &allowed)
-        }
+    let request = parse_redeem_body(&body).ok_or_else(|| refused(Refusal::BadRequest))?;
+    let redeemed = state
+        .issuer
+        .redeem(site.key.as_str(), request)
+        .await
+        .map_err(|e| {
+            refused(match e {
+                RedeemError::ChallengeInvalid => Refusal::ChallengeInvalid,
+                RedeemError::InvalidSolution => Refusal::InvalidSolution,
+                RedeemError::InvalidMetadata => Refusal::BadRequest,
+                RedeemError::Store(e) => {
+                    tracing::error!(error = %e, "redeem failed to record the spent challenge");
+                    Refusal::Internal
+                }
+            })
+        })?;
+    if !cors::from_own_origin(req, &state.settings.public_url) {
+        state
+            .store
+            .count_challenge(&site.id, state.clock.now_ms(), true);
     }
+    let mut builder = HttpResponse::Ok();
+    cors::apply(&mut builder, &allowed);
+    Ok(builder
+        .insert_header(("Cache-Control", "no-store"))
+        .json(json!({
+            "success": true,
+            "token": redeemed.token,
+            "expires": redeemed.expires_at,
+        })))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
 
 use crate::sites::Site;
-use crate::web::error::PublicError;
+use crate::web::error::Refusal;
 
 /// The CORS decision for one request.
 #[derive(Debug, Clone)]
@@ -17,7 +17,7 @@ pub enum Cors {
 }
 
 /// Decides CORS for a request to `site`; an origin the site does not allow is an error.
-pub fn check(site: &Site, req: &HttpRequest) -> Result<Cors, PublicError> {
+pub fn check(site: &Site, req: &HttpRequest) -> Result<Cors, Refusal> {
     let Some(origin) = req.headers().get(header::ORIGIN) else {
         return Ok(Cors::NoOrigin);
     };
@@ -26,13 +26,13 @@ pub fn check(site: &Site, req: &HttpRequest) -> Result<Cors, PublicError> {
     }
     match origin.to_str() {
         Ok(o) if site.allows_origin(o) => Ok(Cors::Allow(origin.clone())),
-        _ => Err(PublicError::OriginNotAllowed),
+        _ => Err(Refusal::OriginNotAllowed),
     }
 }
 
 /// Like [`check`] for the Cap endpoints, where the forwarder's own origin is always allowed: the
 /// test forms it serves solve their challenges there (a same-origin request needs no header).
-pub fn check_or_own(site: &Site, req: &HttpRequest, public_url: &str) -> Result<Cors, PublicError> {
+pub fn check_or_own(site: &Site, req: &HttpRequest, public_url: &str) -> Result<Cors, Refusal> {
     check(site, req).or_else(|e| {
         if from_own_origin(req, public_url) {
             Ok(Cors::NoOrigin)
@@ -90,9 +90,9 @@ pub fn preflight(cors: &Cors) -> HttpResponse {
 pub fn preflight_for(
     site: Option<&Site>,
     req: &HttpRequest,
-) -> Result<HttpResponse, (PublicError, Cors)> {
+) -> Result<HttpResponse, (Refusal, Cors)> {
     let Some(site) = site else {
-        return Err((PublicError::UnknownSite, echo(req)));
+        return Err((Refusal::UnknownSite, echo(req)));
     };
     check(site, req)
         .map(|allowed| preflight(&allowed))

@@ -12,6 +12,7 @@ use askama::Template;
 use crate::keys::Purpose;
 use crate::sites::Site;
 use crate::web::WebState;
+use crate::web::error::{Refusal, Refused, Shape};
 
 /// How long a test form's pass is good for after the page was served.
 pub const PASS_TTL_MS: i64 = 3_600_000;
@@ -114,11 +115,11 @@ pub fn page(state: &WebState, site: &Site, from_dashboard: bool) -> HttpResponse
             .body(html),
         Err(e) => {
             tracing::error!(error = %e, "template rendering failed");
-            crate::web::form::error_response(
-                crate::web::error::PublicError::Internal,
-                false,
-                &crate::web::cors::Cors::NoOrigin,
-            )
+            actix_web::ResponseError::error_response(&Refused::new(
+                Refusal::Internal,
+                Shape::Form { json: false },
+                crate::web::cors::Cors::NoOrigin,
+            ))
         }
     }
 }

@@ -7,6 +7,8 @@ use serde_json::{Value, json};
 
 use crate::captcha::VerifyError;
 use crate::captcha::token::Claims;
+use crate::web::cors::Cors;
+use crate::web::error::{Refusal, Refused, Shape};
 use crate::web::{SMALL_BODY_LIMIT, WebState, body_deadline};
 
 /// The `{secret, response}` pair, each absent when missing or empty.
@@ -58,48 +60,13 @@ pub fn parse_body(content_type: &str, body: &[u8]) -> Option<VerifyRequest> {
     }
 }
 
-fn answer(result: Result<&Claims, &'static str>, retry_after: Option<u64>) -> HttpResponse {
-    let timed_out = result.is_err_and(|code| code == "request-timeout");
-    let body = match result {
-        Ok(claims) => json!({
-            "success": true,
-            "error-codes": [],
-            "platform": {
-                "game_id": claims.game_id,
-                "score": claims.score,
-                "duration_ms": claims.duration_ms,
-            },
-        }),
-        Err(code) => json!({
-            "success": false,
-            "error-codes": [code],
-            "platform": {"game_id": null, "score": null, "duration_ms": null},
-        }),
-    };
-    // Always 200 (SPEC §2), except over the rate limit (429 with `Retry-After`) and for a body
-    // that did not arrive in time (408), in the same shape.
-    let mut builder = match retry_after {
-        Some(seconds) => {
-            let mut builder = HttpResponse::TooManyRequests();
-            builder.insert_header((header::RETRY_AFTER, seconds.to_string()));
-            builder
-        }
-        None if timed_out => HttpResponse::RequestTimeout(),
-        None => HttpResponse::Ok(),
-    };
-    builder
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(body)
-}
-
 /// The siteverify handler.
 pub async fn siteverify(
     state: web::Data<WebState>,
     req: HttpRequest,
     payload: web::Payload,
-) -> HttpResponse {
-    let mut retry_after = None;
-    let result = verify(&state, &req, payload, &mut retry_after).await;
+) -> Result<HttpResponse, Refused> {
+    let result = verify(&state, &req, payload).await;
     if let Ok(claims) = &result {
         // A verification that succeeds does not count against the budget: a busy site's
         // backend, one address, is never slowed by its own visitors.
@@ -110,9 +77,22 @@ pub async fn siteverify(
     }
     state.metrics.siteverify(match &result {
         Ok(_) => "success",
-        Err(code) => code,
+        Err(refusal) => refusal.code(),
     });
-    answer(result.as_ref().map_err(|code| *code), retry_after)
+    match result {
+        Ok(claims) => Ok(HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(json!({
+                "success": true,
+                "error-codes": [],
+                "platform": {
+                    "game_id": claims.game_id,
+                    "score": claims.score,
+                    "duration_ms": claims.duration_ms,
+                },
+            }))),
+        Err(refusal) => Err(Refused::new(refusal, Shape::Siteverify, Cors::NoOrigin)),
+    }
 }
 
 /// The key under which calls with a missing or unknown secret share one budget per address.
@@ -122,21 +102,18 @@ async fn verify(
     state: &WebState,
     req: &HttpRequest,
     payload: web::Payload,
-    retry_after: &mut Option<u64>,
-) -> Result<Claims, &'static str> {
+) -> Result<Claims, Refusal> {
     let body = match payload.to_bytes_limited(SMALL_BODY_LIMIT).await {
         Ok(Ok(body)) => body,
-        Ok(Err(e)) if body_deadline::is_timeout(&e) => return Err("request-timeout"),
-        _ => return Err("bad-request"),
+        Ok(Err(e)) if body_deadline::is_timeout(&e) => return Err(Refusal::RequestTimeout),
+        _ => return Err(Refusal::BadRequest),
     };
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let Some(request) = parse_body(content_type, &body) else {
-        return Err("bad-request");
-    };
+    let request = parse_body(content_type, &body).ok_or(Refusal::BadRequest)?;
     let site = match &request.secret {
         Some(secret) => {
             state
@@ -147,34 +124,30 @@ async fn verify(
         None => None,
     };
     let budget_key = site.as_ref().map_or(UNKNOWN_SITE, |site| site.key.as_str());
-    if let Err(seconds) = state
+    state
         .rate_limits
         .siteverify
         .check_request(state, req, budget_key)
-    {
-        *retry_after = Some(seconds);
-        return Err("rate-limited");
-    }
+        .map_err(Refusal::RateLimited)?;
     if request.secret.is_none() {
-        return Err("missing-input-secret");
+        return Err(Refusal::MissingInputSecret);
     }
-    let Some(site) = site else {
-        return Err("invalid-input-secret");
-    };
-    let Some(response) = request.response else {
-        return Err("missing-input-response");
-    };
-    match state.issuer.consume(site.key.as_str(), &response).await {
-        Ok(claims) => Ok(claims),
-        Err(VerifyError::Invalid) => Err("invalid-input-response"),
-        Err(VerifyError::TimeoutOrDuplicate) => Err("timeout-or-duplicate"),
-        Err(VerifyError::SiteMismatch) => Err("site-mismatch"),
-        Err(VerifyError::Store(e)) => {
-            tracing::error!(error = %e, "siteverify could not record the token");
-            // Fail closed: the token was not recorded as used, so it is not reported valid.
-            Err("internal-error")
-        }
-    }
+    let site = site.ok_or(Refusal::InvalidInputSecret)?;
+    let response = request.response.ok_or(Refusal::MissingInputResponse)?;
+    state
+        .issuer
+        .consume(site.key.as_str(), &response)
+        .await
+        .map_err(|e| match e {
+            VerifyError::Invalid => Refusal::InvalidInputResponse,
+            VerifyError::TimeoutOrDuplicate => Refusal::TimeoutOrDuplicate,
+            VerifyError::SiteMismatch => Refusal::SiteMismatch,
+            VerifyError::Store(e) => {
+                tracing::error!(error = %e, "siteverify could not record the token");
+                // Fail closed: the token was not recorded as used, so it is not reported valid.
+                Refusal::Internal
+            }
+        })
 }
 
 #[cfg(test)]

@@ -411,7 +411,9 @@ mod spent_challenges {
 
         let restarted = issuer(&app, 16);
         let site = app.state.sites.get(key).unwrap();
-        let again = restarted.redeem(&site, request(&token, &solutions)).await;
+        let again = restarted
+            .redeem(site.key.as_str(), request(&token, &solutions))
+            .await;
 
         assert!(matches!(again, Err(RedeemError::ChallengeInvalid)));
     }
@@ -431,8 +433,12 @@ mod spent_challenges {
         }
 
         for (token, solutions) in &solved {
-            let first = small.redeem(&site, request(token, solutions)).await;
-            let second = small.redeem(&site, request(token, solutions)).await;
+            let first = small
+                .redeem(site.key.as_str(), request(token, solutions))
+                .await;
+            let second = small
+                .redeem(site.key.as_str(), request(token, solutions))
+                .await;
             assert!(first.is_ok(), "{first:?}");
             assert!(matches!(second, Err(RedeemError::ChallengeInvalid)));
         }

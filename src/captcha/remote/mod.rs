@@ -9,13 +9,16 @@ mod turnstile;
 
 use std::time::Duration;
 
-use actix_web::web::Bytes;
+use bytes::Bytes;
 use futures_util::StreamExt as _;
 use serde_json::Value;
 
+use super::VerifierKind;
+use super::token::Claims;
 use crate::egress::resolve::Egress;
 use crate::egress::webhook_url::WebhookUrl;
-use crate::sites::VerifierKind;
+use crate::keys::Sealer;
+use crate::refusal::Refusal;
 
 /// Largest verifier answer read.
 const MAX_ANSWER_BYTES: usize = 16 * 1024;
@@ -135,6 +138,110 @@ fn standard_verdict(answer: &Value) -> Verdict {
     }
 }
 
+/// A site's remote verifier, as a submission to it needs it (SPEC §8).
+#[derive(Debug, Clone)]
+pub struct SiteVerifier<'a> {
+    /// Which provider.
+    pub kind: VerifierKind,
+    /// The site's internal id (for the log).
+    pub site_id: &'a str,
+    /// The site's public key, carried into the claims.
+    pub site_key: &'a str,
+    /// The site's secret at the provider, sealed under the server key.
+    pub sealed_secret: Option<&'a [u8]>,
+    /// The provider's siteverify URL.
+    pub url: Option<WebhookUrl>,
+    /// hCaptcha's site key, when configured.
+    pub sitekey: Option<&'a str>,
+    /// The site's allowed origins: a provider that names the token's hostname must name one.
+    pub allowed_origins: &'a [String],
+}
+
+/// What asking a remote verifier takes besides the site: the verifier client, the egress gate,
+/// the sealer of verifier secrets and the timeout.
+#[derive(Clone, Copy)]
+pub struct Remote<'a> {
+    /// The verifier client of this worker.
+    pub client: &'a awc::Client,
+    /// The egress gate the verifier's URL is vetted by.
+    pub egress: &'a Egress,
+    /// Opens the site's sealed secret.
+    pub sealer: &'a Sealer,
+    /// The whole call's bound.
+    pub timeout: Duration,
+}
+
+/// Asks the site's remote verifier about `token` and returns the claims a built-in token would
+/// carry: any doubt fails closed as `verifier-unavailable`, a Turnstile hostname outside a
+/// restricted site's origins is `invalid-token`.
+pub async fn verify_for_site(
+    remote: Remote<'_>,
+    site: &SiteVerifier<'_>,
+    token: &str,
+    now_ms: i64,
+) -> Result<Claims, Refusal> {
+    let unavailable = |why: &str| {
+        tracing::warn!(site_id = %site.site_id, verifier = site.kind.as_str(), reason = why, "verifier unavailable");
+        Refusal::VerifierUnavailable
+    };
+    let secret = site
+        .sealed_secret
+        .and_then(|sealed| remote.sealer.open(sealed))
+        .ok_or_else(|| unavailable("the verifier secret cannot be opened"))?;
+    let url = site
+        .url
+        .as_ref()
+        .ok_or_else(|| unavailable("no verifier URL"))?;
+    let mut claims = Claims::new(site.site_key, now_ms);
+    claims.expires_at = now_ms;
+    let idempotency_key = crate::ids::uuid_v4();
+    let check = Check {
+        secret: &secret,
+        token,
+        sitekey: site.sitekey,
+        idempotency_key: &idempotency_key,
+    };
+    match verify(
+        remote.client,
+        remote.egress,
+        site.kind,
+        url,
+        &check,
+        remote.timeout,
+    )
+    .await
+    {
+        Verdict::Accepted {
+            hostname,
+            game_id,
+            score,
+            duration_ms,
+        } => {
+            // Turnstile says where the token was solved; a restricted site checks it.
+            if let Some(host) = hostname.filter(|_| !site.allowed_origins.is_empty()) {
+                let matches = site.allowed_origins.iter().any(|origin| {
+                    url::Url::parse(origin)
+                        .ok()
+                        .and_then(|u| u.host_str().map(|h| h.eq_ignore_ascii_case(&host)))
+                        .unwrap_or(false)
+                });
+                if !matches {
+                    return Err(Refusal::InvalidToken);
+                }
+            }
+            claims.game_id = game_id;
+            claims.score = score;
+            claims.duration_ms = duration_ms;
+            Ok(claims)
+        }
+        Verdict::Missing => Err(Refusal::MissingToken),
+        Verdict::Invalid => Err(Refusal::InvalidToken),
+        Verdict::TimeoutOrDuplicate => Err(Refusal::TimeoutOrDuplicate),
+        Verdict::SiteMismatch => Err(Refusal::SiteMismatch),
+        Verdict::Unavailable(why) => Err(unavailable(&why)),
+    }
+}
+
 /// Calls the site's verifier once. Never panics; every failure to get a clear answer within
 /// `timeout` is [`Verdict::Unavailable`].
 pub async fn verify(
@@ -175,7 +282,7 @@ async fn call(
         .no_decompress()
         .insert_header(("content-type", content_type))
         .insert_header(("accept", "application/json"))
-        .insert_header(("user-agent", crate::delivery::USER_AGENT))
+        .insert_header(("user-agent", crate::egress::USER_AGENT))
         .send_body(Bytes::from(body))
         .await;
     let mut response = match sent {

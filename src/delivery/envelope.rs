@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::captcha::token::Claims;
-use crate::submission::body::Fields;
+use crate::fields::Fields;
 
 /// The fields of the synthetic test submission (SPEC §6).
 pub const TEST_FIELDS: [(&str, &str); 2] =

@@ -1,22 +1,29 @@
-//! The one delivery function (SPEC §4, §5): one POST of one envelope to one webhook, used by real
-//! submissions, the dashboard's Test delivery and `site test` alike. It resolves and vets the
-//! destination once, connects only to a vetted address, never follows redirects, reads at most
-//! 2 KiB of the answer, and is bounded by the total delivery timeout.
+//! Delivery to a site's destinations (SPEC §4, §5). [`Deliverer::deliver_submission`] sends a
+//! verified submission to every destination the site has (today its webhook; SPEC §10 adds email
+//! beside it here) and reports each one's outcome. The webhook delivery is one POST of one
+//! envelope ([`envelope`]), used by real submissions, the dashboard's Test delivery and `site
+//! test` alike: it resolves and vets the destination once, connects only to a vetted address,
+//! never follows redirects, reads at most 2 KiB of the answer, and is bounded by the total
+//! delivery timeout.
+
+pub mod envelope;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::web::Bytes;
-use awc::error::{ConnectError, SendRequestError};
+use awc::error::{ConnectError, PayloadError, SendRequestError};
+use bytes::Bytes;
 use futures_util::StreamExt as _;
 use serde::Serialize;
 
+use crate::captcha::token::Claims;
+use crate::egress::USER_AGENT;
 use crate::egress::resolve::{Egress, EgressError};
 use crate::egress::webhook_url::WebhookUrl;
+use crate::fields::Fields;
+use crate::sites::Site;
 
-/// The `user-agent` of every webhook request (contract).
-pub const USER_AGENT: &str = "Caputchin-Forwarder/0.1";
 /// How much of a webhook's answer is read, at most.
 pub const MAX_RESPONSE_BYTES: usize = 2048;
 
@@ -119,6 +126,62 @@ pub struct Report {
     pub detail: String,
 }
 
+/// One of a site's destinations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    /// The site's webhook (SPEC §4).
+    Webhook,
+}
+
+impl Destination {
+    /// The destination's name, as statistics and metrics label it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Destination::Webhook => "webhook",
+        }
+    }
+}
+
+/// A verified submission, ready for the site's destinations: the token's claims, when it was
+/// verified, its fields (every token field already removed) and whether it is a test.
+#[derive(Debug, Clone, Copy)]
+pub struct Submission<'a> {
+    /// The verification's claims: site key, session id, game fields.
+    pub claims: &'a Claims,
+    /// When the token was verified, epoch ms.
+    pub verified_at: i64,
+    /// The fields, in posted order.
+    pub fields: &'a Fields,
+    /// A post of the dashboard's test form.
+    pub test: bool,
+}
+
+impl Submission<'_> {
+    /// Real submission or test.
+    pub fn kind(&self) -> Kind {
+        if self.test { Kind::Test } else { Kind::Real }
+    }
+}
+
+/// What one submission's delivery did at each of the site's destinations.
+#[derive(Debug, Clone)]
+pub struct Deliveries(Vec<(Destination, Report)>);
+
+impl Deliveries {
+    /// True when at least one destination accepted the submission: then the visitor is told it
+    /// was sent (SPEC §3, §10).
+    pub fn accepted(&self) -> bool {
+        self.0
+            .iter()
+            .any(|(_, report)| report.outcome == Outcome::Delivered)
+    }
+
+    /// Each destination with its report, in the site's order.
+    pub fn iter(&self) -> impl Iterator<Item = &(Destination, Report)> {
+        self.0.iter()
+    }
+}
+
 /// Sends envelopes. Holds the egress gate, the TLS configuration and the timeout; shareable
 /// across workers, while the pooled HTTP client it builds lives in one worker.
 #[derive(Clone)]
@@ -176,7 +239,27 @@ impl Deliverer {
             .finish()
     }
 
-    /// Delivers one envelope. Never panics, never retries; the whole call is bounded by the
+    /// Delivers a verified submission to every destination of `site` at once and reports each
+    /// outcome. Never retries.
+    pub async fn deliver_submission(
+        &self,
+        client: &awc::Client,
+        site: &Site,
+        submission: &Submission<'_>,
+    ) -> Deliveries {
+        let body = envelope::real(
+            submission.claims,
+            submission.verified_at,
+            submission.fields,
+            submission.test,
+        );
+        let webhook = self
+            .deliver(client, &site.settings.webhook_url, body, submission.kind())
+            .await;
+        Deliveries(vec![(Destination::Webhook, webhook)])
+    }
+
+    /// Delivers one envelope to one webhook. Never panics, never retries; the whole call is bounded by the
     /// delivery timeout.
     pub async fn deliver(
         &self,
@@ -299,7 +382,7 @@ impl Deliverer {
 
 async fn read_prefix<S>(response: &mut awc::ClientResponse<S>) -> Vec<u8>
 where
-    S: futures_util::Stream<Item = Result<Bytes, actix_web::error::PayloadError>> + Unpin,
+    S: futures_util::Stream<Item = Result<Bytes, PayloadError>> + Unpin,
 {
     let mut out = Vec::new();
     while out.len() < MAX_RESPONSE_BYTES {
