@@ -1,7 +1,7 @@
 //! Times the statistics query on a large database: one site with 1,000,000 deliveries spread over
 //! 120 days (mixed outcomes and latencies, recorded through `stats::record_delivery_sync`, the
-//! code behind `record_delivery`) plus rejections, then `stats::query` + `stats::chart_svg` for
-//! every range, site and account scope, 20 runs each.
+//! code behind `record_delivery`) plus rejections, then `stats::query` + the dashboard's
+//! `chart::chart_svg` for every range, site and account scope, 20 runs each.
 //!
 //! `cargo run --release --example bench_stats [-- DELIVERIES]` (set `BENCH_STATS_DB=path` to keep
 //! the database, which must not exist yet).
@@ -16,6 +16,7 @@ use caputchin_forwarder::clock::{Clock as _, SystemClock};
 use caputchin_forwarder::sites::{SiteInput, create_site};
 use caputchin_forwarder::stats::{self, Range, Scope};
 use caputchin_forwarder::store::Store;
+use caputchin_forwarder::web::dashboard::chart::chart_svg;
 
 const RUNS: usize = 20;
 
@@ -76,7 +77,7 @@ fn main() -> anyhow::Result<()> {
             for _ in 0..RUNS {
                 let t = Instant::now();
                 let s = stats::query(&store, scope, range, now_ms)?;
-                let svg = stats::chart_svg(&s);
+                let svg = chart_svg(&s);
                 times.push(t.elapsed());
                 last = Some((s, svg.len()));
             }

@@ -2,7 +2,8 @@
 //!
 //! The data flows through the modules in this order: settings ([`config`]), storage ([`store`]),
 //! accounts and sites ([`accounts`], [`sites`]), verification ([`captcha`]), egress rules
-//! ([`egress`]), and the HTTP surface ([`web`]) assembled by [`app`].
+//! ([`egress`]), and the HTTP surface ([`web`]) assembled by [`app`]. Beside the flow, [`time`]
+//! holds the UTC day arithmetic and date texts the stages share.
 
 pub mod accounts;
 pub mod app;
@@ -21,4 +22,5 @@ pub mod stats;
 pub mod store;
 pub mod submission;
 pub mod test_delivery;
+pub mod time;
 pub mod web;

@@ -8,6 +8,7 @@ use caputchin_forwarder::sites::{SiteInput, create_site};
 use caputchin_forwarder::stats::{self, Range, Scope, Stats};
 use caputchin_forwarder::store::migrations::MIGRATIONS;
 use caputchin_forwarder::store::{Store, StoreError};
+use caputchin_forwarder::web::dashboard::chart::chart_svg;
 use rusqlite::{Connection, params};
 use serde_json::Value;
 
@@ -543,8 +544,8 @@ async fn chart_is_an_accessible_svg_with_utc_labels_and_stacked_bars() {
     deliver(&db, &site, TODAY + 9 * HOUR, Outcome::Delivered, 3).await;
     deliver(&db, &site, TODAY + 9 * HOUR, Outcome::Http5xx, 3).await;
 
-    let svg = stats::chart_svg(&site_stats(&db, &site, Range::Today));
-    let daily = stats::chart_svg(&site_stats(&db, &site, Range::Days7));
+    let svg = chart_svg(&site_stats(&db, &site, Range::Today));
+    let daily = chart_svg(&site_stats(&db, &site, Range::Days7));
 
     assert!(svg.starts_with("<svg "));
     assert!(svg.ends_with("</svg>"));
@@ -565,7 +566,7 @@ async fn chart_is_an_accessible_svg_with_utc_labels_and_stacked_bars() {
     assert!(daily.contains(">06-15</text>"));
     assert!(daily.contains("2024-06-09 to 2024-06-15"));
     // The 28-day chart names its last bar (today) and its first.
-    let monthly = stats::chart_svg(&site_stats(&db, &site, Range::Days28));
+    let monthly = chart_svg(&site_stats(&db, &site, Range::Days28));
     assert!(monthly.contains(">06-15</text>"), "{monthly}");
     assert!(monthly.contains(">05-19</text>"), "{monthly}");
 }

@@ -1,14 +1,16 @@
 //! SQL for delivery records, rejection counters and the statistics rollups that answer range
 //! queries without scanning `deliveries`: counts per hour and per day (`delivery_hourly`,
 //! `delivery_daily`, `rejections`, `rejections_daily`) and latency histograms per day and over
-//! all time (`latency_daily`, `latency_total`).
+//! all time (`latency_daily`, `latency_total`); and the reads of one statistics query, run in
+//! one snapshot ([`read_range`], [`read_site_counts`]).
 
 use std::collections::BTreeMap;
 
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
-use super::StoreError;
+use super::{Store, StoreError};
+use crate::time::{HOUR_MS, day_start};
 
 /// One delivery to record. Owned, so that it can wait in the writer's queue.
 #[derive(Debug, Clone)]
@@ -63,14 +65,6 @@ fn hour_of(at_ms: i64) -> i64 {
     at_ms - at_ms.rem_euclid(HOUR_MS)
 }
 
-/// The start of the UTC day holding `at_ms`.
-fn day_of(at_ms: i64) -> i64 {
-    at_ms - at_ms.rem_euclid(DAY_MS)
-}
-
-const HOUR_MS: i64 = 60 * 60 * 1000;
-const DAY_MS: i64 = 24 * HOUR_MS;
-
 /// Records one delivery or rejection atomically: see [`write_records`].
 pub fn insert(conn: &Connection, record: Record) -> Result<(), StoreError> {
     write_records(conn, std::slice::from_ref(&record)).map(|_| ())
@@ -99,13 +93,13 @@ impl<'a> Rollups<'a> {
                     .or_default() += 1;
                 *self
                     .daily
-                    .entry((site, day_of(d.at_ms), d.is_test, d.outcome))
+                    .entry((site, day_start(d.at_ms), d.is_test, d.outcome))
                     .or_default() += 1;
                 // SPEC §6: latency tiles describe real deliveries only.
                 if !d.is_test {
                     *self
                         .latency_daily
-                        .entry((site, day_of(d.at_ms), d.latency_bucket))
+                        .entry((site, day_start(d.at_ms), d.latency_bucket))
                         .or_default() += 1;
                     *self
                         .latency_total
@@ -121,7 +115,7 @@ impl<'a> Rollups<'a> {
                     .or_default() += 1;
                 *self
                     .rejections_daily
-                    .entry((site, day_of(r.at_ms), r.reason))
+                    .entry((site, day_start(r.at_ms), r.reason))
                     .or_default() += 1;
             }
         }
@@ -613,4 +607,96 @@ pub fn in_snapshot<R>(
     let out = f(&tx)?;
     tx.commit()?;
     Ok(out)
+}
+
+/// What one range query reads: its bounds and how they are sliced, decided once the first
+/// recorded hour is known (see [`read_range`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RangeQuery {
+    /// Start of the range, epoch ms (inclusive).
+    pub start_ms: i64,
+    /// End of the range, epoch ms (exclusive).
+    pub end_ms: i64,
+    /// The width of one slot of [`slot_counts`], ms.
+    pub slot_ms: i64,
+    /// The rollup the counts are read from.
+    pub grain: Grain,
+    /// The UTC days the latency histogram covers; `None` for the all-time histogram.
+    pub latency_days: Option<(i64, i64)>,
+    /// How many of the latest deliveries in the range to read.
+    pub latest: usize,
+}
+
+/// The rows one range query reads, all from the same snapshot.
+#[derive(Debug, Clone)]
+pub struct RangeRows {
+    /// What was read.
+    pub query: RangeQuery,
+    /// Delivery counts per slot, real/test and outcome ([`slot_counts`]).
+    pub slots: Vec<SlotCount>,
+    /// The latency histogram, by ascending bucket ([`latency_histogram`]).
+    pub latency: Vec<(u32, u64)>,
+    /// Rejections by reason, most first ([`rejections_by_reason`]).
+    pub rejections: Vec<(String, u64)>,
+    /// Challenges issued and solved ([`challenge_counts`]).
+    pub challenges: ChallengeCount,
+    /// The latest deliveries, newest first ([`latest`]).
+    pub latest: Vec<DeliveryRow>,
+}
+
+/// Reads one range query of `set` in one snapshot: the first recorded hour of the sites when
+/// `from_first` (else `None`), from which `plan` decides the query, then its counts, latency
+/// histogram, rejections, challenge counts and latest deliveries. Blocking.
+pub fn read_range(
+    store: &Store,
+    set: SiteSet<'_>,
+    from_first: bool,
+    plan: impl FnOnce(Option<i64>) -> RangeQuery,
+) -> Result<RangeRows, StoreError> {
+    store.read(|c| {
+        in_snapshot(c, |c| {
+            let first = if from_first {
+                first_hour(c, set)?
+            } else {
+                None
+            };
+            let query = plan(first);
+            let (start_ms, end_ms) = (query.start_ms, query.end_ms);
+            Ok(RangeRows {
+                slots: slot_counts(c, set, query.grain, start_ms, end_ms, query.slot_ms)?,
+                latency: latency_histogram(c, set, query.latency_days)?,
+                rejections: rejections_by_reason(c, set, query.grain, start_ms, end_ms)?,
+                challenges: challenge_counts(c, set, start_ms, end_ms)?,
+                latest: latest(c, set, (start_ms, end_ms), query.latest)?,
+                query,
+            })
+        })
+    })
+}
+
+/// An account's sites and their real delivery counts in one span, from one snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SiteCounts {
+    /// The ids of every site of the account ([`account_site_ids`]).
+    pub site_ids: Vec<String>,
+    /// `(site_id, outcome, count)` for the sites with any ([`real_counts_by_site`]).
+    pub counts: Vec<(String, String, u64)>,
+}
+
+/// Reads an account's site ids and their real delivery counts in `[start_ms, end_ms)` in one
+/// snapshot. Blocking.
+pub fn read_site_counts(
+    store: &Store,
+    account_id: i64,
+    start_ms: i64,
+    end_ms: i64,
+) -> Result<SiteCounts, StoreError> {
+    store.read(|c| {
+        in_snapshot(c, |c| {
+            Ok(SiteCounts {
+                site_ids: account_site_ids(c, account_id)?,
+                counts: real_counts_by_site(c, account_id, start_ms, end_ms)?,
+            })
+        })
+    })
 }

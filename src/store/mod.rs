@@ -17,7 +17,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use rusqlite::Connection;
+/// The SQLite connection store functions run on. Modules outside the store name it through this
+/// path (the blocking recording twins that join a caller's transaction), never through rusqlite.
+pub use rusqlite::Connection;
 
 /// A failure of the database layer.
 #[derive(Debug, thiserror::Error)]
@@ -510,7 +512,7 @@ impl Store {
     /// Counts a challenge issued (`solved` false) or solved for a site in the hour of `at_ms`:
     /// added up in memory and written with the batch writer's next commit.
     pub fn count_challenge(&self, site_id: &str, at_ms: i64, solved: bool) {
-        let hour = at_ms - at_ms.rem_euclid(3_600_000);
+        let hour = at_ms - at_ms.rem_euclid(crate::time::HOUR_MS);
         self.queue(|queue| {
             let counts = &mut queue.challenge_counts;
             // The site's entry is made once per commit; later counts allocate nothing.

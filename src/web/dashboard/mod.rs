@@ -1,8 +1,9 @@
 //! The dashboard (SPEC §6): server-rendered pages for accounts, sites, Test delivery and
-//! statistics. Works without JavaScript. Every handler calls the same library functions as the
+//! statistics, with the statistics chart drawn as SVG ([`chart`]). Works without JavaScript. Every handler calls the same library functions as the
 //! CLI; every state-changing form carries a CSRF token that is checked on POST.
 
 pub mod auth;
+pub mod chart;
 pub mod sites;
 pub mod stats;
 
@@ -159,48 +160,4 @@ pub fn sentence(s: &str) -> String {
     }
 }
 
-/// Formats epoch milliseconds as `YYYY-MM-DD HH:MM:SS` in UTC.
-pub fn utc_datetime(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
-}
-
-/// Formats epoch milliseconds as `YYYY-MM-DD` in UTC.
-pub fn utc_date(ms: i64) -> String {
-    let (y, m, d) = civil_from_days(ms.div_euclid(86_400_000));
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn utc_formatting_matches_known_instants() {
-        assert_eq!(utc_datetime(0), "1970-01-01 00:00:00");
-        assert_eq!(utc_datetime(1_748_640_000_000), "2025-05-30 21:20:00");
-        assert_eq!(utc_datetime(951_782_400_000), "2000-02-29 00:00:00");
-        assert_eq!(utc_date(1_795_996_799_999), "2026-11-29");
-    }
-}
+pub use crate::time::utc_datetime;

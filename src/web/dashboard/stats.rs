@@ -1,5 +1,6 @@
 //! Statistics pages (SPEC §6): per site and for the whole account, ranges Today … All time, in
-//! UTC. The numbers come from `crate::stats::query`, the same query as `site stats`.
+//! UTC. The numbers come from `crate::stats::query`, the same query as `site stats`; the chart
+//! from [`super::chart`].
 
 use std::collections::HashMap;
 
@@ -8,10 +9,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
 use super::auth::{CurrentAccount, current};
-use super::{Nav, blocking, internal, not_found, render, see_other, utc_date, utc_datetime};
+use super::chart::chart_svg;
+use super::{Nav, blocking, internal, not_found, render, see_other};
 use crate::delivery::Outcome;
 use crate::sites;
 use crate::stats::{self, Range, Scope, Stats};
+use crate::time::{utc_date, utc_datetime};
 use crate::web::WebState;
 
 struct Tab {
@@ -102,7 +105,7 @@ fn page(
             challenges_issued: s.challenges_issued,
             challenges_solved: s.challenges_solved,
         },
-        chart: stats::chart_svg(s),
+        chart: chart_svg(s),
         failures: s
             .failures_by_category
             .iter()

@@ -1,0 +1,247 @@
+//! Delivery statistics (SPEC §6): recording every delivery's outcome and every rejected
+//! submission's reason (never form contents, never webhook URLs), and answering range queries
+//! for a site or a whole account — tiles, a series, failures by category, latency percentiles and
+//! the latest deliveries. The dashboard draws the series (`web::dashboard::chart`).
+//!
+//! Range queries read rollups kept in the same transaction as each delivery row: counts per site,
+//! UTC hour or day, real/test and outcome, rejections per hour or day and reason, and latency
+//! histograms of real deliveries per site and UTC day and over all time (buckets from
+//! [`latency_bucket`]). Today and Yesterday read hourly rows, longer ranges daily rows, and
+//! "All time" the all-time histogram, so no query scans `deliveries`, which only serves the
+//! latest list.
+//!
+//! This module owns the ranges, scopes and answers, and the two queries. The latency bucket maths
+//! is in `latency.rs`, recording in `record.rs`, and `query.rs` turns the rows the store reads in
+//! one snapshot ([`deliveries::read_range`], [`deliveries::read_site_counts`]) into answers.
+
+mod latency;
+mod query;
+mod record;
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::delivery::Outcome;
+use crate::store::deliveries::{self, SiteSet};
+use crate::store::{Store, StoreError};
+use crate::time::{DAY_MS, HOUR_MS, WEEK_MS, day_start};
+
+pub use latency::{
+    EXACT_BELOW_MS, LATENCY_BUCKETS, latency_bucket, latency_bucket_bounds, latency_bucket_value,
+    percentile,
+};
+pub use record::{
+    record_delivery, record_delivery_later, record_delivery_sync, record_rejection,
+    record_rejection_sync,
+};
+
+/// "All time" switches from daily to weekly buckets when it spans more than this.
+const DAILY_SERIES_MAX_MS: i64 = 90 * DAY_MS;
+
+/// A statistics range, in whole UTC days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum Range {
+    /// The current UTC day.
+    #[serde(rename = "today")]
+    Today,
+    /// The UTC day before today.
+    #[serde(rename = "yesterday")]
+    Yesterday,
+    /// Today and the 6 days before.
+    #[serde(rename = "7d")]
+    Days7,
+    /// Today and the 27 days before.
+    #[serde(rename = "28d")]
+    Days28,
+    /// From the day of the first recorded delivery or rejection through today.
+    #[serde(rename = "all")]
+    All,
+}
+
+impl Range {
+    /// Every range, in the order the dashboard offers them.
+    pub const ALL: [Range; 5] = [
+        Range::Today,
+        Range::Yesterday,
+        Range::Days7,
+        Range::Days28,
+        Range::All,
+    ];
+
+    /// Parses a range name: `today`, `yesterday`, `7d`, `28d` or `all`.
+    pub fn parse(s: &str) -> Option<Range> {
+        Range::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// The range's name as used in URLs, the CLI and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Range::Today => "today",
+            Range::Yesterday => "yesterday",
+            Range::Days7 => "7d",
+            Range::Days28 => "28d",
+            Range::All => "all",
+        }
+    }
+
+    /// The range's label for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            Range::Today => "Today",
+            Range::Yesterday => "Yesterday",
+            Range::Days7 => "7 days",
+            Range::Days28 => "28 days",
+            Range::All => "All time",
+        }
+    }
+
+    /// The range as `[start, end)` in epoch ms, on UTC day boundaries, at time `now_ms`. Every
+    /// range but Yesterday ends at the end of today. For All time, `first_ms` is the first
+    /// recorded delivery or rejection: the range starts at the beginning of its day (today's when
+    /// `None` or later than today).
+    pub fn bounds(self, now_ms: i64, first_ms: Option<i64>) -> (i64, i64) {
+        let today = day_start(now_ms);
+        let tomorrow = today.saturating_add(DAY_MS);
+        match self {
+            Range::Today => (today, tomorrow),
+            Range::Yesterday => (today.saturating_sub(DAY_MS), today),
+            Range::Days7 => (today.saturating_sub(6 * DAY_MS), tomorrow),
+            Range::Days28 => (today.saturating_sub(27 * DAY_MS), tomorrow),
+            Range::All => (
+                first_ms.map_or(today, |f| day_start(f).min(today)),
+                tomorrow,
+            ),
+        }
+    }
+
+    /// The width of one series bucket for `[start_ms, end_ms)`: an hour for Today and
+    /// Yesterday, a day otherwise; All time picks from its span: hours for a single day, weeks
+    /// past 90 days.
+    pub fn bucket_ms(self, start_ms: i64, end_ms: i64) -> i64 {
+        let span = end_ms.saturating_sub(start_ms);
+        match self {
+            Range::Today | Range::Yesterday => HOUR_MS,
+            Range::Days7 | Range::Days28 => DAY_MS,
+            Range::All if span <= DAY_MS => HOUR_MS,
+            Range::All if span > DAILY_SERIES_MAX_MS => WEEK_MS,
+            Range::All => DAY_MS,
+        }
+    }
+}
+
+/// Which deliveries a query covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope<'a> {
+    /// One site, by its internal id.
+    Site(&'a str),
+    /// Every site of one account, by the account's id.
+    Account(i64),
+}
+
+impl<'a> From<Scope<'a>> for SiteSet<'a> {
+    fn from(scope: Scope<'a>) -> SiteSet<'a> {
+        match scope {
+            Scope::Site(id) => SiteSet::Site(id),
+            Scope::Account(id) => SiteSet::Account(id),
+        }
+    }
+}
+
+/// One bucket of the series: real deliveries that finished in `[start_ms, start_ms + bucket_ms)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Point {
+    /// The bucket's start, epoch ms.
+    pub start_ms: i64,
+    /// Real deliveries delivered.
+    pub delivered: u64,
+    /// Real deliveries failed.
+    pub failed: u64,
+}
+
+/// One of the latest deliveries: what the list shows, never form contents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecentDelivery {
+    /// When it finished, epoch ms.
+    pub at_ms: i64,
+    /// The site's internal id.
+    pub site_id: String,
+    /// The site's name.
+    pub site_name: String,
+    /// A test delivery (labelled as such, SPEC §6).
+    pub is_test: bool,
+    /// The outcome category.
+    pub outcome: Outcome,
+    /// The HTTP status, when the webhook answered.
+    pub http_status: Option<u16>,
+    /// Latency in ms.
+    pub latency_ms: u64,
+}
+
+/// The statistics of one scope over one range (SPEC §6); the dashboard and `site stats` show
+/// these same numbers.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    /// The range (serialized as its name, e.g. `7d`).
+    pub range: Range,
+    /// Start of the range, epoch ms (inclusive).
+    pub start_ms: i64,
+    /// End of the range, epoch ms (exclusive).
+    pub end_ms: i64,
+    /// Real deliveries delivered.
+    pub delivered: u64,
+    /// Real deliveries failed, any category.
+    pub failed: u64,
+    /// `delivered / (delivered + failed)`; `None` without real deliveries.
+    pub success_rate: Option<f64>,
+    /// Proof-of-work challenges issued by the built-in verifier.
+    pub challenges_issued: u64,
+    /// Challenges solved (redeemed for a token).
+    pub challenges_solved: u64,
+    /// Median latency of real deliveries (delivered or failed), ms.
+    pub p50_ms: Option<u64>,
+    /// 95th percentile latency of real deliveries (delivered or failed), ms.
+    pub p95_ms: Option<u64>,
+    /// Rejected submissions.
+    pub rejected: u64,
+    /// Rejected submissions by reason (error code), most first.
+    pub rejected_by_reason: Vec<(String, u64)>,
+    /// Real failures per category: all eight, in [`Outcome::ALL`] order, zeros included.
+    pub failures_by_category: Vec<(Outcome, u64)>,
+    /// Test deliveries in the range, counted apart from every tile above.
+    pub test_deliveries: u64,
+    /// The width of one series bucket, ms.
+    pub bucket_ms: i64,
+    /// Real deliveries per bucket, every bucket of the range from `start_ms`, zeros included (a
+    /// weekly series' last bucket may reach past `end_ms`).
+    pub series: Vec<Point>,
+    /// The latest deliveries of the scope at any time, tests included.
+    pub recent: Vec<RecentDelivery>,
+}
+
+/// Answers the statistics of `scope` over `range` at time `now_ms`, from one consistent
+/// snapshot. Blocking: call it off the async workers.
+pub fn query(
+    store: &Store,
+    scope: Scope<'_>,
+    range: Range,
+    now_ms: i64,
+) -> Result<Stats, StoreError> {
+    let rows = deliveries::read_range(store, scope.into(), range == Range::All, |first_ms| {
+        query::plan(range, now_ms, first_ms)
+    })?;
+    query::stats_of(range, rows)
+}
+
+/// Today's real deliveries `(delivered, failed)` for every site of an account, keyed by site
+/// id; sites without any today are present with zeros. Blocking: call it off the async workers.
+pub fn today_counts(
+    store: &Store,
+    account_id: i64,
+    now_ms: i64,
+) -> Result<HashMap<String, (u64, u64)>, StoreError> {
+    let (start_ms, end_ms) = Range::Today.bounds(now_ms, None);
+    query::site_totals(deliveries::read_site_counts(
+        store, account_id, start_ms, end_ms,
+    )?)
+}
