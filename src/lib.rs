@@ -2,11 +2,13 @@
 //!
 //! The data flows through the modules in this order: settings ([`config`]), storage ([`store`]),
 //! accounts and sites ([`accounts`], [`sites`]), verification ([`captcha`]), egress rules
-//! ([`egress`]), and the HTTP surface ([`web`]) assembled by [`app`].
+//! ([`egress`]), and the HTTP surface ([`web`]) assembled by [`app`]. The command line ([`cli`])
+//! serves it or runs one command against the same state.
 
 pub mod accounts;
 pub mod app;
 pub mod captcha;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod delivery;
