@@ -100,6 +100,12 @@ impl Services {
     }
 }
 
+/// Runs `future` to completion on the runtime the server and its HTTP clients run on (the CLI's
+/// `serve` and `site test`).
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    actix_web::rt::System::new().block_on(future)
+}
+
 /// What starting a server does before it listens: the bootstrap account (SPEC §7) when it is
 /// configured and missing, and the one-time setup token while no account exists (SPEC §6).
 fn first_start(services: &Services) -> anyhow::Result<Option<String>> {

@@ -2,12 +2,14 @@
 //!
 //! The data flows through the modules in this order: settings ([`config`]), storage ([`store`]),
 //! accounts and sites ([`accounts`], [`sites`]), verification ([`captcha`]), egress rules
-//! ([`egress`]), and the HTTP surface ([`web`]) assembled by [`app`]. Beside the flow, [`time`]
-//! holds the UTC day arithmetic and date texts the stages share.
+//! ([`egress`]), and the HTTP surface ([`web`]) assembled by [`app`]. The command line ([`cli`])
+//! serves it or runs one command against the same state. Beside the flow, [`time`] holds the UTC
+//! day arithmetic and date texts the stages share.
 
 pub mod accounts;
 pub mod app;
 pub mod captcha;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod delivery;
