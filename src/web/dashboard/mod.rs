@@ -1,13 +1,15 @@
 //! The dashboard (SPEC §6): server-rendered pages for accounts, sites, Test delivery and
 //! statistics. Works without JavaScript. Every handler calls the same library functions as the
-//! CLI; every state-changing form carries a CSRF token that is checked on POST.
+//! CLI; every state-changing form carries a CSRF token that is checked on POST. Handlers take the
+//! signed-in account and their typed forms from `crate::web::extract`, and answer what they do
+//! not carry out with a [`Refused`] page.
 
 pub mod auth;
 pub mod sites;
 pub mod stats;
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, ResponseError, web};
 use askama::Template;
 
 use crate::web::WebState;
@@ -21,6 +23,14 @@ pub struct Nav {
     pub csrf: String,
     /// The highlighted section: `sites` or `stats`.
     pub section: &'static str,
+}
+
+/// A form with nothing but its CSRF token (Log out, Test delivery).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct CsrfForm {
+    /// The session's CSRF token.
+    pub csrf: String,
 }
 
 #[derive(Template)]
@@ -103,6 +113,51 @@ pub fn csrf_failed(nav: Nav) -> HttpResponse {
         "Form expired",
         "This form was not accepted because its security token is missing or wrong, so nothing was changed. Go back, reload the page and try again.",
     )
+}
+
+/// The answer to a dashboard request that is not carried out, as a handler's error: each variant
+/// is answered with the same page (or redirect) wherever it arises.
+#[derive(Debug)]
+pub enum Refused {
+    /// No live session: a redirect to the login page.
+    NotSignedIn,
+    /// The form's CSRF token is missing or wrong: [`csrf_failed`].
+    Csrf(Nav),
+    /// No such site in the account (or another account's): [`not_found`].
+    NotFound(Nav),
+    /// The database or a task failed: [`internal`].
+    Internal(Nav),
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Refused::NotSignedIn => "not signed in",
+            Refused::Csrf(_) => "CSRF token missing or wrong",
+            Refused::NotFound(_) => "no such site in the account",
+            Refused::Internal(_) => "the operation failed",
+        })
+    }
+}
+
+impl ResponseError for Refused {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Refused::NotSignedIn => StatusCode::SEE_OTHER,
+            Refused::Csrf(_) => StatusCode::FORBIDDEN,
+            Refused::NotFound(_) => StatusCode::NOT_FOUND,
+            Refused::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Refused::NotSignedIn => see_other("/login"),
+            Refused::Csrf(nav) => csrf_failed(nav.clone()),
+            Refused::NotFound(nav) => not_found(nav.clone()),
+            Refused::Internal(nav) => internal(nav.clone()),
+        }
+    }
 }
 
 /// A 303 redirect.
