@@ -1,5 +1,6 @@
 //! Accounts: who owns sites. Creation and lookup shared by the CLI, the bootstrap setting and the
-//! dashboard. Passwords are hashed with argon2id and never stored or logged in clear.
+//! dashboard, and the dashboard's login check and sessions. Passwords are hashed with argon2id and
+//! never stored or logged in clear.
 
 use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::{Argon2, PasswordHash, PasswordVerifier};
@@ -162,6 +163,59 @@ pub fn find_account(
     store
         .read(|c| store::accounts::find_by_email(c, email.as_str()))?
         .ok_or(AccountError::UnknownAccount)
+}
+
+/// The account whose password this is, found by email: `Ok(None)` for a wrong password or an
+/// unknown email, which take the same time (one argon2 verification each), so that timing does
+/// not reveal which emails have accounts.
+pub fn check_login(
+    store: &Store,
+    email: &str,
+    password: &str,
+) -> Result<Option<i64>, AccountError> {
+    let found = store.read(|c| store::accounts::password_hash(c, email))?;
+    Ok(match found {
+        Some((id, phc)) => verify_password(password, &phc).then_some(id),
+        None => {
+            burn_verification(password);
+            None
+        }
+    })
+}
+
+/// The id and email of the account whose session has this id hash, while the session is live at
+/// `now_ms`.
+pub fn session_account(
+    store: &Store,
+    id_hash: &[u8; 32],
+    now_ms: i64,
+) -> Result<Option<(i64, String)>, StoreError> {
+    store.read(|c| store::sessions::account_of(c, id_hash, now_ms))
+}
+
+/// Records a new session of `account_id` (by the hash of its id) lasting until `expires_at_ms`,
+/// in one write that also ends the session it replaces (the one the browser carried, if any) and
+/// drops expired ones.
+pub fn create_session(
+    store: &Store,
+    id_hash: &[u8; 32],
+    account_id: i64,
+    replacing: Option<&[u8; 32]>,
+    now_ms: i64,
+    expires_at_ms: i64,
+) -> Result<(), StoreError> {
+    store.write(|c| {
+        if let Some(old) = replacing {
+            store::sessions::delete(c, old)?;
+        }
+        store::sessions::purge_expired(c, now_ms)?;
+        store::sessions::insert(c, id_hash, account_id, now_ms, expires_at_ms)
+    })
+}
+
+/// Ends the session with this id hash.
+pub fn end_session(store: &Store, id_hash: &[u8; 32]) -> Result<(), StoreError> {
+    store.write(|c| store::sessions::delete(c, id_hash))
 }
 
 /// Creates the account named by the bootstrap settings unless it exists; true when created.

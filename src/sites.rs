@@ -1,5 +1,6 @@
 //! Sites: creation, listing and the in-memory directory the public endpoints read. The CLI and the
-//! dashboard call these same functions.
+//! dashboard call these same functions (the dashboard through the directory, which reloads itself
+//! after each of its changes).
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
@@ -771,6 +772,65 @@ impl SiteDirectory {
         }
         self.reload(store)?;
         Ok(true)
+    }
+}
+
+/// This process's own changes: each runs the library function of that name and then reloads the
+/// directory (also when the account had no such site), so the change is in force here before the
+/// caller answers. The dashboard makes its changes through these; the CLI, which serves nothing,
+/// calls the plain functions.
+impl SiteDirectory {
+    /// [`create_site_for`], then a reload.
+    pub fn create_site(
+        &self,
+        store: &Store,
+        account_id: i64,
+        input: &SiteInput,
+        now_ms: i64,
+    ) -> Result<CreatedSite, SiteError> {
+        let created = create_site_for(store, account_id, input, now_ms)?;
+        self.reload(store)?;
+        Ok(created)
+    }
+
+    /// [`update_site`], then a reload.
+    pub fn update_site(
+        &self,
+        store: &Store,
+        account_id: i64,
+        site_id: &str,
+        input: &SiteInput,
+        now_ms: i64,
+    ) -> Result<bool, SiteError> {
+        let changed = update_site(store, account_id, site_id, input, now_ms)?;
+        self.reload(store)?;
+        Ok(changed)
+    }
+
+    /// [`rotate_secret`], then a reload.
+    pub fn rotate_secret(
+        &self,
+        store: &Store,
+        account_id: i64,
+        site_id: &str,
+        grace: RotationGrace,
+        now_ms: i64,
+    ) -> Result<Option<String>, SiteError> {
+        let secret = rotate_secret(store, account_id, site_id, grace, now_ms)?;
+        self.reload(store)?;
+        Ok(secret)
+    }
+
+    /// [`delete_site`], then a reload.
+    pub fn delete_site(
+        &self,
+        store: &Store,
+        account_id: i64,
+        site_id: &str,
+    ) -> Result<bool, SiteError> {
+        let deleted = delete_site(store, account_id, site_id)?;
+        self.reload(store)?;
+        Ok(deleted)
     }
 }
 

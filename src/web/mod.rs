@@ -6,6 +6,7 @@ pub mod client_addr;
 pub mod cors;
 pub mod dashboard;
 pub mod error;
+pub mod extract;
 pub mod form;
 pub mod preview;
 pub mod rate_limit;

@@ -10,13 +10,16 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq as _;
 
-use super::{Nav, blocking, csrf_failed, internal, render, see_other, sentence};
+use super::{
+    CsrfForm, Nav, PageError, blocking, csrf_failed, internal, render, see_other, sentence,
+};
 use crate::accounts::{self, AccountError};
 use crate::config::Signup;
-use crate::store;
+use crate::web::extract::{DashboardForm, SignedIn, SignedInForm};
 use crate::web::{WebState, client_addr};
 
 /// The session cookie.
@@ -50,41 +53,40 @@ pub const MAX_FAILURES_PER_IP: usize = 20;
 /// The throttling window.
 pub const THROTTLE_WINDOW_MS: i64 = 15 * 60 * 1000;
 
-/// The signed-in account of a request.
-#[derive(Debug, Clone)]
-pub struct CurrentAccount {
-    /// Account id.
-    pub id: i64,
-    /// Email.
-    pub email: String,
-    /// The CSRF token bound to this session.
+/// The login and sign-up forms.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct CredentialsForm {
+    /// The pre-login CSRF token.
     pub csrf: String,
-    session_hash: [u8; 32],
+    /// The email, as typed.
+    pub email: String,
+    /// The password.
+    pub password: String,
 }
 
-impl CurrentAccount {
-    /// The navigation bar for this account, with `section` highlighted.
-    pub fn nav(&self, section: &'static str) -> Nav {
-        Nav {
-            email: Some(self.email.clone()),
-            csrf: self.csrf.clone(),
-            section,
-        }
-    }
-
-    /// True when the form's `csrf` field is this session's token (constant-time).
-    pub fn csrf_ok(&self, form: &HashMap<String, String>) -> bool {
-        form.get("csrf")
-            .is_some_and(|given| bool::from(given.as_bytes().ct_eq(self.csrf.as_bytes())))
-    }
+/// The setup form: the login form's fields and the setup link's token.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SetupForm {
+    /// The pre-login CSRF token.
+    pub csrf: String,
+    /// The one-time setup token.
+    pub token: Option<String>,
+    /// The email, as typed.
+    pub email: String,
+    /// The password.
+    pub password: String,
 }
 
-fn derive_csrf(state: &WebState, purpose: &[u8], anchor: &str) -> String {
+/// A CSRF token for `purpose` (`session` or `pre`), bound to `anchor` (the cookie it belongs to).
+pub(crate) fn derive_csrf(state: &WebState, purpose: &[u8], anchor: &str) -> String {
     let tag = state.keys.csrf().sign(&[purpose, b"\0", anchor.as_bytes()]);
     crate::ids::to_hex(&tag[..16])
 }
 
-fn session_hash(cookie_value: &str) -> [u8; 32] {
+/// The hash of a session id (the session cookie's value), under which the session is stored.
+pub(crate) fn session_hash(cookie_value: &str) -> [u8; 32] {
     Sha256::digest(cookie_value.as_bytes()).into()
 }
 
@@ -98,7 +100,7 @@ fn cookie_name(state: &WebState, plain: &'static str, host: &'static str) -> &'s
 }
 
 /// The session cookie's name for this deployment.
-fn session_cookie(state: &WebState) -> &'static str {
+pub(crate) fn session_cookie(state: &WebState) -> &'static str {
     cookie_name(state, SESSION_COOKIE, HOST_SESSION_COOKIE)
 }
 
@@ -125,26 +127,6 @@ fn cookie(state: &WebState, name: &'static str, value: String, max_age_ms: i64) 
         .secure(secure_cookies(state))
         .max_age(CookieDuration::milliseconds(max_age_ms))
         .finish()
-}
-
-/// The signed-in account, if the request carries a live session.
-pub async fn current(state: &WebState, req: &HttpRequest) -> Option<CurrentAccount> {
-    let value = req.cookie(session_cookie(state))?.value().to_owned();
-    if value.len() != 64 {
-        return None;
-    }
-    let hash = session_hash(&value);
-    let now = state.clock.now_ms();
-    let (id, email) = blocking(state, move |s| {
-        s.store.read(|c| store::sessions::account_of(c, &hash, now))
-    })
-    .await??;
-    Some(CurrentAccount {
-        id,
-        email,
-        csrf: derive_csrf(state, b"session", &value),
-        session_hash: hash,
-    })
 }
 
 /// Failed logins, in memory, under three keys (README, "Security"):
@@ -370,13 +352,13 @@ fn pre_anchor(state: &WebState, req: &HttpRequest) -> (String, bool) {
     }
 }
 
-fn pre_csrf_ok(state: &WebState, req: &HttpRequest, form: &HashMap<String, String>) -> bool {
+/// True when `given` (a form's `csrf` field) is the token of the request's pre-login cookie.
+fn pre_csrf_ok(state: &WebState, req: &HttpRequest, given: &str) -> bool {
     let Some(anchor) = req.cookie(pre_cookie(state)) else {
         return false;
     };
     let expected = derive_csrf(state, b"pre", anchor.value());
-    form.get("csrf")
-        .is_some_and(|given| bool::from(given.as_bytes().ct_eq(expected.as_bytes())))
+    bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
 }
 
 /// Renders a login-style page, setting the pre-login cookie when needed.
@@ -404,8 +386,8 @@ async fn live_setup_token(state: &WebState) -> Option<String> {
         .unwrap_or_else(|p| p.into_inner())
         .clone()?;
     // A failed read refuses the link this time without spending it.
-    let accounts = state.store.read_async(store::accounts::count).await.ok()?;
-    if accounts > 0 {
+    let count = blocking(state, |s| accounts::count(&s.store)).await?;
+    if count > 0 {
         *state.setup_token.lock().unwrap_or_else(|p| p.into_inner()) = None;
         return None;
     }
@@ -432,16 +414,20 @@ async fn login_page_with(state: &WebState, error: Option<String>, email: String)
 }
 
 /// `GET /`.
-pub async fn home(state: web::Data<WebState>, req: HttpRequest) -> HttpResponse {
-    match current(&state, &req).await {
+pub async fn home(account: Option<SignedIn>) -> HttpResponse {
+    match account {
         Some(_) => see_other("/dashboard"),
         None => see_other("/login"),
     }
 }
 
 /// `GET /login`.
-pub async fn login_page(state: web::Data<WebState>, req: HttpRequest) -> HttpResponse {
-    if current(&state, &req).await.is_some() {
+pub async fn login_page(
+    state: web::Data<WebState>,
+    req: HttpRequest,
+    account: Option<SignedIn>,
+) -> HttpResponse {
+    if account.is_some() {
         return see_other("/dashboard");
     }
     let page = login_page_with(&state, None, String::new()).await;
@@ -458,13 +444,8 @@ async fn start_session(state: &WebState, req: &HttpRequest, account_id: i64) -> 
         .map(|c| session_hash(c.value()));
     let now = state.clock.now_ms();
     let created = blocking(state, move |s| {
-        s.store.write(|c| -> Result<(), store::StoreError> {
-            if let Some(old) = old {
-                store::sessions::delete(c, &old)?;
-            }
-            store::sessions::purge_expired(c, now)?;
-            store::sessions::insert(c, &hash, account_id, now, now + SESSION_LIFETIME_MS)
-        })
+        let expires = now + SESSION_LIFETIME_MS;
+        accounts::create_session(&s.store, &hash, account_id, old.as_ref(), now, expires)
     })
     .await;
     if created.is_none() {
@@ -484,16 +465,13 @@ async fn start_session(state: &WebState, req: &HttpRequest, account_id: i64) -> 
 pub async fn login(
     state: web::Data<WebState>,
     req: HttpRequest,
-    form: web::Form<HashMap<String, String>>,
+    DashboardForm(form): DashboardForm<CredentialsForm>,
 ) -> HttpResponse {
-    if !pre_csrf_ok(&state, &req, &form) {
+    if !pre_csrf_ok(&state, &req, &form.csrf) {
         return csrf_failed(Nav::default());
     }
-    let email = form
-        .get("email")
-        .map(|e| e.trim().to_owned())
-        .unwrap_or_default();
-    let password = form.get("password").cloned().unwrap_or_default();
+    let email = form.email.trim().to_owned();
+    let password = form.password;
     let ip = crate::web::client_addr::of_request(&req, &state.settings.trusted_proxies);
     let now = state.clock.now_ms();
     let known_device = is_known_device(&state, &req, &email);
@@ -518,18 +496,8 @@ pub async fn login(
         }
     };
     let lookup_email = email.clone();
-    let verified = blocking(&state, move |s| -> Result<Option<i64>, AccountError> {
-        let found = s
-            .store
-            .read(|c| store::accounts::password_hash(c, &lookup_email))?;
-        Ok(match found {
-            Some((id, phc)) => accounts::verify_password(&password, &phc).then_some(id),
-            None => {
-                // Spend the same time as a real check, so timing does not reveal accounts.
-                accounts::burn_verification(&password);
-                None
-            }
-        })
+    let verified = blocking(&state, move |s| {
+        accounts::check_login(&s.store, &lookup_email, &password)
     })
     .await;
     match verified {
@@ -565,27 +533,19 @@ pub async fn login(
 /// `POST /logout`: ends the session on the server and clears the cookie.
 pub async fn logout(
     state: web::Data<WebState>,
-    req: HttpRequest,
-    form: web::Form<HashMap<String, String>>,
-) -> HttpResponse {
-    let Some(account) = current(&state, &req).await else {
-        return see_other("/login");
-    };
-    if !account.csrf_ok(&form) {
-        return csrf_failed(account.nav(""));
-    }
-    let hash = account.session_hash;
-    if blocking(&state, move |s| {
-        s.store.write(|c| store::sessions::delete(c, &hash))
-    })
-    .await
-    .is_none()
+    SignedInForm(account, form): SignedInForm<CsrfForm>,
+) -> Result<HttpResponse, PageError> {
+    account.check_csrf(&form.csrf, "")?;
+    let hash = *account.session_hash();
+    if blocking(&state, move |s| accounts::end_session(&s.store, &hash))
+        .await
+        .is_none()
     {
-        return internal(account.nav(""));
+        return Err(PageError::Internal(account.nav("")));
     }
     let mut response = see_other("/login");
     let _ = response.add_cookie(&cookie(&state, session_cookie(&state), String::new(), 0));
-    response
+    Ok(response)
 }
 
 fn signup_page_with(error: Option<String>, email: String) -> LoginPage {
@@ -629,14 +589,11 @@ enum CreateError {
 /// Creates an account from a form's email and password (only the first account when `first`).
 async fn create_from_form(
     state: &WebState,
-    form: &HashMap<String, String>,
+    email: &str,
+    password: &str,
     first: bool,
 ) -> Result<i64, CreateError> {
-    let email = form
-        .get("email")
-        .map(|e| e.trim().to_owned())
-        .unwrap_or_default();
-    let password = form.get("password").cloned().unwrap_or_default();
+    let (email, password) = (email.trim().to_owned(), password.to_owned());
     let now = state.clock.now_ms();
     let created = blocking(state, move |s| {
         Ok::<_, std::convert::Infallible>(if first {
@@ -661,26 +618,25 @@ async fn create_from_form(
 pub async fn signup(
     state: web::Data<WebState>,
     req: HttpRequest,
-    form: web::Form<HashMap<String, String>>,
+    DashboardForm(form): DashboardForm<CredentialsForm>,
 ) -> HttpResponse {
     if state.settings.signup != Signup::Open {
         return super::not_found(Nav::default());
     }
-    if !pre_csrf_ok(&state, &req, &form) {
+    if !pre_csrf_ok(&state, &req, &form.csrf) {
         return csrf_failed(Nav::default());
     }
-    match create_from_form(&state, &form, false).await {
+    match create_from_form(&state, &form.email, &form.password, false).await {
         Ok(account_id) => start_session(&state, &req, account_id).await,
         Err(CreateError::Form(error)) => {
-            let email = form.get("email").cloned().unwrap_or_default();
-            let page = signup_page_with(Some(error), email);
+            let page = signup_page_with(Some(error), form.email);
             public_form(&state, &req, StatusCode::UNPROCESSABLE_ENTITY, page)
         }
         Err(CreateError::NotFirst | CreateError::Internal) => internal(Nav::default()),
     }
 }
 
-async fn setup_token_matches(state: &WebState, given: Option<&String>) -> bool {
+async fn setup_token_matches(state: &WebState, given: Option<&str>) -> bool {
     match (live_setup_token(state).await, given) {
         (Some(expected), Some(given)) => bool::from(expected.as_bytes().ct_eq(given.as_bytes())),
         _ => false,
@@ -708,7 +664,7 @@ pub async fn setup_page(
     req: HttpRequest,
     query: web::Query<HashMap<String, String>>,
 ) -> HttpResponse {
-    if !setup_token_matches(&state, query.get("token")).await {
+    if !setup_token_matches(&state, query.get("token").map(String::as_str)).await {
         return super::not_found(Nav::default());
     }
     let mut page = setup_page_with(None, String::new());
@@ -720,17 +676,17 @@ pub async fn setup_page(
 pub async fn setup(
     state: web::Data<WebState>,
     req: HttpRequest,
-    form: web::Form<HashMap<String, String>>,
+    DashboardForm(form): DashboardForm<SetupForm>,
 ) -> HttpResponse {
-    if !setup_token_matches(&state, form.get("token")).await {
+    if !setup_token_matches(&state, form.token.as_deref()).await {
         return super::not_found(Nav::default());
     }
-    if !pre_csrf_ok(&state, &req, &form) {
+    if !pre_csrf_ok(&state, &req, &form.csrf) {
         return csrf_failed(Nav::default());
     }
     // Spend the token before creating the account, so two racing posts cannot both succeed;
     // give it back if the form had a mistake.
-    let token = form.get("token").cloned();
+    let token = form.token;
     {
         let mut guard = state.setup_token.lock().unwrap_or_else(|p| p.into_inner());
         if guard.is_none() || *guard != token {
@@ -738,7 +694,7 @@ pub async fn setup(
         }
         *guard = None;
     }
-    match create_from_form(&state, &form, true).await {
+    match create_from_form(&state, &form.email, &form.password, true).await {
         Ok(account_id) => start_session(&state, &req, account_id).await,
         // Another route or process made an account first: the token stays spent.
         Err(CreateError::NotFirst) => super::not_found(Nav::default()),
@@ -748,8 +704,7 @@ pub async fn setup(
         }
         Err(CreateError::Form(error)) => {
             *state.setup_token.lock().unwrap_or_else(|p| p.into_inner()) = token.clone();
-            let mut page =
-                setup_page_with(Some(error), form.get("email").cloned().unwrap_or_default());
+            let mut page = setup_page_with(Some(error), form.email);
             page.setup_token = token;
             public_form(&state, &req, StatusCode::UNPROCESSABLE_ENTITY, page)
         }

@@ -1,6 +1,8 @@
 //! The dashboard (SPEC §6): server-rendered pages for accounts, sites, Test delivery and
-//! statistics, with the statistics chart drawn as SVG ([`chart`]). Works without JavaScript. Every handler calls the same library functions as the
-//! CLI; every state-changing form carries a CSRF token that is checked on POST.
+//! statistics, with the statistics chart drawn as SVG ([`chart`]). Works without JavaScript.
+//! Every handler calls the same library functions as the CLI; every state-changing form carries a
+//! CSRF token that is checked on POST. Handlers take the signed-in account and their typed forms
+//! from `crate::web::extract`, and answer what they do not carry out with a [`PageError`] page.
 
 pub mod auth;
 pub mod chart;
@@ -8,7 +10,7 @@ pub mod sites;
 pub mod stats;
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, ResponseError, web};
 use askama::Template;
 
 use crate::web::WebState;
@@ -22,6 +24,14 @@ pub struct Nav {
     pub csrf: String,
     /// The highlighted section: `sites` or `stats`.
     pub section: &'static str,
+}
+
+/// A form with nothing but its CSRF token (Log out, Test delivery).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct CsrfForm {
+    /// The session's CSRF token.
+    pub csrf: String,
 }
 
 #[derive(Template)]
@@ -104,6 +114,51 @@ pub fn csrf_failed(nav: Nav) -> HttpResponse {
         "Form expired",
         "This form was not accepted because its security token is missing or wrong, so nothing was changed. Go back, reload the page and try again.",
     )
+}
+
+/// The answer to a dashboard request that is not carried out, as a handler's error: each variant
+/// is answered with the same page (or redirect) wherever it arises.
+#[derive(Debug)]
+pub enum PageError {
+    /// No live session: a redirect to the login page.
+    NotSignedIn,
+    /// The form's CSRF token is missing or wrong: [`csrf_failed`].
+    Csrf(Nav),
+    /// No such site in the account (or another account's): [`not_found`].
+    NotFound(Nav),
+    /// The database or a task failed: [`internal`].
+    Internal(Nav),
+}
+
+impl std::fmt::Display for PageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PageError::NotSignedIn => "not signed in",
+            PageError::Csrf(_) => "CSRF token missing or wrong",
+            PageError::NotFound(_) => "no such site in the account",
+            PageError::Internal(_) => "the operation failed",
+        })
+    }
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            PageError::NotSignedIn => StatusCode::SEE_OTHER,
+            PageError::Csrf(_) => StatusCode::FORBIDDEN,
+            PageError::NotFound(_) => StatusCode::NOT_FOUND,
+            PageError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            PageError::NotSignedIn => see_other("/login"),
+            PageError::Csrf(nav) => csrf_failed(nav.clone()),
+            PageError::NotFound(nav) => not_found(nav.clone()),
+            PageError::Internal(nav) => internal(nav.clone()),
+        }
+    }
 }
 
 /// A 303 redirect.

@@ -1,30 +1,19 @@
 //! Site pages: the list, create, the site page (endpoints, snippets, Test delivery), edit,
 //! rotate the secret, delete. Another account's site is a 404 in every route.
 
-use std::collections::HashMap;
-
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
+use serde::Deserialize;
 
-use super::auth::{CurrentAccount, current};
-use super::{Nav, blocking, csrf_failed, internal, not_found, render, see_other, sentence};
+use super::{CsrfForm, Nav, PageError, blocking, internal, render, see_other, sentence};
 use crate::captcha::cap::ChallengeParams;
 use crate::delivery::{Outcome, Report};
 use crate::egress::resolve::EgressError;
 use crate::egress::webhook_url::WebhookUrl;
 use crate::sites::{self, RotationGrace, Site, SiteError, SiteInput};
 use crate::web::WebState;
-
-/// Signs in or redirects to the login page.
-macro_rules! signed_in {
-    ($state:expr, $req:expr) => {
-        match current(&$state, &$req).await {
-            Some(account) => account,
-            None => return see_other("/login"),
-        }
-    };
-}
+use crate::web::extract::{SignedIn, SignedInForm, checkbox};
 
 struct SiteRow {
     id: String,
@@ -45,10 +34,12 @@ struct SitesPage {
 }
 
 /// The values of the site form, as typed, with at most one error placed next to its field.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
 pub struct FormValues {
     name: String,
     webhook_url: String,
+    #[serde(deserialize_with = "checkbox")]
     enabled: bool,
     redirect_url: String,
     allowed_origins: String,
@@ -58,10 +49,47 @@ pub struct FormValues {
     verifier_secret: String,
     verifier_url: String,
     verifier_sitekey: String,
+    #[serde(skip)]
     has_verifier_secret: bool,
+    #[serde(skip)]
     error: Option<String>,
+    #[serde(skip)]
     field: &'static str,
+    #[serde(skip)]
     message: String,
+}
+
+/// The site form as posted, to create a site or to edit one.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SiteForm {
+    /// The session's CSRF token.
+    pub csrf: String,
+    /// The site's fields.
+    #[serde(flatten)]
+    pub values: FormValues,
+}
+
+/// The rotate confirmation: `confirm=yes` and the grace period of the old secret.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RotateForm {
+    /// The session's CSRF token.
+    pub csrf: String,
+    /// `yes` when confirmed.
+    pub confirm: Option<String>,
+    /// `none`, `1h` or `24h`; none when absent.
+    pub grace: Option<String>,
+}
+
+/// The delete confirmation: `confirm=yes`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct DeleteForm {
+    /// The session's CSRF token.
+    pub csrf: String,
+    /// `yes` when confirmed.
+    pub confirm: Option<String>,
 }
 
 #[derive(Template)]
@@ -254,7 +282,7 @@ fn view(site: &Site, now_ms: i64) -> SiteView {
     }
 }
 
-fn site_page(state: &WebState, account: &CurrentAccount, site: &Site) -> SitePage {
+fn site_page(state: &WebState, account: &SignedIn, site: &Site) -> SitePage {
     let key = site.key.as_str();
     let forwarder_url = state.settings.forwarder_url(key);
     let cap_endpoint = state.settings.cap_endpoint(key);
@@ -271,12 +299,8 @@ fn site_page(state: &WebState, account: &CurrentAccount, site: &Site) -> SitePag
     }
 }
 
-/// Loads one of the account's sites; `Err` is the response to send (404 or failure).
-async fn load(
-    state: &WebState,
-    account: &CurrentAccount,
-    site_id: &str,
-) -> Result<Site, HttpResponse> {
+/// One of the account's sites; refused as not found for unknown ids and other accounts' sites.
+async fn own_site(state: &WebState, account: &SignedIn, site_id: &str) -> Result<Site, PageError> {
     let (account_id, site_id) = (account.id, site_id.to_owned());
     match blocking(state, move |s| {
         sites::site_for_account(&s.store, account_id, &site_id)
@@ -284,43 +308,17 @@ async fn load(
     .await
     {
         Some(Some(site)) => Ok(site),
-        Some(None) => Err(not_found(account.nav("sites"))),
-        None => Err(internal(account.nav("sites"))),
+        Some(None) => Err(PageError::NotFound(account.nav("sites"))),
+        None => Err(PageError::Internal(account.nav("sites"))),
     }
-}
-
-/// For a page of one of the account's sites: the signed-in account and the site; `Err` is the
-/// answer to send (login or 404).
-async fn for_get(
-    state: &WebState,
-    req: &HttpRequest,
-    site_id: &str,
-) -> Result<(CurrentAccount, Site), HttpResponse> {
-    let Some(account) = current(state, req).await else {
-        return Err(see_other("/login"));
-    };
-    let site = load(state, &account, site_id).await?;
-    Ok((account, site))
-}
-
-/// For a POST on one of the account's sites: the signed-in account and the site, with the
-/// form's CSRF token checked; `Err` is the answer to send (login, 404 or 403).
-async fn for_post(
-    state: &WebState,
-    req: &HttpRequest,
-    site_id: &str,
-    form: &HashMap<String, String>,
-) -> Result<(CurrentAccount, Site), HttpResponse> {
-    let (account, site) = for_get(state, req, site_id).await?;
-    if !account.csrf_ok(form) {
-        return Err(csrf_failed(account.nav("sites")));
-    }
-    Ok((account, site))
 }
 
 /// `GET /dashboard`: the account's sites with today's counts (`?deleted=1` after a deletion).
-pub async fn list(state: web::Data<WebState>, req: HttpRequest) -> HttpResponse {
-    let account = signed_in!(state, req);
+pub async fn list(
+    state: web::Data<WebState>,
+    req: HttpRequest,
+    account: SignedIn,
+) -> Result<HttpResponse, PageError> {
     let (account_id, now) = (account.id, state.clock.now_ms());
     let loaded = blocking(&state, move |s| -> Result<_, SiteError> {
         let listed = sites::sites_of_account(&s.store, account_id)?;
@@ -329,7 +327,7 @@ pub async fn list(state: web::Data<WebState>, req: HttpRequest) -> HttpResponse 
     })
     .await;
     let Some((listed, counts)) = loaded else {
-        return internal(account.nav("sites"));
+        return Err(PageError::Internal(account.nav("sites")));
     };
     let rows = listed
         .iter()
@@ -346,14 +344,14 @@ pub async fn list(state: web::Data<WebState>, req: HttpRequest) -> HttpResponse 
             }
         })
         .collect();
-    render(
+    Ok(render(
         StatusCode::OK,
         &SitesPage {
             nav: account.nav("sites"),
             rows,
             deleted: req.query_string() == "deleted=1",
         },
-    )
+    ))
 }
 
 fn defaults() -> FormValues {
@@ -389,24 +387,6 @@ fn values_of(site: &Site) -> FormValues {
             .unwrap_or_default(),
         verifier_sitekey: s.verifier_sitekey.clone().unwrap_or_default(),
         has_verifier_secret: site.verifier_secret.is_some(),
-        ..FormValues::default()
-    }
-}
-
-fn values_from(form: &HashMap<String, String>) -> FormValues {
-    let get = |k: &str| form.get(k).cloned().unwrap_or_default();
-    FormValues {
-        name: get("name"),
-        webhook_url: get("webhook_url"),
-        enabled: form.get("enabled").is_some(),
-        redirect_url: get("redirect_url"),
-        allowed_origins: get("allowed_origins"),
-        challenge_count: get("challenge_count"),
-        difficulty: get("difficulty"),
-        verifier: get("verifier"),
-        verifier_secret: get("verifier_secret"),
-        verifier_url: get("verifier_url"),
-        verifier_sitekey: get("verifier_sitekey"),
         ..FormValues::default()
     }
 }
@@ -463,7 +443,7 @@ fn field_of(error: &SiteError) -> &'static str {
 }
 
 /// The new-site form with these values.
-fn new_site_page(account: &CurrentAccount, form: FormValues) -> SiteFormPage {
+fn new_site_page(account: &SignedIn, form: FormValues) -> SiteFormPage {
     SiteFormPage {
         nav: account.nav("sites"),
         heading: "New site".into(),
@@ -476,7 +456,7 @@ fn new_site_page(account: &CurrentAccount, form: FormValues) -> SiteFormPage {
 }
 
 /// The edit form of `site` with these values.
-fn edit_site_page(account: &CurrentAccount, site: &Site, form: FormValues) -> SiteFormPage {
+fn edit_site_page(account: &SignedIn, site: &Site, form: FormValues) -> SiteFormPage {
     SiteFormPage {
         nav: account.nav("sites"),
         heading: format!("Edit {}", site.settings.name),
@@ -496,20 +476,18 @@ fn with_error(mut values: FormValues, field: &'static str, message: String) -> F
 }
 
 /// `GET /sites/new`.
-pub async fn new_form(state: web::Data<WebState>, req: HttpRequest) -> HttpResponse {
-    let account = signed_in!(state, req);
+pub async fn new_form(account: SignedIn) -> HttpResponse {
     render(StatusCode::OK, &new_site_page(&account, defaults()))
 }
 
-/// Checks the form and runs `save`; a validation error re-renders the form with 422.
+/// Checks the form's values and runs `save`; a validation error re-renders the form with 422.
 async fn save_form<R: Send + 'static>(
     state: &WebState,
-    account: &CurrentAccount,
-    form: &HashMap<String, String>,
+    account: &SignedIn,
+    mut values: FormValues,
     page: impl Fn(FormValues) -> SiteFormPage,
     save: impl FnOnce(&WebState, SiteInput) -> Result<R, SiteError> + Send + 'static,
 ) -> Result<R, HttpResponse> {
-    let mut values = values_from(form);
     // A typed secret is never echoed back into the page.
     let input = input_from(&values, state.keys.sealer());
     values.verifier_secret.clear();
@@ -551,70 +529,58 @@ async fn save_form<R: Send + 'static>(
 /// `POST /sites`: creates a site and shows its secret once.
 pub async fn create(
     state: web::Data<WebState>,
-    req: HttpRequest,
-    form: web::Form<HashMap<String, String>>,
-) -> HttpResponse {
-    let account = signed_in!(state, req);
-    if !account.csrf_ok(&form) {
-        return csrf_failed(account.nav("sites"));
-    }
+    SignedInForm(account, form): SignedInForm<SiteForm>,
+) -> Result<HttpResponse, PageError> {
+    account.check_csrf(&form.csrf, "sites")?;
     let (account_id, now) = (account.id, state.clock.now_ms());
     let page = |values| new_site_page(&account, values);
-    let created = save_form(&state, &account, &form, page, move |s, input| {
-        let created = sites::create_site_for(&s.store, account_id, &input, now)?;
-        s.sites.reload(&s.store)?;
+    let created = save_form(&state, &account, form.values, page, move |s, input| {
+        let created = s.sites.create_site(&s.store, account_id, &input, now)?;
         let site = sites::site_for_account(&s.store, account_id, &created.site_id)?;
         Ok(site.map(|site| (site, created.secret)))
     })
     .await;
-    match created {
-        Ok(Some((site, secret))) => {
-            // The same destination check as an edit: a blocked webhook is named at once.
-            let check = check_webhook(&state, &site.settings.webhook_url).await;
-            let key = site.key.as_str();
-            let forwarder_url = state.settings.forwarder_url(key);
-            render(
-                StatusCode::OK,
-                &CreatedPage {
-                    nav: account.nav("sites"),
-                    snippet_widget: snippet_widget(&state.settings.public_url, &forwarder_url, key),
-                    forwarder_url,
-                    site: view(&site, state.clock.now_ms()),
-                    webhook_check: Some(check),
-                    secret,
-                },
-            )
-        }
-        Ok(None) => internal(account.nav("sites")),
-        Err(response) => response,
-    }
+    let (site, secret) = match created {
+        Ok(Some(created)) => created,
+        Ok(None) => return Err(PageError::Internal(account.nav("sites"))),
+        Err(form_page) => return Ok(form_page),
+    };
+    // The same destination check as an edit: a blocked webhook is named at once.
+    let check = check_webhook(&state, &site.settings.webhook_url).await;
+    let key = site.key.as_str();
+    let forwarder_url = state.settings.forwarder_url(key);
+    Ok(render(
+        StatusCode::OK,
+        &CreatedPage {
+            nav: account.nav("sites"),
+            snippet_widget: snippet_widget(&state.settings.public_url, &forwarder_url, key),
+            forwarder_url,
+            site: view(&site, state.clock.now_ms()),
+            webhook_check: Some(check),
+            secret,
+        },
+    ))
 }
 
 /// `GET /sites/{id}`.
 pub async fn show(
     state: web::Data<WebState>,
-    req: HttpRequest,
+    account: SignedIn,
     path: web::Path<String>,
-) -> HttpResponse {
-    match for_get(&state, &req, &path).await {
-        Ok((account, site)) => render(StatusCode::OK, &site_page(&state, &account, &site)),
-        Err(response) => response,
-    }
+) -> Result<HttpResponse, PageError> {
+    let site = own_site(&state, &account, &path).await?;
+    Ok(render(StatusCode::OK, &site_page(&state, &account, &site)))
 }
 
 /// `GET /sites/{id}/edit`.
 pub async fn edit_form(
     state: web::Data<WebState>,
-    req: HttpRequest,
+    account: SignedIn,
     path: web::Path<String>,
-) -> HttpResponse {
-    match for_get(&state, &req, &path).await {
-        Ok((account, site)) => render(
-            StatusCode::OK,
-            &edit_site_page(&account, &site, values_of(&site)),
-        ),
-        Err(response) => response,
-    }
+) -> Result<HttpResponse, PageError> {
+    let site = own_site(&state, &account, &path).await?;
+    let page = edit_site_page(&account, &site, values_of(&site));
+    Ok(render(StatusCode::OK, &page))
 }
 
 /// What a webhook host resolves to now and whether delivery would be blocked (the same policy
@@ -654,32 +620,30 @@ async fn check_webhook(state: &WebState, url: &WebhookUrl) -> WebhookCheck {
 /// `POST /sites/{id}/edit`: saves and shows the site page with the webhook check.
 pub async fn update(
     state: web::Data<WebState>,
-    req: HttpRequest,
     path: web::Path<String>,
-    form: web::Form<HashMap<String, String>>,
-) -> HttpResponse {
-    let (account, site) = match for_post(&state, &req, &path, &form).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    SignedInForm(account, form): SignedInForm<SiteForm>,
+) -> Result<HttpResponse, PageError> {
+    let site = own_site(&state, &account, &path).await?;
+    account.check_csrf(&form.csrf, "sites")?;
     let (account_id, now, site_id) = (account.id, state.clock.now_ms(), site.id.clone());
     let page = |values| edit_site_page(&account, &site, values);
-    let saved = save_form(&state, &account, &form, page, move |s, input| {
-        let changed = sites::update_site(&s.store, account_id, &site_id, &input, now)?;
-        s.sites.reload(&s.store)?;
+    let saved = save_form(&state, &account, form.values, page, move |s, input| {
+        let changed = s
+            .sites
+            .update_site(&s.store, account_id, &site_id, &input, now)?;
         let site = sites::site_for_account(&s.store, account_id, &site_id)?;
         Ok(changed.then_some(site).flatten())
     })
     .await;
     let site = match saved {
         Ok(Some(site)) => site,
-        Ok(None) => return not_found(account.nav("sites")),
-        Err(response) => return response,
+        Ok(None) => return Err(PageError::NotFound(account.nav("sites"))),
+        Err(form_page) => return Ok(form_page),
     };
     let mut page = site_page(&state, &account, &site);
     page.notice = Some("Saved.".into());
     page.webhook_check = Some(check_webhook(&state, &site.settings.webhook_url).await);
-    render(StatusCode::OK, &page)
+    Ok(render(StatusCode::OK, &page))
 }
 
 fn test_view(report: &Report) -> TestView {
@@ -703,61 +667,50 @@ fn test_view(report: &Report) -> TestView {
 pub async fn test(
     state: web::Data<WebState>,
     client: web::Data<awc::Client>,
-    req: HttpRequest,
     path: web::Path<String>,
-    form: web::Form<HashMap<String, String>>,
-) -> HttpResponse {
-    let (account, site) = match for_post(&state, &req, &path, &form).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    SignedInForm(account, form): SignedInForm<CsrfForm>,
+) -> Result<HttpResponse, PageError> {
+    let site = own_site(&state, &account, &path).await?;
+    account.check_csrf(&form.csrf, "sites")?;
     let report = crate::test_delivery::run(&state, &client, &site).await;
     let mut page = site_page(&state, &account, &site);
     page.test = Some(test_view(&report));
-    render(StatusCode::OK, &page)
+    Ok(render(StatusCode::OK, &page))
 }
 
 /// `GET /sites/{id}/try`: the site's test form, which works whatever origins the site allows and
 /// counts as a test (`crate::web::preview`).
 pub async fn test_form(
     state: web::Data<WebState>,
-    req: HttpRequest,
+    account: SignedIn,
     path: web::Path<String>,
-) -> HttpResponse {
-    match for_get(&state, &req, &path).await {
-        Ok((_, site)) => crate::web::preview::page(&state, &site, true),
-        Err(response) => response,
-    }
+) -> Result<HttpResponse, PageError> {
+    let site = own_site(&state, &account, &path).await?;
+    Ok(crate::web::preview::page(&state, &site, true))
 }
 
 /// A confirmation step of one of the account's sites: `page` gets the navigation, the site's name
 /// and its id.
 async fn confirm_page<T: Template>(
     state: &WebState,
-    req: &HttpRequest,
+    account: &SignedIn,
     site_id: &str,
     page: impl FnOnce(Nav, String, String) -> T,
-) -> HttpResponse {
-    match for_get(state, req, site_id).await {
-        Ok((account, site)) => render(
-            StatusCode::OK,
-            &page(
-                account.nav("sites"),
-                site.settings.name.clone(),
-                site.id.clone(),
-            ),
-        ),
-        Err(response) => response,
-    }
+) -> Result<HttpResponse, PageError> {
+    let site = own_site(state, account, site_id).await?;
+    Ok(render(
+        StatusCode::OK,
+        &page(account.nav("sites"), site.settings.name, site.id),
+    ))
 }
 
 /// `GET /sites/{id}/rotate`: the confirmation step, with the grace period to choose.
 pub async fn rotate_confirm(
     state: web::Data<WebState>,
-    req: HttpRequest,
+    account: SignedIn,
     path: web::Path<String>,
-) -> HttpResponse {
-    confirm_page(&state, &req, &path, |nav, name, site_id| RotatePage {
+) -> Result<HttpResponse, PageError> {
+    confirm_page(&state, &account, &path, |nav, name, site_id| RotatePage {
         nav,
         name,
         site_id,
@@ -769,31 +722,28 @@ pub async fn rotate_confirm(
 /// shown once.
 pub async fn rotate(
     state: web::Data<WebState>,
-    req: HttpRequest,
     path: web::Path<String>,
-    form: web::Form<HashMap<String, String>>,
-) -> HttpResponse {
-    let (account, site) = match for_post(&state, &req, &path, &form).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    SignedInForm(account, form): SignedInForm<RotateForm>,
+) -> Result<HttpResponse, PageError> {
+    let site = own_site(&state, &account, &path).await?;
+    account.check_csrf(&form.csrf, "sites")?;
     let grace = form
-        .get("grace")
-        .map_or(Some(RotationGrace::None), |g| RotationGrace::parse(g));
-    let (Some("yes"), Some(grace)) = (form.get("confirm").map(String::as_str), grace) else {
-        return see_other(&format!("/sites/{}/rotate", site.id));
+        .grace
+        .as_deref()
+        .map_or(Some(RotationGrace::None), RotationGrace::parse);
+    let (Some("yes"), Some(grace)) = (form.confirm.as_deref(), grace) else {
+        return Ok(see_other(&format!("/sites/{}/rotate", site.id)));
     };
     let (account_id, now, site_id) = (account.id, state.clock.now_ms(), site.id.clone());
-    let rotated = blocking(&state, move |s| -> Result<_, SiteError> {
-        let secret = sites::rotate_secret(&s.store, account_id, &site_id, grace, now)?;
-        s.sites.reload(&s.store)?;
-        Ok(secret)
+    let rotated = blocking(&state, move |s| {
+        s.sites
+            .rotate_secret(&s.store, account_id, &site_id, grace, now)
     })
     .await;
     match rotated {
         Some(Some(secret)) => {
             tracing::info!(site_id = %site.id, grace = grace.as_str(), "secret rotated");
-            render(
+            Ok(render(
                 StatusCode::OK,
                 &SecretPage {
                     nav: account.nav("sites"),
@@ -805,20 +755,20 @@ pub async fn rotate(
                         .millis()
                         .map(|ms| super::utc_datetime(now.saturating_add(ms))),
                 },
-            )
+            ))
         }
-        Some(None) => not_found(account.nav("sites")),
-        None => internal(account.nav("sites")),
+        Some(None) => Err(PageError::NotFound(account.nav("sites"))),
+        None => Err(PageError::Internal(account.nav("sites"))),
     }
 }
 
 /// `GET /sites/{id}/delete`: the confirmation step.
 pub async fn delete_confirm(
     state: web::Data<WebState>,
-    req: HttpRequest,
+    account: SignedIn,
     path: web::Path<String>,
-) -> HttpResponse {
-    confirm_page(&state, &req, &path, |nav, name, site_id| DeletePage {
+) -> Result<HttpResponse, PageError> {
+    confirm_page(&state, &account, &path, |nav, name, site_id| DeletePage {
         nav,
         name,
         site_id,
@@ -829,30 +779,25 @@ pub async fn delete_confirm(
 /// `POST /sites/{id}/delete` with `confirm=yes`.
 pub async fn delete(
     state: web::Data<WebState>,
-    req: HttpRequest,
     path: web::Path<String>,
-    form: web::Form<HashMap<String, String>>,
-) -> HttpResponse {
-    let (account, site) = match for_post(&state, &req, &path, &form).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    if form.get("confirm").map(String::as_str) != Some("yes") {
-        return see_other(&format!("/sites/{}/delete", site.id));
+    SignedInForm(account, form): SignedInForm<DeleteForm>,
+) -> Result<HttpResponse, PageError> {
+    let site = own_site(&state, &account, &path).await?;
+    account.check_csrf(&form.csrf, "sites")?;
+    if form.confirm.as_deref() != Some("yes") {
+        return Ok(see_other(&format!("/sites/{}/delete", site.id)));
     }
     let (account_id, site_id) = (account.id, site.id.clone());
-    let deleted = blocking(&state, move |s| -> Result<_, SiteError> {
-        let deleted = sites::delete_site(&s.store, account_id, &site_id)?;
-        s.sites.reload(&s.store)?;
-        Ok(deleted)
+    let deleted = blocking(&state, move |s| {
+        s.sites.delete_site(&s.store, account_id, &site_id)
     })
     .await;
     match deleted {
         Some(true) => {
             tracing::info!(site_id = %site.id, "site deleted");
-            see_other("/dashboard?deleted=1")
+            Ok(see_other("/dashboard?deleted=1"))
         }
-        Some(false) => not_found(account.nav("sites")),
-        None => internal(account.nav("sites")),
+        Some(false) => Err(PageError::NotFound(account.nav("sites"))),
+        None => Err(PageError::Internal(account.nav("sites"))),
     }
 }

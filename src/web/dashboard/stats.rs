@@ -5,17 +5,17 @@
 use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use super::auth::{CurrentAccount, current};
 use super::chart::chart_svg;
-use super::{Nav, blocking, internal, not_found, render, see_other};
+use super::{Nav, blocking, internal, not_found, render};
 use crate::delivery::Outcome;
 use crate::sites;
 use crate::stats::{self, Range, Scope, Stats};
 use crate::time::{utc_date, utc_datetime};
 use crate::web::WebState;
+use crate::web::extract::SignedIn;
 
 struct Tab {
     href: String,
@@ -66,7 +66,7 @@ fn ms(value: Option<u64>) -> String {
 }
 
 fn page(
-    account: &CurrentAccount,
+    account: &SignedIn,
     heading: String,
     site_id: Option<String>,
     base: &str,
@@ -138,13 +138,10 @@ fn range_of(query: &HashMap<String, String>) -> Range {
 /// `GET /sites/{id}/stats?range=…`.
 pub async fn site(
     state: web::Data<WebState>,
-    req: HttpRequest,
+    account: SignedIn,
     path: web::Path<String>,
     query: web::Query<HashMap<String, String>>,
 ) -> HttpResponse {
-    let Some(account) = current(&state, &req).await else {
-        return see_other("/login");
-    };
     let range = range_of(&query);
     let (account_id, site_id, now) = (account.id, path.into_inner(), state.clock.now_ms());
     let loaded = blocking(&state, move |s| -> Result<_, sites::SiteError> {
@@ -172,12 +169,9 @@ pub async fn site(
 /// `GET /stats?range=…`: every site of the account together.
 pub async fn account(
     state: web::Data<WebState>,
-    req: HttpRequest,
+    account: SignedIn,
     query: web::Query<HashMap<String, String>>,
 ) -> HttpResponse {
-    let Some(account) = current(&state, &req).await else {
-        return see_other("/login");
-    };
     let range = range_of(&query);
     let (account_id, now) = (account.id, state.clock.now_ms());
     let loaded = blocking(&state, move |s| {
