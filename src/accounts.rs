@@ -109,7 +109,10 @@ pub fn create_account(
     password: &str,
     now_ms: i64,
 ) -> Result<i64, AccountError> {
-    create_with(store, email, password, now_ms, store::accounts::insert)?
+    let (email, hash) = checked(email, password)?;
+    store
+        .accounts()
+        .insert(email.as_str(), &hash, now_ms)?
         .ok_or(AccountError::DuplicateEmail)
 }
 
@@ -121,37 +124,24 @@ pub fn create_first_account(
     password: &str,
     now_ms: i64,
 ) -> Result<i64, AccountError> {
-    create_with(
-        store,
-        email,
-        password,
-        now_ms,
-        store::accounts::insert_first,
-    )?
-    .ok_or(AccountError::NotFirst)
+    let (email, hash) = checked(email, password)?;
+    store
+        .accounts()
+        .insert_first(email.as_str(), &hash, now_ms)?
+        .ok_or(AccountError::NotFirst)
 }
 
-/// One of the store's account inserts: `Ok(None)` when it declines (see [`store::accounts`]).
-type Insert = fn(&rusqlite::Connection, &str, &str, i64) -> Result<Option<i64>, StoreError>;
-
-/// Checks the email and password, hashes the password and runs `insert` in one write transaction;
-/// `Ok(None)` when `insert` declined.
-fn create_with(
-    store: &Store,
-    email: &str,
-    password: &str,
-    now_ms: i64,
-    insert: Insert,
-) -> Result<Option<i64>, AccountError> {
+/// Checks the email and password and hashes the password.
+fn checked(email: &str, password: &str) -> Result<(Email, String), AccountError> {
     let email = Email::parse(email)?;
     check_password(password)?;
     let hash = hash_password(password)?;
-    Ok(store.write(|c| insert(c, email.as_str(), &hash, now_ms))?)
+    Ok((email, hash))
 }
 
 /// How many accounts exist.
 pub fn count(store: &Store) -> Result<i64, StoreError> {
-    store.read(store::accounts::count)
+    store.accounts().count()
 }
 
 /// Finds an account by email.
@@ -161,7 +151,8 @@ pub fn find_account(
 ) -> Result<store::accounts::AccountRow, AccountError> {
     let email = Email::parse(email)?;
     store
-        .read(|c| store::accounts::find_by_email(c, email.as_str()))?
+        .accounts()
+        .by_email(email.as_str())?
         .ok_or(AccountError::UnknownAccount)
 }
 
@@ -173,7 +164,7 @@ pub fn check_login(
     email: &str,
     password: &str,
 ) -> Result<Option<i64>, AccountError> {
-    let found = store.read(|c| store::accounts::password_hash(c, email))?;
+    let found = store.accounts().password_hash(email)?;
     Ok(match found {
         Some((id, phc)) => verify_password(password, &phc).then_some(id),
         None => {
@@ -190,7 +181,7 @@ pub fn session_account(
     id_hash: &[u8; 32],
     now_ms: i64,
 ) -> Result<Option<(i64, String)>, StoreError> {
-    store.read(|c| store::sessions::account_of(c, id_hash, now_ms))
+    store.sessions().account_of(id_hash, now_ms)
 }
 
 /// Records a new session of `account_id` (by the hash of its id) lasting until `expires_at_ms`,
@@ -204,18 +195,18 @@ pub fn create_session(
     now_ms: i64,
     expires_at_ms: i64,
 ) -> Result<(), StoreError> {
-    store.write(|c| {
-        if let Some(old) = replacing {
-            store::sessions::delete(c, old)?;
-        }
-        store::sessions::purge_expired(c, now_ms)?;
-        store::sessions::insert(c, id_hash, account_id, now_ms, expires_at_ms)
-    })
+    store.sessions().start(
+        id_hash,
+        account_id,
+        replacing.map(|old| old.as_slice()),
+        now_ms,
+        expires_at_ms,
+    )
 }
 
 /// Ends the session with this id hash.
 pub fn end_session(store: &Store, id_hash: &[u8; 32]) -> Result<(), StoreError> {
-    store.write(|c| store::sessions::delete(c, id_hash))
+    store.sessions().end(id_hash)
 }
 
 /// Creates the account named by the bootstrap settings unless it exists; true when created.
@@ -274,7 +265,8 @@ mod tests {
             "password must be 10 to 256 characters long"
         );
         let (_, phc) = store
-            .read(|c| store::accounts::password_hash(c, "owner@example.com"))
+            .accounts()
+            .password_hash("owner@example.com")
             .unwrap()
             .unwrap();
         assert!(phc.starts_with("$argon2id$"));

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::store::{self, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// HMAC-SHA256.
 pub type HmacSha256 = Hmac<Sha256>;
@@ -54,7 +54,7 @@ impl ServerKey {
             return Ok(ServerKey::from_bytes(key));
         }
         let fresh = crate::ids::random_bytes::<GENERATED_KEY_BYTES>();
-        let key = store.write(|c| store::server_key::get_or_insert(c, &fresh, now_ms))?;
+        let key = store.server_key_or_insert(&fresh, now_ms)?;
         Ok(ServerKey::from_bytes(&key))
     }
 }

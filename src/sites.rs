@@ -460,7 +460,7 @@ pub fn create_site_for(
     row.account_id = account_id;
     row.site_key = site_key.as_str().to_owned();
     row.secret_hash = hash_secret(&secret).to_vec();
-    store.write(|c| store::sites::insert(c, &row))?;
+    store.sites().insert(&row)?;
     Ok(CreatedSite {
         site_id,
         site_key,
@@ -506,7 +506,7 @@ pub fn site_for_account(
     account_id: i64,
     site_id: &str,
 ) -> Result<Option<Site>, SiteError> {
-    let row = store.read(|c| store::sites::by_id_for_account(c, account_id, site_id))?;
+    let row = store.sites().of_account_by_id(account_id, site_id)?;
     Ok(row.map(Site::from_row).transpose()?)
 }
 
@@ -521,15 +521,12 @@ pub fn update_site(
     let settings = input.validate()?;
     let remote = settings.verifier != VerifierKind::Builtin;
     let row = settings_row(site_id, settings, input.verifier_secret.clone(), now_ms);
-    store.write(|c| -> Result<bool, SiteError> {
-        let Some(current) = store::sites::by_id_for_account(c, account_id, site_id)? else {
-            return Ok(false);
-        };
+    store.sites().update(account_id, &row, |current| {
         // A remote verifier keeps its stored secret unless a new one is given, and needs one.
         if remote && row.verifier_secret.is_none() && current.verifier_secret.is_none() {
             return Err(SiteError::MissingVerifierSecret);
         }
-        Ok(store::sites::update_settings(c, account_id, &row)?)
+        Ok(())
     })
 }
 
@@ -545,18 +542,19 @@ pub fn rotate_secret(
     let hash = hash_secret(&secret);
     let until = grace.millis().map(|ms| now_ms.saturating_add(ms));
     let changed = store
-        .write(|c| store::sites::set_secret_hash(c, account_id, site_id, &hash, until, now_ms))?;
+        .sites()
+        .set_secret(account_id, site_id, &hash, until, now_ms)?;
     Ok(changed.then_some(secret))
 }
 
 /// Deletes a site and its records; `Ok(false)` when the account has no such site.
 pub fn delete_site(store: &Store, account_id: i64, site_id: &str) -> Result<bool, SiteError> {
-    Ok(store.write(|c| store::sites::delete(c, account_id, site_id))?)
+    Ok(store.sites().delete(account_id, site_id)?)
 }
 
 /// The sites of one account, oldest first.
 pub fn sites_of_account(store: &Store, account_id: i64) -> Result<Vec<Site>, SiteError> {
-    let rows = store.read(|c| store::sites::by_account(c, account_id))?;
+    let rows = store.sites().of_account(account_id)?;
     Ok(rows
         .into_iter()
         .map(Site::from_row)
@@ -568,9 +566,9 @@ pub fn list_sites(store: &Store, account_email: Option<&str>) -> Result<Vec<Site
     let rows = match account_email {
         Some(email) => {
             let account = accounts::find_account(store, email)?;
-            store.read(|c| store::sites::by_account(c, account.id))?
+            store.sites().of_account(account.id)?
         }
-        None => store.read(store::sites::all)?,
+        None => store.sites().all()?,
     };
     Ok(rows
         .into_iter()
@@ -729,9 +727,7 @@ impl SiteDirectory {
 
     /// Reloads every site from the database.
     pub fn reload(&self, store: &Store) -> Result<(), StoreError> {
-        let (version, rows) = store.read(|c| -> Result<_, StoreError> {
-            Ok((store::sites::version(c)?, store::sites::all(c)?))
-        })?;
+        let (version, rows) = store.sites().snapshot()?;
         let mut next = Snapshot {
             version,
             ..Snapshot::default()
@@ -766,7 +762,7 @@ impl SiteDirectory {
 
     /// Reloads when the database's site counter differs from the loaded one.
     pub fn refresh_if_changed(&self, store: &Store) -> Result<bool, StoreError> {
-        let version = store.read(store::sites::version)?;
+        let version = store.sites().version()?;
         if version == self.current().version {
             return Ok(false);
         }

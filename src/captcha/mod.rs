@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::keys::ServerKey;
-use crate::store::{self, Store, StoreError};
+use crate::store::tokens::TokenUse;
+use crate::store::{Store, StoreError};
 use cap::ChallengeParams;
 use spent::{Spend, SpentChallenges};
 use token::Claims;
@@ -121,9 +122,9 @@ impl Issuer {
         spent_in_memory: usize,
     ) -> Result<Issuer, StoreError> {
         let now = clock.now_ms();
-        let live = store.read(|c| {
-            store::tokens::live_spent_challenges(c, now, spent_in_memory.saturating_add(1))
-        })?;
+        let live = store
+            .single_use()
+            .live_spent_challenges(now, spent_in_memory.saturating_add(1))?;
         Ok(Issuer {
             key,
             store,
@@ -181,9 +182,8 @@ impl Issuer {
             // After the queue: a spend forgotten by memory may still be waiting there.
             Spend::Unknown => {
                 self.store
-                    .batch_write_after_queue(move |c| {
-                        store::tokens::spend_challenge(c, &id, expires_at)
-                    })
+                    .single_use()
+                    .spend_challenge(id, expires_at)
                     .await?
             }
         };
@@ -217,32 +217,22 @@ impl Issuer {
         let expires_at = claims.expires_at;
         // One statement either way: a mismatched token is only looked up (a spent one is reported
         // as spent first, SPEC §3's order), a matching one is recorded unless it already was.
-        self.store
-            .batch_write(move |c| {
-                if mismatch {
-                    return Err(
-                        if store::tokens::is_token_redeemed(c, &session_id, expires_at)? {
-                            VerifyError::TimeoutOrDuplicate
-                        } else {
-                            VerifyError::SiteMismatch
-                        },
-                    );
-                }
-                if !store::tokens::redeem_token(c, &session_id, expires_at)? {
-                    return Err(VerifyError::TimeoutOrDuplicate);
-                }
-                Ok(())
-            })
+        let used = self
+            .store
+            .single_use()
+            .use_token(session_id, expires_at, !mismatch)
             .await?;
-        Ok(claims)
+        match used {
+            TokenUse::Recorded => Ok(claims),
+            TokenUse::AlreadyUsed => Err(VerifyError::TimeoutOrDuplicate),
+            TokenUse::Unused => Err(VerifyError::SiteMismatch),
+        }
     }
 
     /// Removes expired single-use records.
     pub async fn purge_expired(&self) -> Result<usize, StoreError> {
         let now = self.clock.now_ms();
         self.spent.purge_expired(now);
-        self.store
-            .write_async(move |c| store::tokens::purge_expired(c, now))
-            .await
+        self.store.single_use().purge_expired(now).await
     }
 }

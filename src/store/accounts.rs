@@ -78,3 +78,45 @@ pub fn insert_first(
 pub fn count(conn: &Connection) -> Result<i64, StoreError> {
     Ok(conn.query_row("SELECT COUNT(*) FROM accounts", [], |r| r.get(0))?)
 }
+
+/// The account records, as the rest of the crate reaches them ([`super::Store::accounts`]).
+#[derive(Clone, Copy)]
+pub struct Accounts<'a>(pub(super) &'a super::Store);
+
+impl Accounts<'_> {
+    /// Records an account; `Ok(None)` when the email is taken.
+    pub fn insert(
+        &self,
+        email: &str,
+        password_hash: &str,
+        now_ms: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        self.0.write(|c| insert(c, email, password_hash, now_ms))
+    }
+
+    /// Records the first account; `Ok(None)` when any account exists.
+    pub fn insert_first(
+        &self,
+        email: &str,
+        password_hash: &str,
+        now_ms: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        self.0
+            .write(|c| insert_first(c, email, password_hash, now_ms))
+    }
+
+    /// The account with this email (any case).
+    pub fn by_email(&self, email: &str) -> Result<Option<AccountRow>, StoreError> {
+        self.0.read(|c| find_by_email(c, email))
+    }
+
+    /// The id and password hash of the account with this email.
+    pub fn password_hash(&self, email: &str) -> Result<Option<(i64, String)>, StoreError> {
+        self.0.read(|c| password_hash(c, email))
+    }
+
+    /// How many accounts exist.
+    pub fn count(&self) -> Result<i64, StoreError> {
+        self.0.read(count)
+    }
+}

@@ -555,6 +555,44 @@ impl Store {
             .await
             .map_err(|_| E::from(StoreError::Task))?
     }
+
+    // What the rest of the crate reaches the store through, grouped by what callers need. The
+    // closure-taking methods above are for this module's own files (and tests that seed data).
+
+    /// The site records.
+    pub fn sites(&self) -> sites::Sites<'_> {
+        sites::Sites(self)
+    }
+
+    /// The account records.
+    pub fn accounts(&self) -> accounts::Accounts<'_> {
+        accounts::Accounts(self)
+    }
+
+    /// The dashboard's sessions.
+    pub fn sessions(&self) -> sessions::Sessions<'_> {
+        sessions::Sessions(self)
+    }
+
+    /// The single-use records: spent challenges and used verification tokens.
+    pub fn single_use(&self) -> tokens::SingleUse<'_> {
+        tokens::SingleUse(self)
+    }
+
+    /// The stored server key, storing `fresh` first when there is none (the first start).
+    pub fn server_key_or_insert(&self, fresh: &[u8], now_ms: i64) -> Result<Vec<u8>, StoreError> {
+        self.write(|c| server_key::get_or_insert(c, fresh, now_ms))
+    }
+
+    /// Whether the database answers a query (`/healthz`).
+    pub async fn answers(&self) -> bool {
+        self.read_async(|c| {
+            c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+                .map_err(StoreError::from)
+        })
+        .await
+        .is_ok()
+    }
 }
 
 /// True when `err` is a violation of a UNIQUE or PRIMARY KEY constraint.

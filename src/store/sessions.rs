@@ -47,3 +47,42 @@ pub fn purge_expired(conn: &Connection, now_ms: i64) -> Result<usize, StoreError
         params![now_ms],
     )?)
 }
+
+/// The dashboard's sessions, as the rest of the crate reaches them
+/// ([`super::Store::sessions`]).
+#[derive(Clone, Copy)]
+pub struct Sessions<'a>(pub(super) &'a super::Store);
+
+impl Sessions<'_> {
+    /// The account and email of a live session.
+    pub fn account_of(
+        &self,
+        id_hash: &[u8],
+        now_ms: i64,
+    ) -> Result<Option<(i64, String)>, StoreError> {
+        self.0.read(|c| account_of(c, id_hash, now_ms))
+    }
+
+    /// Records a session in one write that also ends the one it replaces and drops expired ones.
+    pub fn start(
+        &self,
+        id_hash: &[u8],
+        account_id: i64,
+        replacing: Option<&[u8]>,
+        now_ms: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        self.0.write(|c| {
+            if let Some(old) = replacing {
+                delete(c, old)?;
+            }
+            purge_expired(c, now_ms)?;
+            insert(c, id_hash, account_id, now_ms, expires_at)
+        })
+    }
+
+    /// Ends a session.
+    pub fn end(&self, id_hash: &[u8]) -> Result<(), StoreError> {
+        self.0.write(|c| delete(c, id_hash))
+    }
+}

@@ -216,3 +216,80 @@ pub fn version(conn: &Connection) -> Result<i64, StoreError> {
         })?,
     )
 }
+
+/// The site records, as the rest of the crate reaches them: each call one transaction
+/// ([`super::Store::sites`]).
+#[derive(Clone, Copy)]
+pub struct Sites<'a>(pub(super) &'a super::Store);
+
+impl Sites<'_> {
+    /// Records a new site.
+    pub fn insert(&self, row: &SiteRow) -> Result<(), StoreError> {
+        self.0.write(|c| insert(c, row))
+    }
+
+    /// Every site, with the counter its snapshot was read at (one read).
+    pub fn snapshot(&self) -> Result<(i64, Vec<SiteRow>), StoreError> {
+        self.0.read(|c| Ok((version(c)?, all(c)?)))
+    }
+
+    /// Every site.
+    pub fn all(&self) -> Result<Vec<SiteRow>, StoreError> {
+        self.0.read(all)
+    }
+
+    /// One account's sites, oldest first.
+    pub fn of_account(&self, account_id: i64) -> Result<Vec<SiteRow>, StoreError> {
+        self.0.read(|c| by_account(c, account_id))
+    }
+
+    /// One of an account's sites by its internal id.
+    pub fn of_account_by_id(
+        &self,
+        account_id: i64,
+        site_id: &str,
+    ) -> Result<Option<SiteRow>, StoreError> {
+        self.0.read(|c| by_id_for_account(c, account_id, site_id))
+    }
+
+    /// Replaces an account's site's settings when `allow` accepts the stored row, in one write
+    /// transaction (so the row `allow` judged is the one replaced); `Ok(false)` when the account
+    /// has no such site.
+    pub fn update<E: From<StoreError>>(
+        &self,
+        account_id: i64,
+        row: &SiteRow,
+        allow: impl FnOnce(&SiteRow) -> Result<(), E>,
+    ) -> Result<bool, E> {
+        self.0.write(|c| {
+            let Some(current) = by_id_for_account(c, account_id, &row.id)? else {
+                return Ok(false);
+            };
+            allow(&current)?;
+            Ok(update_settings(c, account_id, row)?)
+        })
+    }
+
+    /// Replaces a site's secret hash, keeping the old one until `previous_until` when given.
+    pub fn set_secret(
+        &self,
+        account_id: i64,
+        site_id: &str,
+        secret_hash: &[u8],
+        previous_until: Option<i64>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.0
+            .write(|c| set_secret_hash(c, account_id, site_id, secret_hash, previous_until, now_ms))
+    }
+
+    /// Deletes an account's site and its records.
+    pub fn delete(&self, account_id: i64, site_id: &str) -> Result<bool, StoreError> {
+        self.0.write(|c| delete(c, account_id, site_id))
+    }
+
+    /// The counter bumped by every change to a site.
+    pub fn version(&self) -> Result<i64, StoreError> {
+        self.0.read(version)
+    }
+}

@@ -78,3 +78,68 @@ pub fn purge_expired(conn: &Connection, now_ms: i64) -> Result<usize, StoreError
     )?;
     Ok(a + b)
 }
+
+/// What recording a verification token's use found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenUse {
+    /// Recorded as used now.
+    Recorded,
+    /// Used before.
+    AlreadyUsed,
+    /// Not used before, and (as asked) not recorded.
+    Unused,
+}
+
+/// The single-use records, as the rest of the crate reaches them
+/// ([`super::Store::single_use`]).
+#[derive(Clone, Copy)]
+pub struct SingleUse<'a>(pub(super) &'a super::Store);
+
+impl SingleUse<'_> {
+    /// Up to `limit` spent challenges that are still live, latest expiry first.
+    pub fn live_spent_challenges(
+        &self,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<([u8; 16], i64)>, StoreError> {
+        self.0.read(|c| live_spent_challenges(c, now_ms, limit))
+    }
+
+    /// Spends a challenge after every spend already queued is written (a spend memory forgot
+    /// may still wait there); false when it was spent already.
+    pub async fn spend_challenge(&self, id: [u8; 16], expires_at: i64) -> Result<bool, StoreError> {
+        self.0
+            .batch_write_after_queue(move |c| spend_challenge(c, &id, expires_at))
+            .await
+    }
+
+    /// Records a verification token as used (`record`), or only looks it up: one statement
+    /// either way, in the batch writer's next commit.
+    pub async fn use_token(
+        &self,
+        session_id: String,
+        expires_at: i64,
+        record: bool,
+    ) -> Result<TokenUse, StoreError> {
+        self.0
+            .batch_write(move |c| {
+                Ok(if record {
+                    if redeem_token(c, &session_id, expires_at)? {
+                        TokenUse::Recorded
+                    } else {
+                        TokenUse::AlreadyUsed
+                    }
+                } else if is_token_redeemed(c, &session_id, expires_at)? {
+                    TokenUse::AlreadyUsed
+                } else {
+                    TokenUse::Unused
+                })
+            })
+            .await
+    }
+
+    /// Deletes the records that expired before `now_ms`; how many.
+    pub async fn purge_expired(&self, now_ms: i64) -> Result<usize, StoreError> {
+        self.0.write_async(move |c| purge_expired(c, now_ms)).await
+    }
+}

@@ -17,7 +17,6 @@ use std::sync::Arc;
 use actix_web::{HttpResponse, web};
 
 use crate::app::Services;
-use crate::store::StoreError;
 
 /// The Content-Security-Policy of every page but the preview form: scripts and styles from this
 /// origin only, no inline scripts, no framing, forms post only here.
@@ -105,14 +104,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// `GET /healthz`: 200 when the database answers.
 async fn healthz(state: web::Data<WebState>) -> HttpResponse {
-    let ok = state
-        .store
-        .read_async(|c| {
-            c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
-                .map_err(StoreError::from)
-        })
-        .await
-        .is_ok();
+    let ok = state.store.answers().await;
     if ok {
         HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
     } else {
