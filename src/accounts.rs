@@ -109,11 +109,7 @@ pub fn create_account(
     password: &str,
     now_ms: i64,
 ) -> Result<i64, AccountError> {
-    let (email, hash) = checked(email, password)?;
-    store
-        .accounts()
-        .insert(email.as_str(), &hash, now_ms)?
-        .ok_or(AccountError::DuplicateEmail)
+    create(store, email, password, now_ms, false)
 }
 
 /// Creates the first account (the one-time setup link's); [`AccountError::NotFirst`] when any
@@ -124,19 +120,31 @@ pub fn create_first_account(
     password: &str,
     now_ms: i64,
 ) -> Result<i64, AccountError> {
-    let (email, hash) = checked(email, password)?;
-    store
-        .accounts()
-        .insert_first(email.as_str(), &hash, now_ms)?
-        .ok_or(AccountError::NotFirst)
+    create(store, email, password, now_ms, true)
 }
 
-/// Checks the email and password and hashes the password.
-fn checked(email: &str, password: &str) -> Result<(Email, String), AccountError> {
+/// Checks the email and password, hashes the password and records the account in one write
+/// (`first`: only while no account exists).
+fn create(
+    store: &Store,
+    email: &str,
+    password: &str,
+    now_ms: i64,
+    first: bool,
+) -> Result<i64, AccountError> {
     let email = Email::parse(email)?;
     check_password(password)?;
     let hash = hash_password(password)?;
-    Ok((email, hash))
+    let accounts = store.accounts();
+    if first {
+        accounts
+            .insert_first(email.as_str(), &hash, now_ms)?
+            .ok_or(AccountError::NotFirst)
+    } else {
+        accounts
+            .insert(email.as_str(), &hash, now_ms)?
+            .ok_or(AccountError::DuplicateEmail)
+    }
 }
 
 /// How many accounts exist.

@@ -19,6 +19,7 @@ pub mod ids;
 pub mod keys;
 pub mod metrics;
 pub mod refusal;
+pub mod services;
 pub mod sites;
 pub mod stats;
 pub mod store;

@@ -692,7 +692,7 @@ impl SiteDirectory {
             return;
         }
         let directory = self.clone();
-        actix_web::rt::spawn(async move {
+        tokio::task::spawn_local(async move {
             let Some(watch) = directory.watch.get() else {
                 return;
             };
@@ -771,62 +771,21 @@ impl SiteDirectory {
     }
 }
 
-/// This process's own changes: each runs the library function of that name and then reloads the
-/// directory (also when the account had no such site), so the change is in force here before the
-/// caller answers. The dashboard makes its changes through these; the CLI, which serves nothing,
-/// calls the plain functions.
+/// This process's own changes. The dashboard makes its changes through [`SiteDirectory::change`];
+/// the CLI, which serves nothing, calls the plain functions.
 impl SiteDirectory {
-    /// [`create_site_for`], then a reload.
-    pub fn create_site(
+    /// Runs `change` (one of [`create_site_for`], [`update_site`], [`rotate_secret`],
+    /// [`delete_site`]) and then reloads (also when the account had no such site), so that the
+    /// change is in force in this process before the caller answers; other processes see it
+    /// within their watch interval (SPEC §9).
+    pub fn change<R>(
         &self,
         store: &Store,
-        account_id: i64,
-        input: &SiteInput,
-        now_ms: i64,
-    ) -> Result<CreatedSite, SiteError> {
-        let created = create_site_for(store, account_id, input, now_ms)?;
-        self.reload(store)?;
-        Ok(created)
-    }
-
-    /// [`update_site`], then a reload.
-    pub fn update_site(
-        &self,
-        store: &Store,
-        account_id: i64,
-        site_id: &str,
-        input: &SiteInput,
-        now_ms: i64,
-    ) -> Result<bool, SiteError> {
-        let changed = update_site(store, account_id, site_id, input, now_ms)?;
+        change: impl FnOnce(&Store) -> Result<R, SiteError>,
+    ) -> Result<R, SiteError> {
+        let changed = change(store)?;
         self.reload(store)?;
         Ok(changed)
-    }
-
-    /// [`rotate_secret`], then a reload.
-    pub fn rotate_secret(
-        &self,
-        store: &Store,
-        account_id: i64,
-        site_id: &str,
-        grace: RotationGrace,
-        now_ms: i64,
-    ) -> Result<Option<String>, SiteError> {
-        let secret = rotate_secret(store, account_id, site_id, grace, now_ms)?;
-        self.reload(store)?;
-        Ok(secret)
-    }
-
-    /// [`delete_site`], then a reload.
-    pub fn delete_site(
-        &self,
-        store: &Store,
-        account_id: i64,
-        site_id: &str,
-    ) -> Result<bool, SiteError> {
-        let deleted = delete_site(store, account_id, site_id)?;
-        self.reload(store)?;
-        Ok(deleted)
     }
 }
 

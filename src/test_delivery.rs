@@ -2,9 +2,9 @@
 //! function, SSRF rules and timeout as a real submission, whether or not forwarding is enabled,
 //! and recorded as a test. The dashboard's button and `site test` both call [`run`].
 
-use crate::app::Services;
 use crate::delivery::envelope;
 use crate::delivery::{Kind, Report};
+use crate::services::Services;
 use crate::sites::Site;
 
 /// Sends a test delivery for `site` and records it; returns the full report (with the first part

@@ -19,8 +19,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use caputchin_forwarder::app::{Application, Dependencies};
+use caputchin_forwarder::app::Application;
 use caputchin_forwarder::config::Settings;
+use caputchin_forwarder::services::Dependencies;
 use caputchin_forwarder::sites::{DIRECTORY_MIN_GAP, DIRECTORY_POLL_EVERY};
 use serde_json::{Value, json};
 

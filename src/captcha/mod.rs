@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::keys::ServerKey;
+use crate::refusal::Refusal;
 use crate::store::tokens::TokenUse;
 use crate::store::{Store, StoreError};
 use cap::ChallengeParams;
@@ -91,6 +92,39 @@ pub enum VerifyError {
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl RedeemError {
+    /// The refusal Cap's redeem answers (a store failure is logged and answered as ours).
+    pub fn refusal(self) -> Refusal {
+        match self {
+            RedeemError::ChallengeInvalid => Refusal::ChallengeInvalid,
+            RedeemError::InvalidSolution => Refusal::InvalidSolution,
+            RedeemError::InvalidMetadata => Refusal::BadRequest,
+            RedeemError::Store(e) => {
+                tracing::error!(error = %e, "redeem failed to record the spent challenge");
+                Refusal::Internal
+            }
+        }
+    }
+}
+
+impl VerifyError {
+    /// The refusal of a token that did not verify; `not_ours` is what the endpoint calls a token
+    /// this server did not sign (`invalid-token` on the form, `invalid-input-response` at
+    /// siteverify). A store failure fails closed: the token was not recorded as used, so it is
+    /// not reported valid.
+    pub fn refusal(self, not_ours: Refusal) -> Refusal {
+        match self {
+            VerifyError::Invalid => not_ours,
+            VerifyError::TimeoutOrDuplicate => Refusal::TimeoutOrDuplicate,
+            VerifyError::SiteMismatch => Refusal::SiteMismatch,
+            VerifyError::Store(e) => {
+                tracing::error!(error = %e, "could not record a used verification token");
+                Refusal::Internal
+            }
+        }
+    }
 }
 
 /// The issuer: signs challenges and tokens, and records single use.

@@ -16,10 +16,10 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 
-use crate::app::{Dependencies, Services};
 use crate::clock::{Clock as _, SystemClock};
 use crate::config::{Settings, SettingsArgs};
 use crate::keys::Keys;
+use crate::services::{Dependencies, Services};
 use crate::sites::SiteDirectory;
 use crate::store::Store;
 

@@ -296,21 +296,23 @@ fn create(settings: Settings, args: CreateArgs) -> anyhow::Result<SiteCreated> {
     })
 }
 
-/// A site whose settings were saved (`site edit`; printed as text only).
+/// A site that was changed or deleted (`site edit`, `site delete`; printed as text only).
 #[derive(Debug, Serialize)]
-pub struct SiteUpdated {
+pub struct SiteChanged {
     /// The site's public key.
     pub site_key: String,
+    /// What happened to it: `updated` or `deleted`.
+    pub what: &'static str,
 }
 
-impl fmt::Display for SiteUpdated {
+impl fmt::Display for SiteChanged {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "site {} updated", self.site_key)
+        writeln!(f, "site {} {}", self.site_key, self.what)
     }
 }
 
 /// `site edit`: every option not given keeps the site's current value.
-fn edit(settings: Settings, args: EditArgs) -> anyhow::Result<SiteUpdated> {
+fn edit(settings: Settings, args: EditArgs) -> anyhow::Result<SiteChanged> {
     let state = super::Records::open(settings)?;
     let site = find(&state, &args.site_key)?;
     let current = &site.settings;
@@ -355,8 +357,9 @@ fn edit(settings: Settings, args: EditArgs) -> anyhow::Result<SiteUpdated> {
         &input,
         SystemClock.now_ms(),
     )?;
-    Ok(SiteUpdated {
+    Ok(SiteChanged {
         site_key: site.key.as_str().to_owned(),
+        what: "updated",
     })
 }
 
@@ -549,21 +552,8 @@ fn rotate_secret(
     })
 }
 
-/// A deleted site (`site delete`; printed as text only).
-#[derive(Debug, Serialize)]
-pub struct SiteDeleted {
-    /// The site's public key.
-    pub site_key: String,
-}
-
-impl fmt::Display for SiteDeleted {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "site {} deleted", self.site_key)
-    }
-}
-
 /// `site delete`: refused without `--yes`, before anything is opened.
-fn delete(settings: Settings, site_key: &str, yes: bool) -> anyhow::Result<SiteDeleted> {
+fn delete(settings: Settings, site_key: &str, yes: bool) -> anyhow::Result<SiteChanged> {
     if !yes {
         bail!(
             "deleting {} removes the site and its statistics for good: give --yes to confirm",
@@ -575,8 +565,9 @@ fn delete(settings: Settings, site_key: &str, yes: bool) -> anyhow::Result<SiteD
     if !sites::delete_site(&state.store, site.account_id, &site.id)? {
         bail!("no site with key {}", site.key.as_str());
     }
-    Ok(SiteDeleted {
+    Ok(SiteChanged {
         site_key: site.key.as_str().to_owned(),
+        what: "deleted",
     })
 }
 

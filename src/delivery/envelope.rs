@@ -83,7 +83,7 @@ mod tests {
         claims.score = Some(847.into());
         let form = Fields::from_pairs(
             [("z", "last?"), ("a", "first?")].map(|(n, v)| (n.to_owned(), v.to_owned())),
-            &crate::submission::body::Limits {
+            &crate::fields::Limits {
                 max_fields: 10,
                 max_name_bytes: 10,
             },

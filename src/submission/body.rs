@@ -20,7 +20,7 @@ use std::fmt;
 use actix_multipart::Multipart;
 use actix_web::error::PayloadError;
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
-use actix_web::web::Bytes;
+use bytes::Bytes;
 use futures_util::{FutureExt, Stream, StreamExt};
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 

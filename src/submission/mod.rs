@@ -9,11 +9,11 @@ pub mod body;
 use bytes::Bytes;
 use futures_util::future::LocalBoxFuture;
 
-use crate::app::Services;
 use crate::captcha::remote::{self, Remote};
-use crate::captcha::{ALL_TOKEN_FIELDS, VerifierKind, VerifyError};
+use crate::captcha::{ALL_TOKEN_FIELDS, VerifierKind};
 use crate::delivery::{Deliveries, Submission};
 use crate::refusal::Refusal;
+use crate::services::Services;
 use crate::sites::Site;
 
 /// A post to a site's form endpoint, as the web layer hands it over. Nothing is read or counted
@@ -136,15 +136,7 @@ async fn run(
             .issuer
             .consume(site.key.as_str(), &token)
             .await
-            .map_err(|e| match e {
-                VerifyError::Invalid => Refusal::InvalidToken,
-                VerifyError::TimeoutOrDuplicate => Refusal::TimeoutOrDuplicate,
-                VerifyError::SiteMismatch => Refusal::SiteMismatch,
-                VerifyError::Store(e) => {
-                    tracing::error!(error = %e, "could not record a consumed token");
-                    Refusal::Internal
-                }
-            })?,
+            .map_err(|e| e.refusal(Refusal::InvalidToken))?,
         _ => {
             let remote = Remote {
                 client: clients.verifier,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
-use crate::captcha::{RedeemError, RedeemRequest, cap, token};
+use crate::captcha::{RedeemRequest, cap, token};
 use crate::sites::Site;
 use crate::web::error::{Refusal, Refused, Shape};
 use crate::web::rate_limit::RateLimiter;
@@ -150,17 +150,7 @@ async fn redeem_answer(
         .issuer
         .redeem(site.key.as_str(), request)
         .await
-        .map_err(|e| {
-            refused(match e {
-                RedeemError::ChallengeInvalid => Refusal::ChallengeInvalid,
-                RedeemError::InvalidSolution => Refusal::InvalidSolution,
-                RedeemError::InvalidMetadata => Refusal::BadRequest,
-                RedeemError::Store(e) => {
-                    tracing::error!(error = %e, "redeem failed to record the spent challenge");
-                    Refusal::Internal
-                }
-            })
-        })?;
+        .map_err(|e| refused(e.refusal()))?;
     if !cors::from_own_origin(req, &state.settings.public_url) {
         state
             .store

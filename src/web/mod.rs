@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use actix_web::{HttpResponse, web};
 
-use crate::app::Services;
+use crate::services::Services;
 
 /// The Content-Security-Policy of every page but the preview form: scripts and styles from this
 /// origin only, no inline scripts, no framing, forms post only here.

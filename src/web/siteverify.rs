@@ -5,7 +5,6 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
-use crate::captcha::VerifyError;
 use crate::captcha::token::Claims;
 use crate::web::cors::Cors;
 use crate::web::error::{Refusal, Refused, Shape};
@@ -138,16 +137,7 @@ async fn verify(
         .issuer
         .consume(site.key.as_str(), &response)
         .await
-        .map_err(|e| match e {
-            VerifyError::Invalid => Refusal::InvalidInputResponse,
-            VerifyError::TimeoutOrDuplicate => Refusal::TimeoutOrDuplicate,
-            VerifyError::SiteMismatch => Refusal::SiteMismatch,
-            VerifyError::Store(e) => {
-                tracing::error!(error = %e, "siteverify could not record the token");
-                // Fail closed: the token was not recorded as used, so it is not reported valid.
-                Refusal::Internal
-            }
-        })
+        .map_err(|e| e.refusal(Refusal::InvalidInputResponse))
 }
 
 #[cfg(test)]

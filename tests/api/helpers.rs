@@ -7,12 +7,13 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use caputchin_forwarder::app::Services;
-use caputchin_forwarder::app::{Application, Dependencies};
+use caputchin_forwarder::app::Application;
 use caputchin_forwarder::captcha::cap::{self, ChallengeParams};
 use caputchin_forwarder::clock::{Clock, ManualClock};
 use caputchin_forwarder::config::Settings;
 use caputchin_forwarder::egress::resolve::{LookupFuture, Resolve};
+use caputchin_forwarder::services::Dependencies;
+use caputchin_forwarder::services::Services;
 use caputchin_forwarder::sites::{self, CreatedSite, SiteInput};
 use serde_json::{Value, json};
 

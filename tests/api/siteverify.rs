@@ -131,9 +131,9 @@ async fn an_expired_token_is_timeout_or_duplicate() {
 
 #[actix_web::test]
 async fn a_rotated_server_key_invalidates_old_tokens_but_a_restart_keeps_the_stored_key() {
-    use caputchin_forwarder::app::{Dependencies, Services};
     use caputchin_forwarder::captcha::token;
     use caputchin_forwarder::config::Settings;
+    use caputchin_forwarder::services::{Dependencies, Services};
 
     let app = spawn_app().await;
     let site = app.create_site(&site_input("Contact"));

@@ -549,10 +549,20 @@ pub async fn logout(
 }
 
 fn signup_page_with(error: Option<String>, email: String) -> LoginPage {
+    creating_page("Create an account", "/signup", error, email)
+}
+
+/// The page of a form that creates an account (signup, setup): `heading`, posting to `action`.
+fn creating_page(
+    heading: &'static str,
+    action: &'static str,
+    error: Option<String>,
+    email: String,
+) -> LoginPage {
     LoginPage {
         nav: Nav::default(),
-        heading: "Create an account",
-        action: "/signup",
+        heading,
+        action,
         button: "Create account",
         creating: true,
         email,
@@ -644,18 +654,7 @@ async fn setup_token_matches(state: &WebState, given: Option<&str>) -> bool {
 }
 
 fn setup_page_with(error: Option<String>, email: String) -> LoginPage {
-    LoginPage {
-        nav: Nav::default(),
-        heading: "Create the first account",
-        action: "/setup",
-        button: "Create account",
-        creating: true,
-        email,
-        error,
-        notice: None,
-        signup_link: false,
-        setup_token: None,
-    }
+    creating_page("Create the first account", "/setup", error, email)
 }
 
 /// `GET /setup?token=…`: the one-time setup link, valid while no account exists.

@@ -535,7 +535,9 @@ pub async fn create(
     let (account_id, now) = (account.id, state.clock.now_ms());
     let page = |values| new_site_page(&account, values);
     let created = save_form(&state, &account, form.values, page, move |s, input| {
-        let created = s.sites.create_site(&s.store, account_id, &input, now)?;
+        let created = s.sites.change(&s.store, |store| {
+            sites::create_site_for(store, account_id, &input, now)
+        })?;
         let site = sites::site_for_account(&s.store, account_id, &created.site_id)?;
         Ok(site.map(|site| (site, created.secret)))
     })
@@ -628,9 +630,9 @@ pub async fn update(
     let (account_id, now, site_id) = (account.id, state.clock.now_ms(), site.id.clone());
     let page = |values| edit_site_page(&account, &site, values);
     let saved = save_form(&state, &account, form.values, page, move |s, input| {
-        let changed = s
-            .sites
-            .update_site(&s.store, account_id, &site_id, &input, now)?;
+        let changed = s.sites.change(&s.store, |store| {
+            sites::update_site(store, account_id, &site_id, &input, now)
+        })?;
         let site = sites::site_for_account(&s.store, account_id, &site_id)?;
         Ok(changed.then_some(site).flatten())
     })
@@ -736,8 +738,9 @@ pub async fn rotate(
     };
     let (account_id, now, site_id) = (account.id, state.clock.now_ms(), site.id.clone());
     let rotated = blocking(&state, move |s| {
-        s.sites
-            .rotate_secret(&s.store, account_id, &site_id, grace, now)
+        s.sites.change(&s.store, |store| {
+            sites::rotate_secret(store, account_id, &site_id, grace, now)
+        })
     })
     .await;
     match rotated {
@@ -789,7 +792,9 @@ pub async fn delete(
     }
     let (account_id, site_id) = (account.id, site.id.clone());
     let deleted = blocking(&state, move |s| {
-        s.sites.delete_site(&s.store, account_id, &site_id)
+        s.sites.change(&s.store, |store| {
+            sites::delete_site(store, account_id, &site_id)
+        })
     })
     .await;
     match deleted {
