@@ -7,44 +7,16 @@ use argon2::{Argon2, PasswordHash, PasswordVerifier};
 
 use crate::store::{self, Store, StoreError};
 
-/// Shortest accepted password, in characters.
-pub const MIN_PASSWORD_CHARS: usize = 10;
-/// Longest accepted password, in characters (at most 1 KiB of UTF-8, which bounds argon2's work).
-pub const MAX_PASSWORD_CHARS: usize = 256;
-
-/// A syntactically plausible email address, trimmed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Email(String);
-
-impl Email {
-    /// Accepts `local@domain` with no spaces, at most 254 bytes.
-    pub fn parse(raw: &str) -> Result<Email, AccountError> {
-        let email = raw.trim();
-        let plausible = email.len() <= 254
-            && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-            && matches!(email.split_once('@'), Some((l, d)) if !l.is_empty() && !d.is_empty() && !d.contains('@'));
-        if plausible {
-            Ok(Email(email.to_owned()))
-        } else {
-            Err(AccountError::InvalidEmail)
-        }
-    }
-
-    /// The address.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+pub use crate::credentials::{
+    CredentialError, Email, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, check_password,
+};
 
 /// Why an account operation was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
-    /// The email is not an address.
-    #[error("invalid email address")]
-    InvalidEmail,
-    /// The password is too short or too long.
-    #[error("password must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters long")]
-    WeakPassword,
+    /// The email is not an address, or the password is too short or too long.
+    #[error(transparent)]
+    Credentials(#[from] CredentialError),
     /// An account with this email exists.
     #[error("an account with this email already exists")]
     DuplicateEmail,
@@ -60,15 +32,6 @@ pub enum AccountError {
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// Checks a new password's length.
-pub fn check_password(password: &str) -> Result<(), AccountError> {
-    let chars = password.chars().count();
-    if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&chars) {
-        return Err(AccountError::WeakPassword);
-    }
-    Ok(())
 }
 
 /// Hashes a password with argon2id and a random salt (PHC string).
@@ -260,16 +223,16 @@ mod tests {
         ));
         assert!(matches!(
             create_account(&store, "x@example.com", "short", 2),
-            Err(AccountError::WeakPassword)
+            Err(AccountError::Credentials(CredentialError::WeakPassword))
         ));
         // The rule counts characters: 256 four-byte characters pass, 257 do not.
         assert!(check_password(&"🔑".repeat(256)).is_ok());
         assert!(matches!(
             check_password(&"🔑".repeat(257)),
-            Err(AccountError::WeakPassword)
+            Err(CredentialError::WeakPassword)
         ));
         assert_eq!(
-            AccountError::WeakPassword.to_string(),
+            AccountError::from(CredentialError::WeakPassword).to_string(),
             "password must be 10 to 256 characters long"
         );
         let (_, phc) = store

@@ -449,9 +449,9 @@ impl Settings {
                 ));
             }
             (Some(e), Some(p)) => {
-                crate::accounts::Email::parse(e)
+                crate::credentials::Email::parse(e)
                     .map_err(|m| bad("CAPUTCHIN_BOOTSTRAP_EMAIL", m.to_string()))?;
-                crate::accounts::check_password(p)
+                crate::credentials::check_password(p)
                     .map_err(|m| bad("CAPUTCHIN_BOOTSTRAP_PASSWORD", m.to_string()))?;
                 Some((e.to_owned(), p.to_owned()))
             }

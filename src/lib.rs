@@ -1,10 +1,12 @@
 //! Caputchin Forwarder: a self-hostable, Caputchin-compatible hosted form forwarder.
 //!
-//! The data flows through the modules in this order: settings ([`config`]), storage ([`store`]),
-//! accounts and sites ([`accounts`], [`sites`]), verification ([`captcha`]), egress rules
-//! ([`egress`]), and the HTTP surface ([`web`]) assembled by [`app`]. The command line ([`cli`])
-//! serves it or runs one command against the same state. Beside the flow, [`time`] holds the UTC
-//! day arithmetic and date texts the stages share.
+//! The modules are declared in layers, each importing only the ones before it (see
+//! `ARCHITECTURE.md`): foundations ([`ids`], [`clock`], [`time`], [`fields`], [`refusal`],
+//! [`credentials`]); storage ([`store`]); rules and records ([`keys`], [`accounts`], [`config`],
+//! [`egress`], [`captcha`], [`sites`]); delivery and counting ([`delivery`], [`metrics`],
+//! [`stats`]); the [`services`] every surface shares; the use cases ([`submission`], the form
+//! pipeline, and [`test_delivery`]); and the surfaces: the HTTP handlers ([`web`]), the server
+//! ([`app`]) and the command line ([`cli`]).
 
 pub mod accounts;
 pub mod app;
@@ -12,6 +14,7 @@ pub mod captcha;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod credentials;
 pub mod delivery;
 pub mod egress;
 pub mod fields;

@@ -4,7 +4,7 @@ use rusqlite::{Connection, Row, params};
 
 use super::StoreError;
 
-/// A site row as stored. Values are checked again when turned into a [`crate::sites::Site`].
+/// A site row as stored. Values are checked again when the sites module reads it.
 #[derive(Debug, Clone)]
 pub struct SiteRow {
     /// Internal id, `site_…`.
