@@ -120,7 +120,10 @@ impl ResponseError for Refused {
 
     fn error_response(&self) -> HttpResponse {
         let mut builder = HttpResponse::build(self.status_code());
-        cors::apply(&mut builder, &self.cors);
+        // Siteverify is called by site backends, not browsers: its answers carry no CORS headers.
+        if self.shape != Shape::Siteverify {
+            cors::apply(&mut builder, &self.cors);
+        }
         if let Refusal::RateLimited(seconds) = self.refusal {
             builder.insert_header((header::RETRY_AFTER, seconds.to_string()));
         }

@@ -72,6 +72,11 @@ async fn missing_and_invalid_inputs_each_have_their_code() {
         let answer = app.post_json("/v1/siteverify", &body, None).await;
         assert_eq!(answer.json["success"], false, "{body}");
         assert_eq!(codes(&answer), json!([code]), "{body}");
+        // A site backend's call, not a browser's: no CORS headers, and never cached.
+        for header in ["vary", "access-control-allow-origin"] {
+            assert!(answer.headers.get(header).is_none(), "{header} on {body}");
+        }
+        assert_eq!(answer.headers.get("cache-control").unwrap(), "no-store");
     }
     // None of those consumed the token.
     assert_eq!(

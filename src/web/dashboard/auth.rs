@@ -54,7 +54,7 @@ pub const MAX_FAILURES_PER_IP: usize = 20;
 pub const THROTTLE_WINDOW_MS: i64 = 15 * 60 * 1000;
 
 /// The login and sign-up forms.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(default)]
 pub struct CredentialsForm {
     /// The pre-login CSRF token.
@@ -66,7 +66,7 @@ pub struct CredentialsForm {
 }
 
 /// The setup form: the login form's fields and the setup link's token.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(default)]
 pub struct SetupForm {
     /// The pre-login CSRF token.

@@ -34,7 +34,7 @@ struct SitesPage {
 }
 
 /// The values of the site form, as typed, with at most one error placed next to its field.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct FormValues {
     name: String,
@@ -60,7 +60,7 @@ pub struct FormValues {
 }
 
 /// The site form as posted, to create a site or to edit one.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(default)]
 pub struct SiteForm {
     /// The session's CSRF token.
