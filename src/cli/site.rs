@@ -13,7 +13,7 @@ use crate::clock::{Clock as _, SystemClock};
 use crate::config::Settings;
 use crate::delivery::{Outcome, Report};
 use crate::keys::Sealer;
-use crate::sites::{self, RotationGrace, Site, SiteInput};
+use crate::sites::{self, RotationGrace, Site, SiteDirectory, SiteInput};
 use crate::stats::{Range, Scope, Stats};
 
 /// The site commands.
@@ -219,9 +219,8 @@ pub(super) fn run(settings: Settings, command: SiteCommand) -> anyhow::Result<()
 }
 
 /// The site with this key, blanks around it ignored.
-fn find(state: &super::Records, site_key: &str) -> anyhow::Result<Arc<Site>> {
-    state
-        .sites
+fn find(sites: &SiteDirectory, site_key: &str) -> anyhow::Result<Arc<Site>> {
+    sites
         .get(site_key.trim())
         .with_context(|| format!("no site with key {}", site_key.trim()))
 }
@@ -314,7 +313,7 @@ impl fmt::Display for SiteChanged {
 /// `site edit`: every option not given keeps the site's current value.
 fn edit(settings: Settings, args: EditArgs) -> anyhow::Result<SiteChanged> {
     let state = super::Records::open(settings)?;
-    let site = find(&state, &args.site_key)?;
+    let site = find(&state.sites, &args.site_key)?;
     let current = &site.settings;
     let EditArgs {
         site_key: _,
@@ -393,10 +392,7 @@ impl fmt::Display for TestDelivery {
 /// `site test`: the dashboard's Test delivery.
 fn test(settings: Settings, site_key: &str) -> anyhow::Result<TestDelivery> {
     let state = super::services(settings)?;
-    let site = state
-        .sites
-        .get(site_key.trim())
-        .with_context(|| format!("no site with key {}", site_key.trim()))?;
+    let site = find(&state.sites, site_key)?;
     let report = crate::app::block_on(async {
         let client = state.deliverer.client();
         crate::test_delivery::run(&state, &client, &site).await
@@ -487,7 +483,7 @@ fn stats(settings: Settings, site_key: &str, range: &str) -> anyhow::Result<Site
         bail!("unknown range {range:?}: use today, yesterday, 7d, 28d or all");
     };
     let state = super::Records::open(settings)?;
-    let site = find(&state, site_key)?;
+    let site = find(&state.sites, site_key)?;
     let stats = crate::stats::query(
         &state.store,
         Scope::Site(&site.id),
@@ -538,7 +534,7 @@ fn rotate_secret(
     grace: RotationGrace,
 ) -> anyhow::Result<SecretRotated> {
     let state = super::Records::open(settings)?;
-    let site = find(&state, site_key)?;
+    let site = find(&state.sites, site_key)?;
     let now = SystemClock.now_ms();
     let Some(secret) = sites::rotate_secret(&state.store, site.account_id, &site.id, grace, now)?
     else {
@@ -561,7 +557,7 @@ fn delete(settings: Settings, site_key: &str, yes: bool) -> anyhow::Result<SiteC
         );
     }
     let state = super::Records::open(settings)?;
-    let site = find(&state, site_key)?;
+    let site = find(&state.sites, site_key)?;
     if !sites::delete_site(&state.store, site.account_id, &site.id)? {
         bail!("no site with key {}", site.key.as_str());
     }

@@ -16,7 +16,7 @@ pub struct AccountRow {
 }
 
 /// Inserts an account; `Ok(None)` when the email is taken.
-pub fn insert(
+pub(super) fn insert(
     conn: &Connection,
     email: &str,
     password_hash: &str,
@@ -33,7 +33,10 @@ pub fn insert(
 }
 
 /// Finds an account by email (case-insensitively).
-pub fn find_by_email(conn: &Connection, email: &str) -> Result<Option<AccountRow>, StoreError> {
+pub(super) fn find_by_email(
+    conn: &Connection,
+    email: &str,
+) -> Result<Option<AccountRow>, StoreError> {
     Ok(conn
         .query_row(
             "SELECT id, email, created_at FROM accounts WHERE email = ?1",
@@ -50,7 +53,10 @@ pub fn find_by_email(conn: &Connection, email: &str) -> Result<Option<AccountRow
 }
 
 /// The password hash of an account, found by email.
-pub fn password_hash(conn: &Connection, email: &str) -> Result<Option<(i64, String)>, StoreError> {
+pub(super) fn password_hash(
+    conn: &Connection,
+    email: &str,
+) -> Result<Option<(i64, String)>, StoreError> {
     Ok(conn
         .query_row(
             "SELECT id, password_hash FROM accounts WHERE email = ?1",
@@ -62,7 +68,7 @@ pub fn password_hash(conn: &Connection, email: &str) -> Result<Option<(i64, Stri
 
 /// Inserts the first account: `Ok(None)` when any account exists already. In the caller's write
 /// transaction (`BEGIN IMMEDIATE`), so no other process can add one in between.
-pub fn insert_first(
+pub(super) fn insert_first(
     conn: &Connection,
     email: &str,
     password_hash: &str,
@@ -75,7 +81,7 @@ pub fn insert_first(
 }
 
 /// The number of accounts.
-pub fn count(conn: &Connection) -> Result<i64, StoreError> {
+pub(super) fn count(conn: &Connection) -> Result<i64, StoreError> {
     Ok(conn.query_row("SELECT COUNT(*) FROM accounts", [], |r| r.get(0))?)
 }
 

@@ -65,7 +65,7 @@ fn hour_of(at_ms: i64) -> i64 {
     at_ms - at_ms.rem_euclid(HOUR_MS)
 }
 
-/// Records one delivery or rejection atomically: see [`write_records`].
+/// Records one delivery or rejection atomically: see `write_records`.
 pub fn insert(conn: &Connection, record: Record) -> Result<(), StoreError> {
     write_records(conn, std::slice::from_ref(&record)).map(|_| ())
 }
@@ -198,7 +198,7 @@ fn site_exists(conn: &Connection, site_id: &str) -> Result<bool, StoreError> {
 /// rollup row updated once). All or nothing: when `conn` is already inside a transaction (the
 /// batch writer, a seeding loop) the statements join it and the caller commits; otherwise this
 /// opens its own. Records of sites that no longer exist are skipped; returns how many were.
-pub fn write_records(conn: &Connection, records: &[Record]) -> Result<usize, StoreError> {
+pub(super) fn write_records(conn: &Connection, records: &[Record]) -> Result<usize, StoreError> {
     if conn.is_autocommit() {
         let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
         let skipped = write_records_in(&tx, records)?;
@@ -262,7 +262,7 @@ pub type ChallengeCounts =
     std::collections::HashMap<String, std::collections::BTreeMap<i64, ChallengeCount>>;
 
 /// Adds counts to `challenge_hourly`; counts of sites deleted meanwhile are dropped.
-pub fn write_challenge_counts(
+pub(super) fn write_challenge_counts(
     conn: &Connection,
     counts: &ChallengeCounts,
 ) -> Result<(), StoreError> {
@@ -287,7 +287,7 @@ pub fn write_challenge_counts(
 }
 
 /// Challenges issued and solved in `[start_ms, end_ms)` by the sites of `set`.
-pub fn challenge_counts(
+pub(super) fn challenge_counts(
     conn: &Connection,
     set: SiteSet<'_>,
     start_ms: i64,
@@ -362,7 +362,7 @@ fn count(n: i64) -> u64 {
 
 /// The earliest hour holding a delivery (real or test), a rejection or a challenge count of these
 /// sites.
-pub fn first_hour(conn: &Connection, set: SiteSet<'_>) -> Result<Option<i64>, StoreError> {
+pub(super) fn first_hour(conn: &Connection, set: SiteSet<'_>) -> Result<Option<i64>, StoreError> {
     // Per site, MIN over the primary key's (site_id, hour_ms) prefix is a single index probe.
     let sql = match set {
         SiteSet::Site(_) => {
@@ -400,7 +400,7 @@ pub struct SlotCount {
 /// Delivery counts in `[start_ms, end_ms)` grouped into slots of `slot_ms` from `start_ms`,
 /// real/test and outcome, read from the `grain` rollup. `start_ms` and `slot_ms` are whole
 /// hours, or whole days for [`Grain::Day`].
-pub fn slot_counts(
+pub(super) fn slot_counts(
     conn: &Connection,
     set: SiteSet<'_>,
     grain: Grain,
@@ -429,7 +429,7 @@ pub fn slot_counts(
 
 /// The latency histogram of real deliveries on the UTC days in `[start_ms, end_ms)`, or over all
 /// time when `days` is `None`: `(bucket, count)` by ascending bucket.
-pub fn latency_histogram(
+pub(super) fn latency_histogram(
     conn: &Connection,
     set: SiteSet<'_>,
     days: Option<(i64, i64)>,
@@ -468,7 +468,7 @@ pub fn latency_histogram(
 
 /// Rejected submissions in `[start_ms, end_ms)` by reason, most first, read from the `grain`
 /// rollup.
-pub fn rejections_by_reason(
+pub(super) fn rejections_by_reason(
     conn: &Connection,
     set: SiteSet<'_>,
     grain: Grain,
@@ -546,7 +546,7 @@ fn latest_of_site(
 }
 
 /// The latest `limit` deliveries (real and test, any time) of these sites, newest first.
-pub fn latest(
+pub(super) fn latest(
     conn: &Connection,
     set: SiteSet<'_>,
     range: (i64, i64),
@@ -569,7 +569,10 @@ pub fn latest(
 }
 
 /// The ids of an account's sites.
-pub fn account_site_ids(conn: &Connection, account_id: i64) -> Result<Vec<String>, StoreError> {
+pub(super) fn account_site_ids(
+    conn: &Connection,
+    account_id: i64,
+) -> Result<Vec<String>, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT id FROM sites WHERE account_id = ?1 ORDER BY id")?;
     let rows = stmt.query_map([account_id], |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -577,7 +580,7 @@ pub fn account_site_ids(conn: &Connection, account_id: i64) -> Result<Vec<String
 
 /// Real delivery counts in `[start_ms, end_ms)` for each site of an account that has any:
 /// `(site_id, outcome, count)`.
-pub fn real_counts_by_site(
+pub(super) fn real_counts_by_site(
     conn: &Connection,
     account_id: i64,
     start_ms: i64,
@@ -596,7 +599,7 @@ pub fn real_counts_by_site(
 }
 
 /// Runs `f` inside one read transaction, so that every query in it sees the same snapshot.
-pub fn in_snapshot<R>(
+pub(super) fn in_snapshot<R>(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> Result<R, StoreError>,
 ) -> Result<R, StoreError> {
@@ -617,7 +620,7 @@ pub struct RangeQuery {
     pub start_ms: i64,
     /// End of the range, epoch ms (exclusive).
     pub end_ms: i64,
-    /// The width of one slot of [`slot_counts`], ms.
+    /// The width of one slot of `slot_counts`, ms.
     pub slot_ms: i64,
     /// The rollup the counts are read from.
     pub grain: Grain,
@@ -632,15 +635,15 @@ pub struct RangeQuery {
 pub struct RangeRows {
     /// What was read.
     pub query: RangeQuery,
-    /// Delivery counts per slot, real/test and outcome ([`slot_counts`]).
+    /// Delivery counts per slot, real/test and outcome (`slot_counts`).
     pub slots: Vec<SlotCount>,
-    /// The latency histogram, by ascending bucket ([`latency_histogram`]).
+    /// The latency histogram, by ascending bucket (`latency_histogram`).
     pub latency: Vec<(u32, u64)>,
-    /// Rejections by reason, most first ([`rejections_by_reason`]).
+    /// Rejections by reason, most first (`rejections_by_reason`).
     pub rejections: Vec<(String, u64)>,
-    /// Challenges issued and solved ([`challenge_counts`]).
+    /// Challenges issued and solved (`challenge_counts`).
     pub challenges: ChallengeCount,
-    /// The latest deliveries, newest first ([`latest`]).
+    /// The latest deliveries, newest first (`latest`).
     pub latest: Vec<DeliveryRow>,
 }
 
@@ -677,9 +680,9 @@ pub fn read_range(
 /// An account's sites and their real delivery counts in one span, from one snapshot.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SiteCounts {
-    /// The ids of every site of the account ([`account_site_ids`]).
+    /// The ids of every site of the account (`account_site_ids`).
     pub site_ids: Vec<String>,
-    /// `(site_id, outcome, count)` for the sites with any ([`real_counts_by_site`]).
+    /// `(site_id, outcome, count)` for the sites with any (`real_counts_by_site`).
     pub counts: Vec<(String, String, u64)>,
 }
 

@@ -70,7 +70,7 @@ enum Message {
 /// How long queued writes (statistics records, spent challenges) wait before they are written.
 /// They then join the next commit, so the commits a visitor waits for (spent tokens) stay small,
 /// and a burst of records is summed into each rollup row once (see
-/// [`deliveries::write_records`]).
+/// `deliveries::write_records`).
 pub const QUEUE_DELAY: Duration = Duration::from_millis(10);
 
 /// The batch writer's loop: takes every write waiting for it, runs them inside one transaction,
@@ -497,7 +497,7 @@ impl Store {
 
     /// Queues a statistics record for the batch writer without waiting for it: it is committed
     /// within [`QUEUE_DELAY`] (plus the commit itself), with every record queued beside it
-    /// summed into the rollups once (see [`deliveries::write_records`]). A graceful shutdown
+    /// summed into the rollups once (see `deliveries::write_records`). A graceful shutdown
     /// calls [`Store::flush`]; a crash loses at most the records of that last moment.
     pub fn record(&self, record: deliveries::Record) {
         self.queue(|queue| queue.records.push(record));

@@ -5,7 +5,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::StoreError;
 
 /// Returns the stored key, inserting `fresh` first when there is none.
-pub fn get_or_insert(conn: &Connection, fresh: &[u8], now_ms: i64) -> Result<Vec<u8>, StoreError> {
+pub(super) fn get_or_insert(
+    conn: &Connection,
+    fresh: &[u8],
+    now_ms: i64,
+) -> Result<Vec<u8>, StoreError> {
     conn.execute(
         "INSERT OR IGNORE INTO server_key (id, key, created_at) VALUES (1, ?1, ?2)",
         params![fresh, now_ms],

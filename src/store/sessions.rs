@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::StoreError;
 
 /// Records a session.
-pub fn insert(
+pub(super) fn insert(
     conn: &Connection,
     id_hash: &[u8],
     account_id: i64,
@@ -20,7 +20,7 @@ pub fn insert(
 }
 
 /// The account and email of a live session.
-pub fn account_of(
+pub(super) fn account_of(
     conn: &Connection,
     id_hash: &[u8],
     now_ms: i64,
@@ -35,13 +35,13 @@ pub fn account_of(
 }
 
 /// Ends a session.
-pub fn delete(conn: &Connection, id_hash: &[u8]) -> Result<(), StoreError> {
+pub(super) fn delete(conn: &Connection, id_hash: &[u8]) -> Result<(), StoreError> {
     conn.execute("DELETE FROM sessions WHERE id_hash = ?1", params![id_hash])?;
     Ok(())
 }
 
 /// Deletes expired sessions.
-pub fn purge_expired(conn: &Connection, now_ms: i64) -> Result<usize, StoreError> {
+pub(super) fn purge_expired(conn: &Connection, now_ms: i64) -> Result<usize, StoreError> {
     Ok(conn.execute(
         "DELETE FROM sessions WHERE expires_at <= ?1",
         params![now_ms],

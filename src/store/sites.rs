@@ -80,7 +80,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<SiteRow> {
 }
 
 /// Inserts a site row (its `account_email` is ignored).
-pub fn insert(conn: &Connection, row: &SiteRow) -> Result<(), StoreError> {
+pub(super) fn insert(conn: &Connection, row: &SiteRow) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO sites (id, account_id, name, site_key, secret_hash, webhook_url, enabled,
                             redirect_url, allowed_origins, challenge_count, challenge_difficulty,
@@ -111,7 +111,7 @@ pub fn insert(conn: &Connection, row: &SiteRow) -> Result<(), StoreError> {
 }
 
 /// Every site, oldest first.
-pub fn all(conn: &Connection) -> Result<Vec<SiteRow>, StoreError> {
+pub(super) fn all(conn: &Connection) -> Result<Vec<SiteRow>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM sites s JOIN accounts a ON a.id = s.account_id
          ORDER BY s.created_at, s.id"
@@ -121,7 +121,7 @@ pub fn all(conn: &Connection) -> Result<Vec<SiteRow>, StoreError> {
 }
 
 /// The sites of one account, oldest first.
-pub fn by_account(conn: &Connection, account_id: i64) -> Result<Vec<SiteRow>, StoreError> {
+pub(super) fn by_account(conn: &Connection, account_id: i64) -> Result<Vec<SiteRow>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM sites s JOIN accounts a ON a.id = s.account_id
          WHERE s.account_id = ?1 ORDER BY s.created_at, s.id"
@@ -131,7 +131,7 @@ pub fn by_account(conn: &Connection, account_id: i64) -> Result<Vec<SiteRow>, St
 }
 
 /// One site of one account; `None` for another account's site or an unknown id.
-pub fn by_id_for_account(
+pub(super) fn by_id_for_account(
     conn: &Connection,
     account_id: i64,
     site_id: &str,
@@ -147,7 +147,7 @@ pub fn by_id_for_account(
 }
 
 /// Updates a site's settings (not its keys); false when the account has no such site.
-pub fn update_settings(
+pub(super) fn update_settings(
     conn: &Connection,
     account_id: i64,
     row: &SiteRow,
@@ -181,7 +181,7 @@ pub fn update_settings(
 
 /// Replaces a site's secret hash; the replaced one keeps verifying until `previous_until`
 /// (`None`: it stops at once). False when the account has no such site.
-pub fn set_secret_hash(
+pub(super) fn set_secret_hash(
     conn: &Connection,
     account_id: i64,
     site_id: &str,
@@ -200,7 +200,11 @@ pub fn set_secret_hash(
 }
 
 /// Deletes a site (its delivery records go with it); false when the account has no such site.
-pub fn delete(conn: &Connection, account_id: i64, site_id: &str) -> Result<bool, StoreError> {
+pub(super) fn delete(
+    conn: &Connection,
+    account_id: i64,
+    site_id: &str,
+) -> Result<bool, StoreError> {
     let changed = conn.execute(
         "DELETE FROM sites WHERE account_id = ?1 AND id = ?2",
         params![account_id, site_id],
@@ -209,7 +213,7 @@ pub fn delete(conn: &Connection, account_id: i64, site_id: &str) -> Result<bool,
 }
 
 /// The counter bumped by every change to `sites`.
-pub fn version(conn: &Connection) -> Result<i64, StoreError> {
+pub(super) fn version(conn: &Connection) -> Result<i64, StoreError> {
     Ok(
         conn.query_row("SELECT version FROM sites_version WHERE id = 1", [], |r| {
             r.get(0)

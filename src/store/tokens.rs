@@ -6,7 +6,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::StoreError;
 
 /// Records a challenge as spent; false when it was spent already.
-pub fn spend_challenge(conn: &Connection, id: &[u8], expires_at: i64) -> Result<bool, StoreError> {
+pub(super) fn spend_challenge(
+    conn: &Connection,
+    id: &[u8],
+    expires_at: i64,
+) -> Result<bool, StoreError> {
     let inserted = conn
         .prepare_cached("INSERT OR IGNORE INTO spent_challenges (expires_at, id) VALUES (?1, ?2)")?
         .execute(params![expires_at, id])?;
@@ -15,7 +19,7 @@ pub fn spend_challenge(conn: &Connection, id: &[u8], expires_at: i64) -> Result<
 
 /// Up to `limit` spent challenges (id, expiry) that expire at or after `now_ms`, latest expiry
 /// first (the ones memory should hold longest).
-pub fn live_spent_challenges(
+pub(super) fn live_spent_challenges(
     conn: &Connection,
     now_ms: i64,
     limit: usize,
@@ -40,7 +44,7 @@ pub fn live_spent_challenges(
 }
 
 /// True when a verification session's token (which expires at `expires_at`) has been consumed.
-pub fn is_token_redeemed(
+pub(super) fn is_token_redeemed(
     conn: &Connection,
     session_id: &str,
     expires_at: i64,
@@ -53,7 +57,7 @@ pub fn is_token_redeemed(
 }
 
 /// Records a verification session's token as consumed; false when it was consumed already.
-pub fn redeem_token(
+pub(super) fn redeem_token(
     conn: &Connection,
     session_id: &str,
     expires_at: i64,
@@ -67,7 +71,7 @@ pub fn redeem_token(
 }
 
 /// Deletes records that expired before `now_ms`; returns how many were removed.
-pub fn purge_expired(conn: &Connection, now_ms: i64) -> Result<usize, StoreError> {
+pub(super) fn purge_expired(conn: &Connection, now_ms: i64) -> Result<usize, StoreError> {
     let a = conn.execute(
         "DELETE FROM spent_challenges WHERE expires_at < ?1",
         params![now_ms],

@@ -130,9 +130,8 @@ pub async fn submit(
             ));
         }
     };
-    let origin = request_origin(&req);
     let incoming = Incoming {
-        origin: origin.clone(),
+        origin: request_origin(&req),
         test,
         admit: Box::new(|| {
             state
@@ -149,7 +148,7 @@ pub async fn submit(
     let accepted = match submission::accept(&state, clients, &site, incoming).await {
         Ok(accepted) => accepted,
         Err(Refusal::OriginNotAllowed) => {
-            let message = origin_refused(&site, origin.as_deref());
+            let message = origin_refused(&site, request_origin(&req).as_deref());
             return Err(Refused::new(Refusal::OriginNotAllowed, shape, allowed).saying(message));
         }
         Err(refusal) => return Err(Refused::new(refusal, shape, allowed)),

@@ -214,5 +214,3 @@ pub fn sentence(s: &str) -> String {
         None => String::new(),
     }
 }
-
-pub use crate::time::utc_datetime;

@@ -278,7 +278,9 @@ fn view(site: &Site, now_ms: i64) -> SiteView {
         difficulty: site.settings.challenge.difficulty,
         solve_time: crate::captcha::solve_time::SolveTime::of(site.settings.challenge).sentence(),
         verifier: site.settings.verifier.as_str(),
-        previous_secret_until: site.previous_secret_until(now_ms).map(super::utc_datetime),
+        previous_secret_until: site
+            .previous_secret_until(now_ms)
+            .map(crate::time::utc_datetime),
     }
 }
 
@@ -756,7 +758,7 @@ pub async fn rotate(
                     secret,
                     previous_until: grace
                         .millis()
-                        .map(|ms| super::utc_datetime(now.saturating_add(ms))),
+                        .map(|ms| crate::time::utc_datetime(now.saturating_add(ms))),
                 },
             ))
         }
