@@ -1,6 +1,7 @@
 // The dashboard's small enhancements; every page works without them.
 // - Copy buttons (hidden until this script shows them) copy the text of the element they name.
 // - A field the server marked invalid drops the mark and its message once it is edited.
+// - A chart wider than the screen shows its latest bar.
 // - The site form's solve-time estimate follows the challenges and difficulty as they are typed,
 //   with the same rates and wording as the server's (src/captcha/solve_time.rs).
 "use strict";
@@ -33,6 +34,17 @@ document.addEventListener("DOMContentLoaded", function () {
         if (note) note.hidden = true;
       });
     }, { once: true });
+  });
+
+  // A chart wider than the screen starts from its right end (CSS); when its latest bar is not
+  // there (early in the day, Today's later hours are still empty), it scrolls to that bar.
+  document.querySelectorAll(".chart").forEach(function (chart) {
+    var bars = chart.querySelectorAll("svg g rect");
+    if (!bars.length || chart.scrollWidth <= chart.clientWidth) return;
+    var box = chart.getBoundingClientRect(), bar = bars[bars.length - 1].getBoundingClientRect();
+    if (bar.left >= box.left && bar.right <= box.right) return;
+    // Brings the bar in with a little room on its right.
+    chart.scrollLeft += bar.right + Math.min(48, box.width / 4) - box.right;
   });
 
   var estimate = document.getElementById("solve-estimate");

@@ -340,8 +340,8 @@ async function newcomer(label, contextOptions) {
       const lr = latest && latest.getBoundingClientRect();
       const latestHidden = latest && (lr.left < chart.left - 1 || lr.right > chart.right + 1)
         ? latest.parentElement.querySelector("title")?.textContent : null;
-      const legend = document.querySelector(".chart svg .legend").getBoundingClientRect();
-      const legendHidden = legend.right > chart.right + 1;
+      const legend = document.querySelector("#chart-legend").getBoundingClientRect();
+      const legendHidden = legend.width === 0 || legend.right > vw + 1;
       const texts = [...document.querySelectorAll(".chart svg text")].map((t) => ({
         text: t.textContent, h: t.getBoundingClientRect().height,
       }));
@@ -354,14 +354,32 @@ async function newcomer(label, contextOptions) {
     assert(small.length === 0, `chart text under 10.5 px: ${JSON.stringify(small.slice(0, 5))}`);
     assert(layout.bars >= 1, "the chart has a bar for the real delivery");
     expect(!layout.latestHidden, `stats: the chart's latest bar (${layout.latestHidden}) is outside the visible part of the chart, which scrolls sideways: at first sight the chart looks empty`);
-    expect(!layout.legendHidden, "stats: the chart's legend is outside the visible part of the chart");
+    expect(!layout.legendHidden, "stats: the chart's legend is not in view");
     assert(layout.docWidth <= layout.width + 1, `the page itself does not scroll sideways: ${layout.docWidth} > ${layout.width}`);
     console.log(`  [${label}] ${layout.checked} of ${layout.cells} cells shown and none clipped, chart text ${Math.min(...layout.texts.map((t) => t.h)).toFixed(1)}–${Math.max(...layout.texts.map((t) => t.h)).toFixed(1)} px`);
     await look(page, "15-stats-today");
     await page.locator(".head-actions").getByRole("link", { name: "Site" }).click();
     await page.waitForURL(siteUrl);
 
-    console.log(`  [${label}] 8. rotate the secret with a 1-hour grace`);
+    console.log(`  [${label}] 8. edit with a bad difficulty: refused on its own field, nothing changed`);
+    await page.locator(".head-actions").getByRole("link", { name: "Edit" }).click();
+    await page.waitForURL("**/edit");
+    await page.getByLabel("Difficulty").fill("0");
+    const badEdit = await submit(page, page.getByRole("button", { name: "Save changes" }));
+    assert(badEdit === 422, `difficulty 0 on edit answers 422, got ${badEdit}`);
+    const editDifficulty = page.locator("#difficulty");
+    assert((await editDifficulty.getAttribute("aria-invalid")) === "true", "edit: Difficulty is marked invalid");
+    const editError = (await page.locator("#difficulty-error").textContent()).trim();
+    assert(editError === "Difficulty must be between 1 and 8.", `edit: difficulty error text: ${JSON.stringify(editError)}`);
+    assert((await page.locator("#challenge_count").getAttribute("aria-invalid")) === null, "edit: Challenges not marked invalid");
+    assert((await page.locator("#challenges-error").count()) === 0, "edit: no Challenges error");
+    assert((await page.getByLabel("Webhook URL").inputValue()) === receiver.url, "edit: the other fields are kept");
+    await look(page, "16-edit-difficulty-error");
+    await page.goto(siteUrl);
+    const shape = (await page.locator("dt", { hasText: "Proof of work" }).locator("xpath=following-sibling::dd[1]").textContent()).trim();
+    assert(shape.startsWith("32 challenges × difficulty 4"), `the refused edit changed nothing: ${shape}`);
+
+    console.log(`  [${label}] 9. rotate the secret with a 1-hour grace`);
     assert((await page.locator("#previous-secret").count()) === 0, "no previous secret before rotating");
     await page.getByRole("link", { name: "Rotate secret…" }).click();
     await page.waitForURL("**/rotate");
@@ -375,23 +393,23 @@ async function newcomer(label, contextOptions) {
       expect(radio.width <= 32 && gap >= 0 && gap <= 16,
         `rotate: radio #${id} is ${radio.width.toFixed(0)} px wide and ${gap.toFixed(0)} px from its label (label ${text.width.toFixed(0)}×${text.height.toFixed(0)} px)`);
     }
-    await look(page, "16-rotate-confirm");
+    await look(page, "17-rotate-confirm");
     const rotated = await submit(page, page.getByRole("button", { name: "Rotate secret" }));
     assert(rotated === 200, `Rotate secret answers 200, got ${rotated}`);
     const newSecret = await page.locator("#secret").inputValue();
     assert(newSecret.startsWith("cpt_sec_") && newSecret !== firstSecret, "a new secret, not the old one");
     const prev = (await page.locator("#previous-secret").textContent()).trim();
     assert(prev.includes("keeps working until"), `the grace is stated: ${prev}`);
-    await look(page, "17-new-secret");
+    await look(page, "18-new-secret");
     await page.getByRole("link", { name: "Continue to the site" }).click();
     await page.waitForURL(siteUrl);
     assert(await page.locator("#previous-secret").isVisible(), "the site page shows the grace");
     assert((await page.locator("#previous-secret").textContent()).includes("keeps working until"), "the site page's grace text");
     assert(!(await page.content()).includes(newSecret), "the new secret is not shown again");
     await page.locator("#previous-secret").scrollIntoViewIfNeeded();
-    await look(page, "18-site-previous-secret");
+    await look(page, "19-site-previous-secret");
 
-    console.log(`  [${label}] 9. delete the site`);
+    console.log(`  [${label}] 10. delete the site`);
     await page.getByRole("link", { name: "Delete site…" }).click();
     await page.waitForURL("**/delete");
     assert((await page.locator("h1").textContent()).includes("Contact form"), "the confirmation names the site");
@@ -402,7 +420,7 @@ async function newcomer(label, contextOptions) {
     const gone = await fetch(`${server.base}/f/${siteKey}`);
     await gone.arrayBuffer();
     assert(gone.status === 404, `the forwarder URL is gone: ${gone.status}`);
-    await look(page, "19-deleted");
+    await look(page, "20-deleted");
 
     assert(pageErrors.length === 0, `no page errors: ${pageErrors.join("; ")}`);
     assert(problems.length === 0, `${problems.length} layout problem(s) at ${label} width:\n    ${problems.join("\n    ")}`);

@@ -95,19 +95,6 @@ pub fn chart_svg(stats: &Stats) -> String {
          <title>{summary}</title>"
     ));
 
-    // Legend.
-    let legend_x = CHART_WIDTH - PLOT_RIGHT - 150.0;
-    svg.push_str(&format!(
-        "<g class=\"legend\"><rect class=\"bar-delivered\" fill=\"{COLOR_DELIVERED}\" \
-         x=\"{legend_x:.1}\" y=\"8\" width=\"10\" height=\"10\"/><text x=\"{:.1}\" y=\"17\" \
-         fill=\"{COLOR_AXIS}\">Delivered</text><rect class=\"bar-failed\" \
-         fill=\"{COLOR_FAILED}\" x=\"{:.1}\" y=\"8\" width=\"10\" height=\"10\"/><text \
-         x=\"{:.1}\" y=\"17\" fill=\"{COLOR_AXIS}\">Failed</text></g>",
-        legend_x + 14.0,
-        legend_x + 84.0,
-        legend_x + 98.0
-    ));
-
     // Horizontal grid and the count axis.
     for i in 0..=4u64 {
         let y = PLOT_TOP + plot_h - plot_h * (i as f64) / 4.0;
