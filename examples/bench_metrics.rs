@@ -23,6 +23,8 @@ fn main() -> anyhow::Result<()> {
         resolved: Vec::new(),
         connected_to: None,
         response_body: None,
+        smtp_code: None,
+        smtp_reply: None,
         detail: String::new(),
     };
     for enabled in [false, true] {

@@ -127,7 +127,7 @@ impl Metrics {
         );
         let mut deliveries = HashMap::new();
         for kind in [Kind::Real, Kind::Test] {
-            for outcome in Outcome::ALL {
+            for outcome in Outcome::WEBHOOK {
                 let labels = vec![("kind", kind_label(kind)), ("outcome", outcome.as_str())];
                 deliveries.insert(
                     (kind == Kind::Test, outcome.as_str()),

@@ -62,6 +62,8 @@ fn random_report(rng: &mut SplitMix) -> Report {
         resolved: Vec::new(),
         connected_to: None,
         response_body: None,
+        smtp_code: None,
+        smtp_reply: None,
         detail: String::new(),
     }
 }

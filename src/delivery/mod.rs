@@ -27,11 +27,12 @@ use crate::sites::Site;
 /// How much of a webhook's answer is read, at most.
 pub const MAX_RESPONSE_BYTES: usize = 2048;
 
-/// How a delivery ended: delivered, or exactly one of SPEC §6's failure categories.
+/// How a delivery ended: delivered, or exactly one of its destination's failure categories
+/// (SPEC §6 for the webhook, §10 for email).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
-    /// The webhook answered 2xx.
+    /// The webhook answered 2xx, or the relay accepted the message (2xx after DATA).
     Delivered,
     /// The webhook answered 4xx.
     #[serde(rename = "http-4xx")]
@@ -51,11 +52,19 @@ pub enum Outcome {
     Tls,
     /// The destination is a blocked address (nothing was contacted).
     BlockedDestination,
+    /// The relay answered a transient (4xx) reply.
+    #[serde(rename = "smtp-4xx")]
+    Smtp4xx,
+    /// The relay answered a permanent (5xx) reply.
+    #[serde(rename = "smtp-5xx")]
+    Smtp5xx,
+    /// The relay refused the operator's credentials (or offered no way to log in).
+    Auth,
 }
 
 impl Outcome {
-    /// Every outcome, delivered first, then the failure categories in SPEC §6's order.
-    pub const ALL: [Outcome; 9] = [
+    /// Every outcome: delivered, the webhook's categories in SPEC §6's order, then email's own.
+    pub const ALL: [Outcome; 12] = [
         Outcome::Delivered,
         Outcome::Http4xx,
         Outcome::Http5xx,
@@ -65,6 +74,33 @@ impl Outcome {
         Outcome::Dns,
         Outcome::Tls,
         Outcome::BlockedDestination,
+        Outcome::Smtp4xx,
+        Outcome::Smtp5xx,
+        Outcome::Auth,
+    ];
+
+    /// A webhook delivery's outcomes: delivered, then SPEC §6's categories in its order.
+    pub const WEBHOOK: [Outcome; 9] = [
+        Outcome::Delivered,
+        Outcome::Http4xx,
+        Outcome::Http5xx,
+        Outcome::Redirect,
+        Outcome::Timeout,
+        Outcome::Connect,
+        Outcome::Dns,
+        Outcome::Tls,
+        Outcome::BlockedDestination,
+    ];
+
+    /// An email delivery's outcomes: delivered, then SPEC §10's categories in its order.
+    pub const EMAIL: [Outcome; 7] = [
+        Outcome::Delivered,
+        Outcome::Smtp4xx,
+        Outcome::Smtp5xx,
+        Outcome::Timeout,
+        Outcome::Connect,
+        Outcome::Tls,
+        Outcome::Auth,
     ];
 
     /// The category's name as stored and shown.
@@ -79,6 +115,9 @@ impl Outcome {
             Outcome::Dns => "dns",
             Outcome::Tls => "tls",
             Outcome::BlockedDestination => "blocked-destination",
+            Outcome::Smtp4xx => "smtp-4xx",
+            Outcome::Smtp5xx => "smtp-5xx",
+            Outcome::Auth => "auth",
         }
     }
 
@@ -122,22 +161,47 @@ pub struct Report {
     pub connected_to: Option<SocketAddr>,
     /// The first part (≤ 2 KiB, lossy UTF-8) of the answer; filled for test deliveries only.
     pub response_body: Option<String>,
+    /// The relay's reply code, when it answered (email).
+    pub smtp_code: Option<u16>,
+    /// The relay's reply text (email); filled for test deliveries only.
+    pub smtp_reply: Option<String>,
     /// A sentence saying exactly what happened.
     pub detail: String,
 }
 
 /// One of a site's destinations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Destination {
     /// The site's webhook (SPEC §4).
     Webhook,
+    /// The site's email addresses, through the operator's relay (SPEC §10).
+    Email,
 }
 
 impl Destination {
+    /// Every destination, in the order statistics show them.
+    pub const ALL: [Destination; 2] = [Destination::Webhook, Destination::Email];
+
     /// The destination's name, as statistics and metrics label it.
     pub fn as_str(self) -> &'static str {
         match self {
             Destination::Webhook => "webhook",
+            Destination::Email => "email",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Destination> {
+        Destination::ALL.into_iter().find(|d| d.as_str() == s)
+    }
+
+    /// The outcomes a delivery to this destination can have: delivered first, then its failure
+    /// categories in the spec's order.
+    pub fn outcomes(self) -> &'static [Outcome] {
+        match self {
+            Destination::Webhook => &Outcome::WEBHOOK,
+            Destination::Email => &Outcome::EMAIL,
         }
     }
 }
@@ -276,6 +340,8 @@ impl Deliverer {
             resolved: Vec::new(),
             connected_to: None,
             response_body: None,
+            smtp_code: None,
+            smtp_reply: None,
             detail: String::new(),
         };
         let body = Bytes::from(body);
@@ -450,6 +516,26 @@ mod tests {
         assert_eq!(Outcome::of_status(404), Outcome::Http4xx);
         assert_eq!(Outcome::of_status(500), Outcome::Http5xx);
         assert_eq!(Outcome::of_status(101), Outcome::Http5xx);
+    }
+
+    #[test]
+    fn each_destination_has_its_own_categories() {
+        for destination in Destination::ALL {
+            assert_eq!(Destination::parse(destination.as_str()), Some(destination));
+            let outcomes = destination.outcomes();
+            assert_eq!(outcomes[0], Outcome::Delivered);
+            assert!(outcomes.iter().all(|o| Outcome::ALL.contains(o)));
+        }
+        // Every outcome belongs to a destination.
+        for outcome in Outcome::ALL {
+            assert!(
+                Destination::ALL
+                    .iter()
+                    .any(|d| d.outcomes().contains(&outcome))
+            );
+        }
+        assert!(!Destination::Webhook.outcomes().contains(&Outcome::Auth));
+        assert!(!Destination::Email.outcomes().contains(&Outcome::Dns));
     }
 
     #[test]

@@ -93,7 +93,7 @@ pub(super) fn stats_of(range: Range, rows: RangeRows) -> Result<Stats, StoreErro
         }
     }
     let delivered = by_outcome[outcome_index(Outcome::Delivered)];
-    let failures_by_category: Vec<(Outcome, u64)> = Outcome::ALL
+    let failures_by_category: Vec<(Outcome, u64)> = Outcome::WEBHOOK
         .into_iter()
         .filter(|&o| o != Outcome::Delivered)
         .map(|o| (o, by_outcome[outcome_index(o)]))

@@ -926,6 +926,8 @@ fn site_stats_prints_the_dashboards_numbers() {
             resolved: Vec::new(),
             connected_to: None,
             response_body: None,
+            smtp_code: None,
+            smtp_reply: None,
             detail: String::new(),
         };
         caputchin_forwarder::stats::record_delivery_sync(&conn, &site_id, now, Kind::Real, &report)

@@ -540,6 +540,8 @@ async fn statistics_tiles_equal_the_recorded_deliveries() {
         resolved: Vec::new(),
         connected_to: None,
         response_body: None,
+        smtp_code: None,
+        smtp_reply: None,
         detail: String::new(),
     };
     // Latencies 10..=100 ms for 10 real deliveries: nearest-rank p50 = 50, p95 = 100.
