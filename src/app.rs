@@ -78,6 +78,29 @@ impl Application {
                 "CAPUTCHIN_EGRESS_ALLOW exempts this network from egress blocking: webhooks may reach it"
             );
         }
+        if let Some(roots) = &settings.tls_extra_roots {
+            tracing::warn!(
+                path = %roots.path.display(),
+                certificates = roots.certs.len(),
+                "CAPUTCHIN_TLS_EXTRA_ROOTS: these certificates are trusted beside the web PKI roots for the SMTP relay and webhooks"
+            );
+        }
+        match state.deliverer.mailer() {
+            Some(mailer) => tracing::info!(
+                relay = mailer.relay_shown(),
+                from = %mailer.from(),
+                "email destination on"
+            ),
+            None => {
+                let waiting = state.sites.count_with_email();
+                if waiting > 0 {
+                    tracing::warn!(
+                        sites = waiting,
+                        "sites have email addresses but no SMTP relay is configured (CAPUTCHIN_SMTP_URL, CAPUTCHIN_MAIL_FROM): their emails fail"
+                    );
+                }
+            }
+        }
         let listener = TcpListener::bind(settings.bind)
             .with_context(|| format!("binding {}", settings.bind))?;
         let port = listener.local_addr()?.port();

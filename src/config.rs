@@ -8,6 +8,9 @@ use std::time::Duration;
 use base64::Engine as _;
 use ipnet::IpNet;
 
+use crate::relay::{MailSettings, SmtpRelay, parse_sender};
+use crate::tls::ExtraRoots;
+
 /// Longest field name accepted in a form post, in bytes (SPEC §3).
 pub const MAX_FIELD_NAME_BYTES: usize = 256;
 
@@ -168,6 +171,26 @@ pub struct SettingsArgs {
     #[arg(long, global = true, env = "CAPUTCHIN_METRICS_BIND")]
     pub metrics_bind: Option<String>,
 
+    /// The SMTP relay for the email destination: `smtp://user:password@host:587` (STARTTLS
+    /// required), `smtp://host:25?tls=none` (no TLS) or `smtps://user:password@host:465`
+    /// (implicit TLS) [default: none; sites cannot have email addresses].
+    #[arg(
+        long,
+        global = true,
+        env = "CAPUTCHIN_SMTP_URL",
+        hide_env_values = true
+    )]
+    pub smtp_url: Option<String>,
+
+    /// The sender of submission emails, `Name <address>`; required with CAPUTCHIN_SMTP_URL.
+    #[arg(long, global = true, env = "CAPUTCHIN_MAIL_FROM")]
+    pub mail_from: Option<String>,
+
+    /// A PEM file of extra trust anchors for TLS to the SMTP relay and to webhooks, beside the
+    /// web PKI roots (for a private CA) [default: none].
+    #[arg(long, global = true, env = "CAPUTCHIN_TLS_EXTRA_ROOTS")]
+    pub tls_extra_roots: Option<String>,
+
     /// Log format: `text` or `json` (one JSON object per line). The filter is `RUST_LOG`
     /// (default `info`, e.g. `RUST_LOG=caputchin_forwarder=debug,actix_web=warn`).
     #[arg(
@@ -250,6 +273,10 @@ pub struct Settings {
     pub metrics_bind: Option<SocketAddr>,
     /// How log lines are written.
     pub log_format: LogFormat,
+    /// The email destination's relay and sender; `None` when email is off.
+    pub mail: Option<MailSettings>,
+    /// Extra trust anchors for outgoing TLS.
+    pub tls_extra_roots: Option<ExtraRoots>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -283,6 +310,9 @@ impl std::fmt::Debug for Settings {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("metrics_bind", &self.metrics_bind)
             .field("log_format", &self.log_format)
+            // The relay's Debug leaves its password out.
+            .field("mail", &self.mail)
+            .field("tls_extra_roots", &self.tls_extra_roots)
             .finish()
     }
 }
@@ -358,6 +388,31 @@ fn canonical_net(net: IpNet) -> IpNet {
             None => net,
         },
         other => other,
+    }
+}
+
+/// The relay and sender: both or neither.
+fn parse_mail(args: &SettingsArgs) -> Result<Option<MailSettings>, SettingsError> {
+    let given = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    match (given(&args.smtp_url), given(&args.mail_from)) {
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(bad(
+            "CAPUTCHIN_MAIL_FROM",
+            "must be set when CAPUTCHIN_SMTP_URL is, e.g. `Forms <forms@example.com>`",
+        )),
+        (None, Some(_)) => Err(bad(
+            "CAPUTCHIN_SMTP_URL",
+            "must be set when CAPUTCHIN_MAIL_FROM is: the relay that sends the emails",
+        )),
+        (Some(url), Some(from)) => Ok(Some(MailSettings {
+            relay: SmtpRelay::parse(&url).map_err(|m| bad("CAPUTCHIN_SMTP_URL", m))?,
+            from: parse_sender(&from).map_err(|m| bad("CAPUTCHIN_MAIL_FROM", m))?,
+        })),
     }
 }
 
@@ -520,6 +575,14 @@ impl Settings {
                 })?),
             },
             log_format: LogFormat::parse(&args.log_format)?,
+            mail: parse_mail(args)?,
+            tls_extra_roots: match args.tls_extra_roots.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(path) => Some(
+                    ExtraRoots::read(std::path::Path::new(path))
+                        .map_err(|m| bad("CAPUTCHIN_TLS_EXTRA_ROOTS", m))?,
+                ),
+            },
         })
     }
 
@@ -545,6 +608,8 @@ impl Settings {
             trusted_proxies: Vec::new(),
             metrics_bind: None,
             log_format: LogFormat::Text,
+            mail: None,
+            tls_extra_roots: None,
         }
     }
 

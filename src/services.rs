@@ -11,6 +11,7 @@ use crate::captcha::Issuer;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::delivery::Deliverer;
+use crate::delivery::email::Mailer;
 use crate::egress::policy::EgressPolicy;
 use crate::egress::resolve::{Egress, Resolve, SystemResolver};
 use crate::keys::Keys;
@@ -73,9 +74,21 @@ impl Services {
             EgressPolicy::new(settings.egress_allow.clone()),
             deps.resolver,
         );
+        let mailer = settings
+            .mail
+            .as_ref()
+            .map(|mail| Mailer::new(mail, settings.tls_extra_roots.as_ref()))
+            .transpose()
+            .map_err(|e| anyhow::anyhow!(e))
+            .context("configuring the SMTP relay")?;
         Ok(Services {
-            deliverer: Deliverer::new(egress, settings.delivery_timeout)
-                .context("configuring TLS for webhook delivery")?,
+            deliverer: Deliverer::new(
+                egress,
+                settings.delivery_timeout,
+                settings.tls_extra_roots.as_ref(),
+                mailer,
+            )
+            .context("configuring TLS for delivery")?,
             metrics: Arc::new(Metrics::new(
                 store.clone(),
                 sites.clone(),

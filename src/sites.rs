@@ -25,6 +25,8 @@ pub const SITE_ID_PREFIX: &str = "site_";
 pub const MAX_NAME_CHARS: usize = 100;
 /// Most allowed origins per site.
 pub const MAX_ORIGINS: usize = 50;
+/// Most email addresses per site (SPEC §10).
+pub const MAX_EMAIL_TO: usize = 5;
 
 /// Why a site could not be created or changed.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +67,21 @@ pub enum SiteError {
         crate::captcha::cap::MAX_DIFFICULTY
     )]
     InvalidDifficulty,
+    /// An email address that does not parse.
+    #[error("{0:?} is not an email address such as owner@example.com")]
+    InvalidEmailTo(String),
+    /// More than five addresses.
+    #[error("at most {MAX_EMAIL_TO} email addresses")]
+    TooManyEmailTo,
+    /// Neither a webhook nor an address.
+    #[error("a site needs a webhook URL, an email address, or both")]
+    NoDestination,
+    /// Addresses while the operator configured no relay.
+    #[error(
+        "email needs an SMTP relay, and this server has none: the operator sets \
+         CAPUTCHIN_SMTP_URL and CAPUTCHIN_MAIL_FROM (see the README's email section)"
+    )]
+    NoRelay,
     /// The owning account does not exist.
     #[error(transparent)]
     Account(#[from] AccountError),
@@ -128,13 +145,51 @@ pub fn parse_redirect(raw: &str) -> Result<Option<url::Url>, SiteError> {
     Ok(Some(url))
 }
 
+/// Parses a site's email addresses: entries split at commas and newlines, each one address
+/// checked by lettre's parser (the one that sends), duplicates (ignoring case) dropped.
+pub fn parse_email_to(entries: &[String]) -> Result<Vec<lettre::Address>, SiteError> {
+    let mut out: Vec<lettre::Address> = Vec::new();
+    let raws = entries
+        .iter()
+        .flat_map(|e| e.split([',', '\n']))
+        .map(str::trim)
+        .filter(|e| !e.is_empty());
+    for raw in raws {
+        let address = raw
+            .parse::<lettre::Address>()
+            .ok()
+            .filter(|_| raw.len() <= 254 && !raw.contains(char::is_whitespace))
+            .ok_or_else(|| SiteError::InvalidEmailTo(raw.to_owned()))?;
+        if !out.iter().any(|a: &lettre::Address| {
+            AsRef::<str>::as_ref(a).eq_ignore_ascii_case(address.as_ref())
+        }) {
+            out.push(address);
+        }
+    }
+    if out.len() > MAX_EMAIL_TO {
+        return Err(SiteError::TooManyEmailTo);
+    }
+    Ok(out)
+}
+
+/// Refuses email addresses when the operator configured no SMTP relay (SPEC §10): saving a site
+/// checks this beside its own rules.
+pub fn check_email_relay(settings: &SiteSettings, relay_configured: bool) -> Result<(), SiteError> {
+    if !settings.email_to.is_empty() && !relay_configured {
+        return Err(SiteError::NoRelay);
+    }
+    Ok(())
+}
+
 /// The settings an owner chooses for a site, as given (unchecked).
 #[derive(Debug, Clone, Default)]
 pub struct SiteInput {
     /// Display name.
     pub name: String,
-    /// Webhook URL.
+    /// Webhook URL; empty for none (then `email_to` must name someone).
     pub webhook_url: String,
+    /// Email addresses, each entry one or more separated by commas or newlines; empty for none.
+    pub email_to: Vec<String>,
     /// Redirect URL after a successful post; empty for the built-in thank-you page.
     pub redirect_url: Option<String>,
     /// Allowed origins; empty means any.
@@ -161,8 +216,10 @@ pub struct SiteInput {
 pub struct SiteSettings {
     /// Display name.
     pub name: String,
-    /// Webhook URL.
-    pub webhook_url: WebhookUrl,
+    /// Webhook URL, when the site has a webhook.
+    pub webhook_url: Option<WebhookUrl>,
+    /// Email addresses (one to five), when the site has the email destination.
+    pub email_to: Vec<lettre::Address>,
     /// Redirect URL after a successful post.
     pub redirect_url: Option<url::Url>,
     /// Allowed origins, normalised; empty means any.
@@ -200,7 +257,14 @@ impl SiteInput {
         {
             return Err(SiteError::InvalidName);
         }
-        let webhook_url = WebhookUrl::parse(&self.webhook_url)?;
+        let webhook_url = match self.webhook_url.trim() {
+            "" => None,
+            raw => Some(WebhookUrl::parse(raw)?),
+        };
+        let email_to = parse_email_to(&self.email_to)?;
+        if webhook_url.is_none() && email_to.is_empty() {
+            return Err(SiteError::NoDestination);
+        }
         let redirect_url = parse_redirect(self.redirect_url.as_deref().unwrap_or(""))?;
         let mut allowed_origins = Vec::new();
         // One per entry, line or comma: "https://a.example, https://b.example" is two.
@@ -248,6 +312,7 @@ impl SiteInput {
         Ok(SiteSettings {
             name: name.to_owned(),
             webhook_url,
+            email_to,
             redirect_url,
             allowed_origins,
             challenge,
@@ -394,6 +459,7 @@ impl Site {
         let input = SiteInput {
             name: row.name.clone(),
             webhook_url: row.webhook_url.clone(),
+            email_to: row.email_to.lines().map(str::to_owned).collect(),
             redirect_url: row.redirect_url.clone(),
             allowed_origins: row.allowed_origins.lines().map(str::to_owned).collect(),
             challenge_count: u16::try_from(row.challenge_count).ok(),
@@ -483,7 +549,17 @@ fn settings_row(
         name: settings.name,
         site_key: String::new(),
         secret_hash: Vec::new(),
-        webhook_url: settings.webhook_url.expose().to_owned(),
+        webhook_url: settings
+            .webhook_url
+            .as_ref()
+            .map(|u| u.expose().to_owned())
+            .unwrap_or_default(),
+        email_to: settings
+            .email_to
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join("\n"),
         enabled: settings.enabled,
         redirect_url: settings.redirect_url.map(String::from),
         allowed_origins: settings.allowed_origins.join("\n"),
@@ -713,6 +789,15 @@ impl SiteDirectory {
                 tokio::time::sleep(DIRECTORY_MIN_GAP).await;
             }
         });
+    }
+
+    /// How many loaded sites have email addresses.
+    pub fn count_with_email(&self) -> usize {
+        self.current()
+            .by_key
+            .values()
+            .filter(|site| !site.settings.email_to.is_empty())
+            .count()
     }
 
     /// How many sites are loaded.

@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use caputchin_forwarder::delivery::Outcome;
+use caputchin_forwarder::delivery::{Destination, Outcome};
 
 use helpers::{site_input, spawn_app_with};
 
@@ -152,8 +152,9 @@ async fn hostile_receivers_end_in_their_category_within_the_timeout_and_bounded_
         let key = app.create_site(&input).site_key;
         let site = app.state.sites.get(key.as_str()).unwrap();
         let started = Instant::now();
-        let report = caputchin_forwarder::test_delivery::run(&app.state, &client, &site).await;
+        let deliveries = caputchin_forwarder::test_delivery::run(&app.state, &client, &site).await;
         let elapsed = started.elapsed();
+        let report = deliveries.get(Destination::Webhook).unwrap();
         assert_eq!(report.outcome, expected, "{url}: {}", report.detail);
         assert!(
             elapsed < timeout + Duration::from_millis(700),

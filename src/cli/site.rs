@@ -11,7 +11,7 @@ use serde::{Serialize, Serializer};
 
 use crate::clock::{Clock as _, SystemClock};
 use crate::config::Settings;
-use crate::delivery::{Outcome, Report};
+use crate::delivery::{Deliveries, Destination, Outcome, Report};
 use crate::keys::Sealer;
 use crate::sites::{self, RotationGrace, Site, SiteDirectory, SiteInput};
 use crate::stats::{Range, Scope, Stats};
@@ -20,11 +20,11 @@ use crate::stats::{Range, Scope, Stats};
 #[derive(Subcommand)]
 pub enum SiteCommand {
     /// Create a site; prints its key, its secret (shown once), forwarder URL and Cap endpoint.
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// Change a site's settings; options not given keep their values.
-    Edit(EditArgs),
-    /// Send a Test delivery (the dashboard's button): the synthetic envelope through the same
-    /// delivery code, SSRF rules and timeout as a real submission.
+    Edit(Box<EditArgs>),
+    /// Send a Test delivery (the dashboard's button) to each of the site's destinations: the
+    /// synthetic submission through the same delivery code, SSRF rules and timeout as a real one.
     Test {
         /// The site's public key (cpt_pub_…).
         site_key: String,
@@ -84,9 +84,14 @@ pub struct CreateArgs {
     /// Display name.
     #[arg(long)]
     name: String,
-    /// Webhook URL (http or https, no user-info, at most 2048 bytes).
+    /// Webhook URL (http or https, no user-info, at most 2048 bytes); a site needs a webhook,
+    /// an email address, or both.
     #[arg(long)]
-    webhook: String,
+    webhook: Option<String>,
+    /// An address that receives each submission by email (repeatable, at most 5; needs
+    /// CAPUTCHIN_SMTP_URL and CAPUTCHIN_MAIL_FROM).
+    #[arg(long = "email-to")]
+    email_to: Vec<String>,
     /// Where visitors go after a successful post [default: a built-in thank-you page].
     #[arg(long)]
     redirect: Option<String>,
@@ -120,8 +125,17 @@ pub struct EditArgs {
     #[arg(long)]
     name: Option<String>,
     /// Webhook URL.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "no_webhook")]
     webhook: Option<String>,
+    /// Remove the webhook (the site keeps its email destination).
+    #[arg(long)]
+    no_webhook: bool,
+    /// Replace the email addresses (repeatable, at most 5).
+    #[arg(long = "email-to", conflicts_with = "no_email")]
+    email_to: Option<Vec<String>>,
+    /// Remove the email destination (the site keeps its webhook).
+    #[arg(long)]
+    no_email: bool,
     /// Redirect URL (empty for the built-in thank-you page).
     #[arg(long)]
     redirect: Option<String>,
@@ -186,16 +200,21 @@ pub(super) fn run(settings: Settings, command: SiteCommand) -> anyhow::Result<()
     match command {
         SiteCommand::Create(args) => {
             let json = args.json;
-            super::emit(&create(settings, args)?, json)
+            super::emit(&create(settings, *args)?, json)
         }
-        SiteCommand::Edit(args) => super::emit(&edit(settings, args)?, false),
+        SiteCommand::Edit(args) => super::emit(&edit(settings, *args)?, false),
         SiteCommand::Test { site_key, json } => {
             let report = test(settings, &site_key)?;
             // The report is printed either way: it says why a failed delivery failed.
             super::emit(&report, json)?;
-            let outcome = report.0.outcome;
-            if outcome != Outcome::Delivered {
-                bail!("test delivery failed: {}", outcome.as_str());
+            let failed: Vec<String> = report
+                .0
+                .iter()
+                .filter(|(_, r)| r.outcome != Outcome::Delivered)
+                .map(|(d, r)| format!("{} {}", d.as_str(), r.outcome.as_str()))
+                .collect();
+            if !failed.is_empty() {
+                bail!("test delivery failed: {}", failed.join(", "));
             }
             Ok(())
         }
@@ -262,6 +281,7 @@ fn create(settings: Settings, args: CreateArgs) -> anyhow::Result<SiteCreated> {
         account,
         name,
         webhook,
+        email_to,
         redirect,
         origins,
         challenges,
@@ -273,7 +293,8 @@ fn create(settings: Settings, args: CreateArgs) -> anyhow::Result<SiteCreated> {
     let verifier_secret = verifier.sealed_secret(state.keys()?.sealer())?;
     let input = SiteInput {
         name,
-        webhook_url: webhook,
+        webhook_url: webhook.unwrap_or_default(),
+        email_to,
         redirect_url: redirect,
         allowed_origins: origins,
         challenge_count: challenges,
@@ -284,6 +305,7 @@ fn create(settings: Settings, args: CreateArgs) -> anyhow::Result<SiteCreated> {
         verifier_url: verifier.verifier_url,
         verifier_sitekey: verifier.verifier_sitekey,
     };
+    sites::check_email_relay(&input.validate()?, state.settings.mail.is_some())?;
     let created = sites::create_site(&state.store, &account, &input, SystemClock.now_ms())?;
     let key = created.site_key.as_str();
     Ok(SiteCreated {
@@ -319,6 +341,9 @@ fn edit(settings: Settings, args: EditArgs) -> anyhow::Result<SiteChanged> {
         site_key: _,
         name,
         webhook,
+        no_webhook,
+        email_to,
+        no_email,
         redirect,
         origins,
         challenges,
@@ -330,7 +355,20 @@ fn edit(settings: Settings, args: EditArgs) -> anyhow::Result<SiteChanged> {
     let verifier_secret = verifier.sealed_secret(state.keys()?.sealer())?;
     let input = SiteInput {
         name: name.unwrap_or_else(|| current.name.clone()),
-        webhook_url: webhook.unwrap_or_else(|| current.webhook_url.expose().to_owned()),
+        webhook_url: match (webhook, no_webhook) {
+            (_, true) => String::new(),
+            (Some(url), false) => url,
+            (None, false) => current
+                .webhook_url
+                .as_ref()
+                .map(|u| u.expose().to_owned())
+                .unwrap_or_default(),
+        },
+        email_to: match (email_to, no_email) {
+            (_, true) => Vec::new(),
+            (Some(addresses), false) => addresses,
+            (None, false) => current.email_to.iter().map(ToString::to_string).collect(),
+        },
         redirect_url: redirect.or_else(|| current.redirect_url.as_ref().map(|u| u.to_string())),
         allowed_origins: origins.unwrap_or_else(|| current.allowed_origins.clone()),
         challenge_count: Some(challenges.unwrap_or(current.challenge.count)),
@@ -349,6 +387,7 @@ fn edit(settings: Settings, args: EditArgs) -> anyhow::Result<SiteChanged> {
             .verifier_sitekey
             .or_else(|| current.verifier_sitekey.clone()),
     };
+    sites::check_email_relay(&input.validate()?, state.settings.mail.is_some())?;
     sites::update_site(
         &state.store,
         site.account_id,
@@ -362,28 +401,61 @@ fn edit(settings: Settings, args: EditArgs) -> anyhow::Result<SiteChanged> {
     })
 }
 
-/// A Test delivery's result; its JSON is the delivery [`Report`] as it is.
-#[derive(Debug, Serialize)]
-#[serde(transparent)]
-pub struct TestDelivery(pub Report);
+/// A Test delivery's result, one report per destination. Its JSON is
+/// `{"deliveries": [{"destination": "webhook", …the report…}, …]}`.
+#[derive(Debug)]
+pub struct TestDelivery(pub Deliveries);
+
+impl Serialize for TestDelivery {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct One<'a> {
+            destination: Destination,
+            #[serde(flatten)]
+            report: &'a Report,
+        }
+        let deliveries: Vec<One<'_>> = self
+            .0
+            .iter()
+            .map(|(destination, report)| One {
+                destination: *destination,
+                report,
+            })
+            .collect();
+        let mut out = serializer.serialize_struct("TestDelivery", 1)?;
+        out.serialize_field("deliveries", &deliveries)?;
+        out.end()
+    }
+}
 
 impl fmt::Display for TestDelivery {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let report = &self.0;
-        writeln!(f, "outcome:    {}", report.outcome.as_str())?;
-        if let Some(status) = report.http_status {
-            writeln!(f, "HTTP:       {status}")?;
-        }
-        writeln!(f, "latency:    {} ms", report.latency_ms)?;
-        let resolved: Vec<String> = report.resolved.iter().map(|ip| ip.to_string()).collect();
-        if resolved.is_empty() {
-            writeln!(f, "resolved:   -")?;
-        } else {
-            writeln!(f, "resolved:   {}", resolved.join(", "))?;
-        }
-        writeln!(f, "detail:     {}", report.detail)?;
-        if let Some(body) = report.response_body.as_deref().filter(|b| !b.is_empty()) {
-            writeln!(f, "response:   {body}")?;
+        for (i, (destination, report)) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            writeln!(f, "destination: {}", destination.as_str())?;
+            writeln!(f, "outcome:    {}", report.outcome.as_str())?;
+            if let Some(status) = report.http_status {
+                writeln!(f, "HTTP:       {status}")?;
+            }
+            if let Some(code) = report.smtp_code {
+                writeln!(f, "SMTP:       {code}")?;
+            }
+            writeln!(f, "latency:    {} ms", report.latency_ms)?;
+            let resolved: Vec<String> = report.resolved.iter().map(|ip| ip.to_string()).collect();
+            if resolved.is_empty() {
+                writeln!(f, "resolved:   -")?;
+            } else {
+                writeln!(f, "resolved:   {}", resolved.join(", "))?;
+            }
+            writeln!(f, "detail:     {}", report.detail)?;
+            if let Some(body) = report.response_body.as_deref().filter(|b| !b.is_empty()) {
+                writeln!(f, "response:   {body}")?;
+            }
+            if let Some(reply) = report.smtp_reply.as_deref().filter(|r| !r.is_empty()) {
+                writeln!(f, "reply:      {reply}")?;
+            }
         }
         Ok(())
     }
@@ -393,11 +465,11 @@ impl fmt::Display for TestDelivery {
 fn test(settings: Settings, site_key: &str) -> anyhow::Result<TestDelivery> {
     let state = super::services(settings)?;
     let site = find(&state.sites, site_key)?;
-    let report = crate::app::block_on(async {
+    let deliveries = crate::app::block_on(async {
         let client = state.deliverer.client();
         crate::test_delivery::run(&state, &client, &site).await
     });
-    Ok(TestDelivery(report))
+    Ok(TestDelivery(deliveries))
 }
 
 /// A site's statistics over one range: the dashboard's [`Stats`], named by the site.
@@ -587,8 +659,10 @@ pub struct ListedSite {
     pub account: String,
     /// Whether forwarding is enabled.
     pub enabled: bool,
-    /// The webhook URL, scheme and host only.
-    pub webhook_url: String,
+    /// The webhook URL, scheme and host only; `None` without a webhook.
+    pub webhook_url: Option<String>,
+    /// The email destination's addresses.
+    pub email_to: Vec<String>,
     /// Where forms post.
     pub forwarder_url: String,
 }
@@ -600,18 +674,24 @@ impl fmt::Display for SiteList {
         }
         writeln!(
             f,
-            "{:<32}  {:<8}  {:<24}  {:<28}  WEBHOOK",
-            "SITE KEY", "ENABLED", "NAME", "ACCOUNT"
+            "{:<32}  {:<8}  {:<24}  {:<28}  {:<32}  EMAIL",
+            "SITE KEY", "ENABLED", "NAME", "ACCOUNT", "WEBHOOK"
         )?;
         for s in &self.sites {
+            let email = if s.email_to.is_empty() {
+                "-".to_owned()
+            } else {
+                s.email_to.join(", ")
+            };
             writeln!(
                 f,
-                "{:<32}  {:<8}  {:<24}  {:<28}  {}",
+                "{:<32}  {:<8}  {:<24}  {:<28}  {:<32}  {}",
                 s.site_key,
                 if s.enabled { "yes" } else { "no" },
                 s.name,
                 s.account,
-                s.webhook_url
+                s.webhook_url.as_deref().unwrap_or("-"),
+                email
             )?;
         }
         Ok(())
@@ -626,7 +706,13 @@ fn list(settings: Settings, account: Option<&str>) -> anyhow::Result<SiteList> {
         .map(|s| ListedSite {
             forwarder_url: state.settings.forwarder_url(s.key.as_str()),
             site_key: s.key.as_str().to_owned(),
-            webhook_url: s.settings.webhook_url.masked(),
+            webhook_url: s.settings.webhook_url.as_ref().map(|u| u.masked()),
+            email_to: s
+                .settings
+                .email_to
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             enabled: s.settings.enabled,
             name: s.settings.name,
             account: s.account_email,

@@ -6,7 +6,9 @@
 //! never follows redirects, reads at most 2 KiB of the answer, and is bounded by the total
 //! delivery timeout.
 
+pub mod email;
 pub mod envelope;
+pub mod message;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -23,6 +25,9 @@ use crate::egress::resolve::{Egress, EgressError};
 use crate::egress::webhook_url::WebhookUrl;
 use crate::fields::Fields;
 use crate::sites::Site;
+use crate::tls::ExtraRoots;
+
+use email::Mailer;
 
 /// How much of a webhook's answer is read, at most.
 pub const MAX_RESPONSE_BYTES: usize = 2048;
@@ -179,6 +184,23 @@ pub enum Destination {
     Email,
 }
 
+impl Report {
+    /// A delivery that failed before anything was contacted.
+    pub fn failed(outcome: Outcome, detail: String) -> Report {
+        Report {
+            outcome,
+            http_status: None,
+            latency_ms: 0,
+            resolved: Vec::new(),
+            connected_to: None,
+            response_body: None,
+            smtp_code: None,
+            smtp_reply: None,
+            detail,
+        }
+    }
+}
+
 impl Destination {
     /// Every destination, in the order statistics show them.
     pub const ALL: [Destination; 2] = [Destination::Webhook, Destination::Email];
@@ -240,42 +262,57 @@ impl Deliveries {
             .any(|(_, report)| report.outcome == Outcome::Delivered)
     }
 
+    /// Deliveries from each destination's report.
+    pub fn from_reports(reports: Vec<(Destination, Report)>) -> Deliveries {
+        Deliveries(reports)
+    }
+
+    /// The report of one destination, when the site has it.
+    pub fn get(&self, destination: Destination) -> Option<&Report> {
+        self.0
+            .iter()
+            .find(|(d, _)| *d == destination)
+            .map(|(_, report)| report)
+    }
+
     /// Each destination with its report, in the site's order.
     pub fn iter(&self) -> impl Iterator<Item = &(Destination, Report)> {
         self.0.iter()
     }
 }
 
-/// Sends envelopes. Holds the egress gate, the TLS configuration and the timeout; shareable
-/// across workers, while the pooled HTTP client it builds lives in one worker.
+/// Sends to destinations. Holds the egress gate, the TLS configuration, the timeout and the
+/// mailer (when email is configured); shareable across workers, while the pooled HTTP client it
+/// builds lives in one worker.
 #[derive(Clone)]
 pub struct Deliverer {
     egress: Egress,
     timeout: Duration,
     tls: Arc<rustls::ClientConfig>,
-}
-
-fn tls_config() -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        })
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    mailer: Option<Mailer>,
 }
 
 impl Deliverer {
-    /// A deliverer with this egress gate and total timeout; fails only if the TLS library
-    /// cannot offer its default protocol versions (a broken build).
-    pub fn new(egress: Egress, timeout: Duration) -> Result<Deliverer, rustls::Error> {
+    /// A deliverer with this egress gate and total timeout, trusting the web PKI roots and the
+    /// operator's extra ones, sending email through `mailer` when there is one; fails only if
+    /// the TLS library cannot offer its default protocol versions (a broken build).
+    pub fn new(
+        egress: Egress,
+        timeout: Duration,
+        extra_roots: Option<&ExtraRoots>,
+        mailer: Option<Mailer>,
+    ) -> Result<Deliverer, rustls::Error> {
         Ok(Deliverer {
             egress,
             timeout,
-            tls: tls_config()?,
+            tls: crate::tls::client_config(extra_roots, &[b"http/1.1"])?,
+            mailer,
         })
+    }
+
+    /// The mailer, when an SMTP relay is configured.
+    pub fn mailer(&self) -> Option<&Mailer> {
+        self.mailer.as_ref()
     }
 
     /// The egress gate (the dashboard previews a webhook host with it).
@@ -303,24 +340,78 @@ impl Deliverer {
             .finish()
     }
 
-    /// Delivers a verified submission to every destination of `site` at once and reports each
-    /// outcome. Never retries.
+    /// Delivers a verified submission to every destination of `site` at once (the webhook and
+    /// the email are attempted together) and reports each outcome. Never retries.
     pub async fn deliver_submission(
         &self,
         client: &awc::Client,
         site: &Site,
         submission: &Submission<'_>,
     ) -> Deliveries {
-        let body = envelope::real(
-            submission.claims,
-            submission.verified_at,
-            submission.fields,
-            submission.test,
-        );
-        let webhook = self
-            .deliver(client, &site.settings.webhook_url, body, submission.kind())
-            .await;
-        Deliveries(vec![(Destination::Webhook, webhook)])
+        let kind = submission.kind();
+        let webhook = async {
+            match &site.settings.webhook_url {
+                Some(url) => {
+                    let body = envelope::real(
+                        submission.claims,
+                        submission.verified_at,
+                        submission.fields,
+                        submission.test,
+                    );
+                    Some(self.deliver(client, url, body, kind).await)
+                }
+                None => None,
+            }
+        };
+        let about = message::About {
+            site_name: &site.settings.name,
+            site_key: site.key.as_str(),
+            session_id: &submission.claims.session_id,
+            verified_at: submission.verified_at,
+            test: submission.test,
+        };
+        let email = self.deliver_email(site, &about, submission.fields, kind);
+        let (webhook, email) = futures_util::future::join(webhook, email).await;
+        let mut out = Vec::with_capacity(2);
+        out.extend(webhook.map(|r| (Destination::Webhook, r)));
+        out.extend(email.map(|r| (Destination::Email, r)));
+        Deliveries(out)
+    }
+
+    /// Emails the fields to the site's addresses; `None` when the site has none.
+    pub async fn deliver_email(
+        &self,
+        site: &Site,
+        about: &message::About<'_>,
+        fields: &Fields,
+        kind: Kind,
+    ) -> Option<Report> {
+        let to = &site.settings.email_to;
+        if to.is_empty() {
+            return None;
+        }
+        let Some(mailer) = &self.mailer else {
+            // The site was given addresses while a relay was configured; it is gone now.
+            return Some(Report::failed(
+                Outcome::Connect,
+                "no SMTP relay is configured (CAPUTCHIN_SMTP_URL and CAPUTCHIN_MAIL_FROM)".into(),
+            ));
+        };
+        let message = match message::build(mailer.from(), to, about, fields) {
+            Ok(message) => message,
+            Err(e) => {
+                return Some(Report::failed(
+                    Outcome::Smtp5xx,
+                    format!("the message could not be built: {e}"),
+                ));
+            }
+        };
+        let bytes = message.formatted();
+        Some(
+            mailer
+                .deliver(message.envelope(), &bytes, self.timeout, kind)
+                .await,
+        )
     }
 
     /// Delivers one envelope to one webhook. Never panics, never retries; the whole call is bounded by the

@@ -47,6 +47,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "challenge_counts",
         include_str!("../../migrations/0008_challenge_counts.sql"),
     ),
+    (
+        9,
+        "email_destination",
+        include_str!("../../migrations/0009_email_destination.sql"),
+    ),
 ];
 
 /// Applies every migration not yet recorded; returns the versions applied now. Each migration

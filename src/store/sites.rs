@@ -19,8 +19,10 @@ pub struct SiteRow {
     pub site_key: String,
     /// SHA-256 of the secret.
     pub secret_hash: Vec<u8>,
-    /// Webhook URL (a secret).
+    /// Webhook URL (a secret); empty for a site without a webhook.
     pub webhook_url: String,
+    /// Newline-separated email addresses; empty for none.
+    pub email_to: String,
     /// Whether forwarding is enabled.
     pub enabled: bool,
     /// Where visitors go after a successful post.
@@ -52,7 +54,8 @@ pub struct SiteRow {
 const COLUMNS: &str = "s.id, s.account_id, a.email, s.name, s.site_key, s.secret_hash, \
      s.webhook_url, s.enabled, s.redirect_url, s.allowed_origins, s.challenge_count, \
      s.challenge_difficulty, s.created_at, s.updated_at, s.verifier, s.verifier_secret, \
-     s.verifier_url, s.verifier_sitekey, s.previous_secret_hash, s.previous_secret_until";
+     s.verifier_url, s.verifier_sitekey, s.previous_secret_hash, s.previous_secret_until, \
+     s.email_to";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<SiteRow> {
     Ok(SiteRow {
@@ -76,6 +79,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<SiteRow> {
         verifier_sitekey: r.get(17)?,
         previous_secret_hash: r.get(18)?,
         previous_secret_until: r.get(19)?,
+        email_to: r.get(20)?,
     })
 }
 
@@ -85,8 +89,8 @@ pub(super) fn insert(conn: &Connection, row: &SiteRow) -> Result<(), StoreError>
         "INSERT INTO sites (id, account_id, name, site_key, secret_hash, webhook_url, enabled,
                             redirect_url, allowed_origins, challenge_count, challenge_difficulty,
                             created_at, updated_at, verifier, verifier_secret, verifier_url,
-                            verifier_sitekey)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                            verifier_sitekey, email_to)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
         params![
             row.id,
             row.account_id,
@@ -104,7 +108,8 @@ pub(super) fn insert(conn: &Connection, row: &SiteRow) -> Result<(), StoreError>
             row.verifier,
             row.verifier_secret,
             row.verifier_url,
-            row.verifier_sitekey
+            row.verifier_sitekey,
+            row.email_to
         ],
     )?;
     Ok(())
@@ -157,7 +162,7 @@ pub(super) fn update_settings(
                           allowed_origins = ?7, challenge_count = ?8, challenge_difficulty = ?9,
                           updated_at = ?10, verifier = ?11,
                           verifier_secret = COALESCE(?12, verifier_secret),
-                          verifier_url = ?13, verifier_sitekey = ?14
+                          verifier_url = ?13, verifier_sitekey = ?14, email_to = ?15
          WHERE account_id = ?1 AND id = ?2",
         params![
             account_id,
@@ -173,7 +178,8 @@ pub(super) fn update_settings(
             row.verifier,
             row.verifier_secret,
             row.verifier_url,
-            row.verifier_sitekey
+            row.verifier_sitekey,
+            row.email_to
         ],
     )?;
     Ok(changed == 1)

@@ -705,6 +705,13 @@ fn site_test_sends_a_test_delivery_and_prints_the_report() {
 
     assert!(ok.status.success(), "{}", stderr(&ok));
     let report: Value = serde_json::from_str(stdout(&ok).trim()).unwrap();
+    assert_eq!(
+        report["deliveries"].as_array().unwrap().len(),
+        1,
+        "{report}"
+    );
+    let report = &report["deliveries"][0];
+    assert_eq!(report["destination"], "webhook");
     assert_eq!(report["outcome"], "delivered");
     assert_eq!(report["http_status"], 200);
     assert_eq!(report["resolved"], serde_json::json!(["127.0.0.1"]));
@@ -712,6 +719,7 @@ fn site_test_sends_a_test_delivery_and_prints_the_report() {
     assert_eq!(receiver.requests()[0].header("x-caputchin-test"), Some("1"));
     assert!(!blocked.status.success());
     let report: Value = serde_json::from_str(stdout(&blocked).trim()).unwrap();
+    let report = &report["deliveries"][0];
     assert_eq!(report["outcome"], "blocked-destination");
     assert!(
         report["detail"]
@@ -1160,7 +1168,7 @@ fn json_output_stays_clean_with_logs_on_and_rotation_takes_a_grace_period() {
     let report: Value = serde_json::from_str(&stdout(&tested))
         .unwrap_or_else(|e| panic!("stdout is one JSON object ({e}): {}", stdout(&tested)));
     // Nothing listens on port 9: `connect`, not `blocked-destination`, so `.env` was read.
-    assert_eq!(report["outcome"], "connect", "{report}");
+    assert_eq!(report["deliveries"][0]["outcome"], "connect", "{report}");
     assert!(
         stderr(&tested).contains("test delivery"),
         "the log line went to stderr: {}",

@@ -1,7 +1,7 @@
 //! Egress safety (SPEC §5) and Test delivery (SPEC §6): blocked destinations are refused without
 //! connecting, names are resolved once and only vetted addresses are contacted.
 
-use caputchin_forwarder::delivery::{Outcome, Report};
+use caputchin_forwarder::delivery::{Destination, Outcome, Report};
 use caputchin_forwarder::sites::SiteInput;
 use serde_json::json;
 
@@ -23,8 +23,22 @@ fn site_for(
 
 async fn test_delivery(app: &TestApp, webhook: &str) -> Report {
     let site = site_for(app, webhook, true);
+    webhook_report(app, &site).await
+}
+
+/// Runs Test delivery for a webhook-only site and returns the webhook's report.
+async fn webhook_report(app: &TestApp, site: &caputchin_forwarder::sites::Site) -> Report {
     let client = app.state.deliverer.client();
-    caputchin_forwarder::test_delivery::run(&app.state, &client, &site).await
+    let deliveries = caputchin_forwarder::test_delivery::run(&app.state, &client, site).await;
+    assert_eq!(
+        deliveries.iter().count(),
+        1,
+        "a webhook-only site has one destination"
+    );
+    deliveries
+        .get(Destination::Webhook)
+        .cloned()
+        .expect("the webhook was tried")
 }
 
 #[actix_web::test]
@@ -111,11 +125,10 @@ async fn a_name_is_resolved_once_and_only_its_vetted_address_is_contacted() {
         .answer("hooks.test", &[&["127.0.0.1"], &["10.0.0.1"]]);
     let url = app.receiver.url_with_host("hooks.test");
     let site = site_for(&app, &url, true);
-    let client = app.state.deliverer.client();
 
-    let first = caputchin_forwarder::test_delivery::run(&app.state, &client, &site).await;
+    let first = webhook_report(&app, &site).await;
     let lookups_after_first = app.resolver.lookup_count();
-    let second = caputchin_forwarder::test_delivery::run(&app.state, &client, &site).await;
+    let second = webhook_report(&app, &site).await;
 
     assert_eq!(first.outcome, Outcome::Delivered, "{}", first.detail);
     assert_eq!(lookups_after_first, 1, "one lookup per delivery");
@@ -147,9 +160,8 @@ async fn unresolvable_names_and_refused_connections_have_their_categories() {
 async fn a_test_delivery_sends_the_marked_envelope_even_when_forwarding_is_disabled() {
     let app = spawn_app().await;
     let site = site_for(&app, &app.receiver.url(), false);
-    let client = app.state.deliverer.client();
 
-    let report = caputchin_forwarder::test_delivery::run(&app.state, &client, &site).await;
+    let report = webhook_report(&app, &site).await;
 
     assert_eq!(report.outcome, Outcome::Delivered);
     assert_eq!(report.http_status, Some(200));

@@ -7,7 +7,7 @@ use std::io::Write as _;
 use std::process::{Command, Stdio};
 
 use caputchin_forwarder::clock::Clock as _;
-use caputchin_forwarder::delivery::Outcome;
+use caputchin_forwarder::delivery::{Destination, Outcome};
 use caputchin_forwarder::metrics::{SITEVERIFY_RESULTS, SUBMISSION_RESULTS};
 use caputchin_forwarder::stats::{self, Range, Scope, Stats};
 use serde_json::json;
@@ -332,7 +332,8 @@ async fn every_counter_equals_a_known_mix_of_traffic_and_agrees_with_the_site_st
         (&disabled, Outcome::Dns),
     ] {
         let site = app.state.sites.get(site.site_key.as_str()).unwrap();
-        let report = caputchin_forwarder::test_delivery::run(&app.state, &client, &site).await;
+        let deliveries = caputchin_forwarder::test_delivery::run(&app.state, &client, &site).await;
+        let report = deliveries.get(Destination::Webhook).unwrap();
         assert_eq!(report.outcome, outcome, "{}", report.detail);
         done.delivery("test", outcome.as_str());
     }

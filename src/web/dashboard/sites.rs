@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::{CsrfForm, Nav, PageError, blocking, internal, render, see_other, sentence};
 use crate::captcha::cap::ChallengeParams;
-use crate::delivery::{Outcome, Report};
+use crate::delivery::{Deliveries, Destination, Outcome, Report};
 use crate::egress::resolve::EgressError;
 use crate::egress::webhook_url::WebhookUrl;
 use crate::sites::{self, RotationGrace, Site, SiteError, SiteInput};
@@ -39,6 +39,7 @@ struct SitesPage {
 pub struct FormValues {
     name: String,
     webhook_url: String,
+    email_to: String,
     #[serde(deserialize_with = "checkbox")]
     enabled: bool,
     redirect_url: String,
@@ -51,6 +52,8 @@ pub struct FormValues {
     verifier_sitekey: String,
     #[serde(skip)]
     has_verifier_secret: bool,
+    #[serde(skip)]
+    relay: bool,
     #[serde(skip)]
     error: Option<String>,
     #[serde(skip)]
@@ -153,6 +156,7 @@ struct SiteView {
     key: String,
     enabled: bool,
     webhook: String,
+    email_to: Vec<String>,
     origins: Vec<String>,
     redirect: String,
     challenges: u16,
@@ -163,9 +167,12 @@ struct SiteView {
 }
 
 struct TestView {
+    destination: &'static str,
     delivered: bool,
     outcome: &'static str,
     http_status: Option<u16>,
+    smtp_code: Option<u16>,
+    smtp_reply: Option<String>,
     latency_ms: u64,
     detail: String,
     resolved: String,
@@ -188,7 +195,8 @@ struct SitePage {
     snippet_cap: String,
     notice: Option<String>,
     webhook_check: Option<WebhookCheck>,
-    test: Option<TestView>,
+    tests: Vec<TestView>,
+    tests_ok: bool,
 }
 
 #[derive(Template)]
@@ -260,13 +268,27 @@ pub fn snippet_cap(forwarder_url: &str, cap_endpoint: &str) -> String {
     )
 }
 
+/// The webhook as lists and pages show it: masked (it is a secret), or "none".
+fn webhook_shown(site: &Site) -> String {
+    site.settings
+        .webhook_url
+        .as_ref()
+        .map_or_else(|| "none".to_owned(), WebhookUrl::masked)
+}
+
 fn view(site: &Site, now_ms: i64) -> SiteView {
     SiteView {
         id: site.id.clone(),
         name: site.settings.name.clone(),
         key: site.key.as_str().to_owned(),
         enabled: site.settings.enabled,
-        webhook: site.settings.webhook_url.masked(),
+        webhook: webhook_shown(site),
+        email_to: site
+            .settings
+            .email_to
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
         origins: site.settings.allowed_origins.clone(),
         redirect: site
             .settings
@@ -297,7 +319,8 @@ fn site_page(state: &WebState, account: &SignedIn, site: &Site) -> SitePage {
         cap_endpoint,
         notice: None,
         webhook_check: None,
-        test: None,
+        tests: Vec::new(),
+        tests_ok: false,
     }
 }
 
@@ -340,7 +363,7 @@ pub async fn list(
                 name: site.settings.name.clone(),
                 key: site.key.as_str().to_owned(),
                 enabled: site.settings.enabled,
-                webhook: site.settings.webhook_url.masked(),
+                webhook: webhook_shown(site),
                 delivered,
                 failed,
             }
@@ -356,10 +379,11 @@ pub async fn list(
     ))
 }
 
-fn defaults() -> FormValues {
+fn defaults(relay: bool) -> FormValues {
     let params = ChallengeParams::default();
     FormValues {
         enabled: true,
+        relay,
         verifier: "builtin".into(),
         challenge_count: params.count.to_string(),
         difficulty: params.difficulty.to_string(),
@@ -367,11 +391,22 @@ fn defaults() -> FormValues {
     }
 }
 
-fn values_of(site: &Site) -> FormValues {
+fn values_of(site: &Site, relay: bool) -> FormValues {
     let s = &site.settings;
     FormValues {
         name: s.name.clone(),
-        webhook_url: s.webhook_url.expose().to_owned(),
+        webhook_url: s
+            .webhook_url
+            .as_ref()
+            .map(|u| u.expose().to_owned())
+            .unwrap_or_default(),
+        email_to: s
+            .email_to
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n"),
+        relay,
         enabled: s.enabled,
         redirect_url: s
             .redirect_url
@@ -412,6 +447,7 @@ fn input_from(
     Ok(SiteInput {
         name: values.name.clone(),
         webhook_url: values.webhook_url.clone(),
+        email_to: vec![values.email_to.clone()],
         redirect_url: Some(values.redirect_url.clone()),
         allowed_origins: values.allowed_origins.lines().map(str::to_owned).collect(),
         // Out-of-range numbers become values the validator refuses with its own message.
@@ -432,7 +468,8 @@ fn input_from(
 fn field_of(error: &SiteError) -> &'static str {
     match error {
         SiteError::InvalidName => "name",
-        SiteError::InvalidWebhook(_) => "webhook_url",
+        SiteError::InvalidWebhook(_) | SiteError::NoDestination => "webhook_url",
+        SiteError::InvalidEmailTo(_) | SiteError::TooManyEmailTo | SiteError::NoRelay => "email_to",
         SiteError::InvalidRedirect => "redirect_url",
         SiteError::InvalidOrigin(_) | SiteError::TooManyOrigins => "allowed_origins",
         SiteError::InvalidChallengeCount => "challenge_count",
@@ -478,8 +515,9 @@ fn with_error(mut values: FormValues, field: &'static str, message: String) -> F
 }
 
 /// `GET /sites/new`.
-pub async fn new_form(account: SignedIn) -> HttpResponse {
-    render(StatusCode::OK, &new_site_page(&account, defaults()))
+pub async fn new_form(state: web::Data<WebState>, account: SignedIn) -> HttpResponse {
+    let relay = state.deliverer.mailer().is_some();
+    render(StatusCode::OK, &new_site_page(&account, defaults(relay)))
 }
 
 /// Checks the form's values and runs `save`; a validation error re-renders the form with 422.
@@ -492,6 +530,8 @@ async fn save_form<R: Send + 'static>(
 ) -> Result<R, HttpResponse> {
     // A typed secret is never echoed back into the page.
     let input = input_from(&values, state.keys.sealer());
+    let relay = state.deliverer.mailer().is_some();
+    values.relay = relay;
     values.verifier_secret.clear();
     let input = match input {
         Ok(input) => input,
@@ -502,7 +542,10 @@ async fn save_form<R: Send + 'static>(
             ));
         }
     };
-    if let Err(e) = input.validate() {
+    let checked = input
+        .validate()
+        .and_then(|settings| sites::check_email_relay(&settings, relay));
+    if let Err(e) = checked {
         let (field, message) = (field_of(&e), sentence(&e.to_string()));
         return Err(render(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -550,7 +593,7 @@ pub async fn create(
         Err(form_page) => return Ok(form_page),
     };
     // The same destination check as an edit: a blocked webhook is named at once.
-    let check = check_webhook(&state, &site.settings.webhook_url).await;
+    let check = check_webhook(&state, site.settings.webhook_url.as_ref()).await;
     let key = site.key.as_str();
     let forwarder_url = state.settings.forwarder_url(key);
     Ok(render(
@@ -560,7 +603,7 @@ pub async fn create(
             snippet_widget: snippet_widget(&state.settings.public_url, &forwarder_url, key),
             forwarder_url,
             site: view(&site, state.clock.now_ms()),
-            webhook_check: Some(check),
+            webhook_check: check,
             secret,
         },
     ))
@@ -583,14 +626,16 @@ pub async fn edit_form(
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let site = own_site(&state, &account, &path).await?;
-    let page = edit_site_page(&account, &site, values_of(&site));
+    let relay = state.deliverer.mailer().is_some();
+    let page = edit_site_page(&account, &site, values_of(&site, relay));
     Ok(render(StatusCode::OK, &page))
 }
 
 /// What a webhook host resolves to now and whether delivery would be blocked (the same policy
-/// code as delivery, SPEC §5).
-async fn check_webhook(state: &WebState, url: &WebhookUrl) -> WebhookCheck {
-    match state.deliverer.egress().vet(url.url()).await {
+/// code as delivery, SPEC §5); `None` for a site without a webhook.
+async fn check_webhook(state: &WebState, url: Option<&WebhookUrl>) -> Option<WebhookCheck> {
+    let url = url?;
+    Some(match state.deliverer.egress().vet(url.url()).await {
         Ok(vetted) => {
             let addrs: Vec<String> = vetted.addrs.iter().map(|a| a.ip().to_string()).collect();
             WebhookCheck {
@@ -618,7 +663,7 @@ async fn check_webhook(state: &WebState, url: &WebhookUrl) -> WebhookCheck {
             ok: false,
             summary: format!("{e}: delivery would fail until the name resolves."),
         },
-    }
+    })
 }
 
 /// `POST /sites/{id}/edit`: saves and shows the site page with the webhook check.
@@ -646,15 +691,18 @@ pub async fn update(
     };
     let mut page = site_page(&state, &account, &site);
     page.notice = Some("Saved.".into());
-    page.webhook_check = Some(check_webhook(&state, &site.settings.webhook_url).await);
+    page.webhook_check = check_webhook(&state, site.settings.webhook_url.as_ref()).await;
     Ok(render(StatusCode::OK, &page))
 }
 
-fn test_view(report: &Report) -> TestView {
+fn test_view(destination: Destination, report: &Report) -> TestView {
     TestView {
+        destination: destination.as_str(),
         delivered: report.outcome == Outcome::Delivered,
         outcome: report.outcome.as_str(),
         http_status: report.http_status,
+        smtp_code: report.smtp_code,
+        smtp_reply: report.smtp_reply.clone().filter(|r| !r.is_empty()),
         latency_ms: report.latency_ms,
         detail: sentence(&report.detail),
         resolved: report
@@ -676,9 +724,13 @@ pub async fn test(
 ) -> Result<HttpResponse, PageError> {
     let site = own_site(&state, &account, &path).await?;
     account.check_csrf(&form.csrf, "sites")?;
-    let report = crate::test_delivery::run(&state, &client, &site).await;
+    let deliveries: Deliveries = crate::test_delivery::run(&state, &client, &site).await;
     let mut page = site_page(&state, &account, &site);
-    page.test = Some(test_view(&report));
+    page.tests = deliveries
+        .iter()
+        .map(|(destination, report)| test_view(*destination, report))
+        .collect();
+    page.tests_ok = page.tests.iter().all(|t| t.delivered);
     Ok(render(StatusCode::OK, &page))
 }
 

@@ -1,0 +1,449 @@
+//! Sending a submission's email through the operator's relay (SPEC §10), with lettre's SMTP
+//! client on connections this module opens and keeps.
+//!
+//! Why not lettre's own pooled transport: it opens its sockets without `TCP_NODELAY`, and since
+//! it writes a message's final `\r\n.\r\n` as a separate small write, Nagle's algorithm holds
+//! that write until the relay's delayed ACK, about 40 ms per message. Here every connection has
+//! `TCP_NODELAY` set before lettre greets the relay on it; lettre still speaks all of SMTP
+//! (EHLO, STARTTLS, AUTH, MAIL/RCPT/DATA, dot-stuffing).
+//!
+//! Connections are kept per thread (an actix worker is one thread with its own runtime, and a
+//! socket stays with the runtime that opened it), at most [`MAX_IDLE_PER_THREAD`] each, for
+//! [`IDLE_FOR`]; one idle for more than [`CHECK_AFTER`] is checked with a NOOP before use, so a
+//! connection the relay closed meanwhile is replaced rather than failing a delivery. A burst of
+//! submissions therefore reuses a few connections instead of opening one each.
+//!
+//! The relay is the operator's, so SPEC §5 does not apply to it; the delivery timeout does, and
+//! it bounds the whole attempt — connect, greeting, TLS, AUTH and the message — because lettre's
+//! own timeout does not bound a relay that accepts and never greets.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::thread::ThreadId;
+use std::time::{Duration, Instant};
+
+use lettre::address::Envelope;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{
+    AsyncSmtpConnection, AsyncTokioStream, Certificate, CertificateStore, TlsParameters,
+};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::response::Response;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+use super::{Kind, Outcome, Report};
+use crate::relay::{MailSettings, Security, SmtpRelay};
+use crate::tls::ExtraRoots;
+
+/// Idle connections kept per thread.
+pub const MAX_IDLE_PER_THREAD: usize = 8;
+/// How long an idle connection is kept.
+pub const IDLE_FOR: Duration = Duration::from_secs(60);
+/// An idle connection older than this is checked with a NOOP before it is used.
+pub const CHECK_AFTER: Duration = Duration::from_secs(1);
+
+/// The relay's answer to a message it accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    /// The reply code (2xx).
+    pub code: u16,
+    /// The reply text, lines joined with spaces.
+    pub text: String,
+}
+
+/// Why a message was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failed {
+    /// The category (SPEC §10).
+    pub outcome: Outcome,
+    /// The relay's reply code, when a reply caused it.
+    pub code: Option<u16>,
+    /// What happened, in words (the relay's reply text included; never the password).
+    pub detail: String,
+}
+
+/// Where in the conversation an error happened: it decides the category.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Greeting,
+    StartTls,
+    Auth,
+    Message,
+}
+
+fn reply_text(response: &Response) -> String {
+    response.message().collect::<Vec<_>>().join(" ")
+}
+
+fn failed(e: &lettre::transport::smtp::Error, phase: Phase, relay: &str) -> Failed {
+    let code = e.status().map(u16::from);
+    let outcome = if e.is_timeout() {
+        Outcome::Timeout
+    } else if e.is_tls() || phase == Phase::StartTls {
+        Outcome::Tls
+    } else if phase == Phase::Auth && (code.is_some() || e.is_client()) {
+        Outcome::Auth
+    } else {
+        match code {
+            Some(c) if c < 500 => Outcome::Smtp4xx,
+            Some(_) => Outcome::Smtp5xx,
+            // lettre refused to send what the relay cannot take (e.g. an address needing
+            // SMTPUTF8 it does not offer): as final as a 5xx.
+            None if e.is_client() => Outcome::Smtp5xx,
+            None => Outcome::Connect,
+        }
+    };
+    let step = match phase {
+        Phase::Greeting => "greeting",
+        Phase::StartTls => "STARTTLS",
+        Phase::Auth => "login (AUTH)",
+        Phase::Message => "message",
+    };
+    Failed {
+        outcome,
+        code,
+        detail: format!("the relay {relay} failed at the {step}: {e}"),
+    }
+}
+
+/// A TLS stream lettre can speak SMTP over (implicit TLS, `smtps://`).
+struct TlsStream {
+    inner: tokio_rustls::client::TlsStream<TcpStream>,
+    peer: SocketAddr,
+}
+
+impl std::fmt::Debug for TlsStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsStream")
+            .field("peer", &self.peer)
+            .finish()
+    }
+}
+
+impl AsyncRead for TlsStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TlsStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+impl AsyncTokioStream for TlsStream {
+    fn peer_addr(&self) -> std::io::Result<SocketAddr> {
+        Ok(self.peer)
+    }
+}
+
+/// A connection that greeted, secured and logged in, with where it goes.
+struct Connection {
+    smtp: AsyncSmtpConnection,
+    peer: SocketAddr,
+    idle_since: Instant,
+}
+
+/// Sends submission emails through one relay. Shareable across workers.
+#[derive(Clone)]
+pub struct Mailer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    relay: SmtpRelay,
+    shown: String,
+    from: lettre::message::Mailbox,
+    hello: ClientId,
+    credentials: Option<Credentials>,
+    starttls: Option<TlsParameters>,
+    implicit: Option<(
+        tokio_rustls::TlsConnector,
+        rustls::pki_types::ServerName<'static>,
+    )>,
+    idle: Mutex<HashMap<ThreadId, Vec<Connection>>>,
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mailer")
+            .field("relay", &self.inner.shown)
+            .finish()
+    }
+}
+
+impl Mailer {
+    /// A mailer for these settings, trusting the web PKI roots and the extra ones.
+    pub fn new(settings: &MailSettings, extra: Option<&ExtraRoots>) -> Result<Mailer, String> {
+        let relay = settings.relay.clone();
+        let starttls = match relay.security {
+            Security::StartTls => {
+                let mut builder = TlsParameters::builder(relay.host.clone())
+                    .certificate_store(CertificateStore::WebpkiRoots);
+                if let Some(extra) = extra {
+                    let certs = Certificate::from_pem(&extra.pem)
+                        .map_err(|e| format!("extra roots for the relay: {e}"))?;
+                    builder = builder.add_root_certificate(certs);
+                }
+                Some(
+                    builder
+                        .build_rustls()
+                        .map_err(|e| format!("TLS for the relay: {e}"))?,
+                )
+            }
+            _ => None,
+        };
+        let implicit = match relay.security {
+            Security::Implicit => {
+                let config = crate::tls::client_config(extra, &[])
+                    .map_err(|e| format!("TLS for the relay: {e}"))?;
+                let name = rustls::pki_types::ServerName::try_from(relay.host.clone())
+                    .map_err(|e| format!("the relay's host cannot be checked by TLS: {e}"))?;
+                Some((tokio_rustls::TlsConnector::from(config), name))
+            }
+            _ => None,
+        };
+        let credentials = relay
+            .credentials
+            .as_ref()
+            .map(|(user, password)| Credentials::new(user.clone(), password.clone()));
+        Ok(Mailer {
+            inner: Arc::new(Inner {
+                shown: relay.display(),
+                relay,
+                from: settings.from.clone(),
+                hello: ClientId::default(),
+                credentials,
+                starttls,
+                implicit,
+                idle: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// The sender of every message.
+    pub fn from(&self) -> &lettre::message::Mailbox {
+        &self.inner.from
+    }
+
+    /// The relay, as it may be shown (no password).
+    pub fn relay_shown(&self) -> &str {
+        &self.inner.shown
+    }
+
+    /// Sends one formatted message to the envelope's recipients and reports it as a delivery,
+    /// within `timeout` for the whole attempt. Never retries a message the relay may have seen.
+    pub async fn deliver(
+        &self,
+        envelope: &Envelope,
+        message: &[u8],
+        timeout: Duration,
+        kind: Kind,
+    ) -> Report {
+        let started = Instant::now();
+        let mut peer = None;
+        let result = tokio::time::timeout(timeout, self.send(envelope, message, &mut peer))
+            .await
+            .unwrap_or_else(|_| {
+                Err(Failed {
+                    outcome: Outcome::Timeout,
+                    code: None,
+                    detail: format!(
+                        "the relay {} did not accept the message within {} ms",
+                        self.inner.shown,
+                        timeout.as_millis()
+                    ),
+                })
+            });
+        let mut report = Report {
+            outcome: Outcome::Delivered,
+            http_status: None,
+            latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            resolved: peer.iter().map(SocketAddr::ip).collect(),
+            connected_to: peer,
+            response_body: None,
+            smtp_code: None,
+            smtp_reply: None,
+            detail: String::new(),
+        };
+        match result {
+            Ok(accepted) => {
+                report.smtp_code = Some(accepted.code);
+                report.detail = format!(
+                    "the relay {} accepted it with {}",
+                    self.inner.shown, accepted.code
+                );
+                if kind == Kind::Test {
+                    report.smtp_reply = Some(accepted.text);
+                }
+            }
+            Err(failure) => {
+                report.outcome = failure.outcome;
+                report.smtp_code = failure.code;
+                report.detail = failure.detail;
+            }
+        }
+        report
+    }
+
+    async fn send(
+        &self,
+        envelope: &Envelope,
+        message: &[u8],
+        peer: &mut Option<SocketAddr>,
+    ) -> Result<Accepted, Failed> {
+        let mut connection = match self.reuse().await {
+            Some(connection) => connection,
+            None => self.connect(peer).await?,
+        };
+        *peer = Some(connection.peer);
+        match connection.smtp.send(envelope, message).await {
+            Ok(response) => {
+                let accepted = Accepted {
+                    code: u16::from(response.code()),
+                    text: reply_text(&response),
+                };
+                connection.idle_since = Instant::now();
+                self.keep(connection);
+                Ok(accepted)
+            }
+            // lettre has aborted the connection; it is not kept.
+            Err(e) => Err(failed(&e, Phase::Message, &self.inner.shown)),
+        }
+    }
+
+    /// An idle connection of this thread that still answers, if any.
+    async fn reuse(&self) -> Option<Connection> {
+        loop {
+            let mut connection = {
+                let mut idle = self.inner.idle.lock().ok()?;
+                let mine = idle.get_mut(&std::thread::current().id())?;
+                mine.retain(|c| c.idle_since.elapsed() < IDLE_FOR);
+                mine.pop()?
+            };
+            if connection.idle_since.elapsed() < CHECK_AFTER
+                || connection.smtp.test_connected().await
+            {
+                return Some(connection);
+            }
+        }
+    }
+
+    fn keep(&self, connection: Connection) {
+        if connection.smtp.has_broken() {
+            return;
+        }
+        if let Ok(mut idle) = self.inner.idle.lock() {
+            let mine = idle.entry(std::thread::current().id()).or_default();
+            if mine.len() < MAX_IDLE_PER_THREAD {
+                mine.push(connection);
+            }
+        }
+    }
+
+    async fn connect(&self, peer: &mut Option<SocketAddr>) -> Result<Connection, Failed> {
+        let inner = &*self.inner;
+        let connect_failed = |detail: String| Failed {
+            outcome: Outcome::Connect,
+            code: None,
+            detail,
+        };
+        let addrs: Vec<SocketAddr> =
+            tokio::net::lookup_host((inner.relay.host.as_str(), inner.relay.port))
+                .await
+                .map_err(|e| {
+                    connect_failed(format!("the relay {} did not resolve: {e}", inner.shown))
+                })?
+                .collect();
+        let mut last_error = None;
+        let mut tcp = None;
+        for addr in &addrs {
+            match TcpStream::connect(addr).await {
+                Ok(stream) => {
+                    tcp = Some((stream, *addr));
+                    break;
+                }
+                Err(e) => {
+                    last_error = Some(format!("could not connect to the relay at {addr}: {e}"))
+                }
+            }
+        }
+        let Some((tcp, addr)) = tcp else {
+            return Err(connect_failed(last_error.unwrap_or_else(|| {
+                format!("the relay {} resolved to no address", inner.shown)
+            })));
+        };
+        *peer = Some(addr);
+        tcp.set_nodelay(true).map_err(|e| {
+            connect_failed(format!("could not set up the connection to {addr}: {e}"))
+        })?;
+        let stream: Box<dyn AsyncTokioStream> = match &inner.implicit {
+            Some((connector, name)) => {
+                let tls = connector
+                    .connect(name.clone(), tcp)
+                    .await
+                    .map_err(|e| Failed {
+                        outcome: Outcome::Tls,
+                        code: None,
+                        detail: format!("TLS with the relay at {addr} failed: {e}"),
+                    })?;
+                Box::new(TlsStream {
+                    inner: tls,
+                    peer: addr,
+                })
+            }
+            None => Box::new(tcp),
+        };
+        let mut smtp = AsyncSmtpConnection::connect_with_transport(stream, &inner.hello)
+            .await
+            .map_err(|e| failed(&e, Phase::Greeting, &inner.shown))?;
+        if let Some(parameters) = &inner.starttls {
+            if !smtp.can_starttls() {
+                smtp.abort().await;
+                return Err(Failed {
+                    outcome: Outcome::Tls,
+                    code: None,
+                    detail: format!(
+                        "the relay {} does not offer STARTTLS, which smtp:// requires \
+                         (add ?tls=none to CAPUTCHIN_SMTP_URL only for a relay on a trusted network)",
+                        inner.shown
+                    ),
+                });
+            }
+            smtp.starttls(parameters.clone(), &inner.hello)
+                .await
+                .map_err(|e| failed(&e, Phase::StartTls, &inner.shown))?;
+        }
+        if let Some(credentials) = &inner.credentials {
+            smtp.auth(&[Mechanism::Plain, Mechanism::Login], credentials)
+                .await
+                .map_err(|e| failed(&e, Phase::Auth, &inner.shown))?;
+        }
+        Ok(Connection {
+            smtp,
+            peer: addr,
+            idle_since: Instant::now(),
+        })
+    }
+}
