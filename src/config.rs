@@ -728,6 +728,32 @@ mod tests {
             ),
             (|a| a.log_format = "xml".into(), "CAPUTCHIN_LOG_FORMAT"),
             (|a| a.log_format = "JSON ".into(), "CAPUTCHIN_LOG_FORMAT"),
+            (
+                |a| a.smtp_url = Some("smtp://mail.example.com".into()),
+                "CAPUTCHIN_MAIL_FROM",
+            ),
+            (
+                |a| a.mail_from = Some("Forms <forms@example.com>".into()),
+                "CAPUTCHIN_SMTP_URL",
+            ),
+            (
+                |a| {
+                    a.smtp_url = Some("ftp://mail.example.com".into());
+                    a.mail_from = Some("forms@example.com".into());
+                },
+                "CAPUTCHIN_SMTP_URL",
+            ),
+            (
+                |a| {
+                    a.smtp_url = Some("smtp://mail.example.com".into());
+                    a.mail_from = Some("Forms <not an address>".into());
+                },
+                "CAPUTCHIN_MAIL_FROM",
+            ),
+            (
+                |a| a.tls_extra_roots = Some("/nonexistent/roots.pem".into()),
+                "CAPUTCHIN_TLS_EXTRA_ROOTS",
+            ),
         ];
         for (mutate, variable) in cases {
             let mut a = args();
@@ -736,6 +762,27 @@ mod tests {
             assert_eq!(err.variable, variable);
             assert!(err.to_string().contains(variable));
         }
+    }
+
+    #[test]
+    fn the_relay_and_sender_are_read_together_and_the_password_is_never_shown() {
+        let mut a = args();
+        a.smtp_url = Some(" smtps://forms:hunter2-secret@mail.example.com ".into());
+        a.mail_from = Some("Forms <forms@example.com>".into());
+        let s = Settings::from_args(&a).unwrap();
+        let mail = s.mail.as_ref().unwrap();
+        assert_eq!(mail.relay.host, "mail.example.com");
+        assert_eq!(mail.relay.port, crate::relay::SUBMISSIONS_PORT);
+        assert_eq!(mail.from.email.to_string(), "forms@example.com");
+        assert!(!format!("{s:?}").contains("hunter2"), "{s:?}");
+
+        a.smtp_url = Some("smtp://mail.example.com:2525/?password=hunter2".into());
+        let err = Settings::from_args(&a).map(|_| ()).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+
+        let none = Settings::from_args(&args()).unwrap();
+        assert!(none.mail.is_none());
+        assert!(none.tls_extra_roots.is_none());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! The modules are declared in layers, each importing only the ones before it (see
 //! `ARCHITECTURE.md`): foundations ([`ids`], [`clock`], [`time`], [`fields`], [`refusal`],
-//! [`credentials`]); storage ([`store`]); rules and records ([`keys`], [`accounts`], [`config`],
+//! [`credentials`], [`relay`], [`tls`]); storage ([`store`]); rules and records ([`keys`], [`accounts`], [`config`],
 //! [`egress`], [`captcha`], [`sites`]); delivery and counting ([`delivery`], [`metrics`],
 //! [`stats`]); the [`services`] every surface shares; the use cases ([`submission`], the form
 //! pipeline, and [`test_delivery`]); and the surfaces: the HTTP handlers ([`web`]), the server
