@@ -536,7 +536,8 @@ async fn webhook_and_email_outcomes_of_one_site_are_counted_per_destination() {
         (email, 11, Outcome::Auth),
     ] {
         let at = TODAY + hour * HOUR;
-        deliver_to(&db, &site, destination, Kind::Real, at, outcome, 10).await;
+        let latency = if destination == webhook { 10 } else { 40 };
+        deliver_to(&db, &site, destination, Kind::Real, at, outcome, latency).await;
     }
     deliver_to(&db, &site, email, Kind::Test, NOW, Outcome::Delivered, 10).await;
     deliver_to(&db, &site, email, Kind::Test, NOW, Outcome::Tls, 10).await;
@@ -556,9 +557,15 @@ async fn webhook_and_email_outcomes_of_one_site_are_counted_per_destination() {
     assert_eq!(s.success_rate, Some(0.3));
     assert_eq!(s.destinations.webhook.success_rate, Some(0.5));
     assert_eq!(s.destinations.email.success_rate, Some(1.0 / 6.0));
+    // Latency per destination, and over both (4 at 10 ms, 6 at 40 ms).
+    let latency = |d: &stats::DestinationStats| (d.p50_ms, d.p95_ms);
+    assert_eq!(latency(&s.destinations.webhook), (Some(10), Some(10)));
+    assert_eq!(latency(&s.destinations.email), (Some(40), Some(40)));
+    assert_eq!((s.p50_ms, s.p95_ms), (Some(40), Some(40)));
     // A destination the site does not have reads 0.
     assert_eq!(tiles(&only_webhook), (1, 0, 0, 0));
     assert_eq!(only_webhook.destinations.email.success_rate, None);
+    assert_eq!(latency(&only_webhook.destinations.email), (None, None));
     assert_eq!(tiles(&all_sites), (3, 2, 1, 5));
     // Each destination lists its own categories; `timeout` is counted apart per destination.
     assert_eq!(

@@ -484,7 +484,8 @@ pub struct SiteStats {
 
 /// The JSON `site stats --json` prints: the tiles of [`Stats`] after the site key, counts by
 /// reason and by category as objects (name to count, in the query's order), and `destinations`:
-/// `{"webhook": {"delivered", "failed", "success_rate", "failures"}, "email": {…}}`, each
+/// `{"webhook": {"delivered", "failed", "success_rate", "p50_ms", "p95_ms", "failures"},
+/// "email": {…}}`, each
 /// destination's own tiles and failure categories (zeros for one the site does not have). The
 /// top-level `delivered`, `failed` and `failures_by_category` count every destination together.
 /// The series, the recent deliveries and the challenge counts are the dashboard's alone.
@@ -528,10 +529,12 @@ struct DestinationNumbers<'a>(&'a DestinationStats);
 impl Serialize for DestinationNumbers<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let numbers = self.0;
-        let mut out = serializer.serialize_struct("DestinationStats", 4)?;
+        let mut out = serializer.serialize_struct("DestinationStats", 6)?;
         out.serialize_field("delivered", &numbers.delivered)?;
         out.serialize_field("failed", &numbers.failed)?;
         out.serialize_field("success_rate", &numbers.success_rate)?;
+        out.serialize_field("p50_ms", &numbers.p50_ms)?;
+        out.serialize_field("p95_ms", &numbers.p95_ms)?;
         out.serialize_field("failures", &Counts(&numbers.failures_by_category))?;
         out.end()
     }
@@ -561,6 +564,12 @@ impl fmt::Display for SiteStats {
             let name = destination.as_str();
             writeln!(f, "    {name:<8} delivered {}", numbers.delivered)?;
             writeln!(f, "    {name:<8} failed    {}", numbers.failed)?;
+            writeln!(
+                f,
+                "    {name:<8} latency   p50 {}, p95 {}",
+                or_dash(numbers.p50_ms),
+                or_dash(numbers.p95_ms)
+            )?;
         }
         writeln!(
             f,

@@ -213,6 +213,10 @@ pub struct DestinationStats {
     pub failed: u64,
     /// `delivered / (delivered + failed)`; `None` without real deliveries to it.
     pub success_rate: Option<f64>,
+    /// Median latency of real deliveries to it (delivered or failed), ms.
+    pub p50_ms: Option<u64>,
+    /// 95th percentile latency of real deliveries to it (delivered or failed), ms.
+    pub p95_ms: Option<u64>,
     /// Failures per category: every one of this destination's ([`Destination::outcomes`] but
     /// `delivered`), in that order, zeros included.
     pub failures_by_category: Vec<(Outcome, u64)>,
@@ -263,9 +267,10 @@ pub struct Stats {
     pub challenges_issued: u64,
     /// Challenges solved (redeemed for a token).
     pub challenges_solved: u64,
-    /// Median latency of real deliveries (delivered or failed), ms.
+    /// Median latency of real deliveries (delivered or failed, every destination together), ms.
     pub p50_ms: Option<u64>,
-    /// 95th percentile latency of real deliveries (delivered or failed), ms.
+    /// 95th percentile latency of real deliveries (delivered or failed, every destination
+    /// together), ms.
     pub p95_ms: Option<u64>,
     /// Rejected submissions.
     pub rejected: u64,

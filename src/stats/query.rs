@@ -1,7 +1,7 @@
 //! Range queries (SPEC §6): what a range reads (its bounds, series buckets and rollup grain), and
 //! the [`Stats`] and today's per-site counts made of the rows the store reads in one snapshot.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::delivery::{Destination, Outcome};
 use crate::store::StoreError;
@@ -110,6 +110,16 @@ pub(super) fn stats_of(range: Range, rows: RangeRows) -> Result<Stats, StoreErro
             }
         }
     }
+    let mut histograms: PerDestination<Vec<(u32, u64)>> = PerDestination::default();
+    let mut histogram: BTreeMap<u32, u64> = BTreeMap::new();
+    for (destination, bucket, n) in rows.latency {
+        // Read in ascending bucket order per destination, as `percentile` wants them.
+        histograms
+            .get_mut(parse_destination(&destination)?)
+            .push((bucket, n));
+        *histogram.entry(bucket).or_default() += n;
+    }
+    let histogram: Vec<(u32, u64)> = histogram.into_iter().collect();
     let of_destination = |destination: Destination| {
         let counts = by_outcome.get(destination);
         let failures_by_category: Vec<(Outcome, u64)> = destination
@@ -120,10 +130,13 @@ pub(super) fn stats_of(range: Range, rows: RangeRows) -> Result<Stats, StoreErro
             .collect();
         let delivered = counts[outcome_index(Outcome::Delivered)];
         let failed = failures_by_category.iter().map(|&(_, n)| n).sum::<u64>();
+        let latency = histograms.get(destination);
         DestinationStats {
             delivered,
             failed,
             success_rate: rate(delivered, failed),
+            p50_ms: percentile(latency, 50),
+            p95_ms: percentile(latency, 95),
             failures_by_category,
         }
     };
@@ -143,7 +156,6 @@ pub(super) fn stats_of(range: Range, rows: RangeRows) -> Result<Stats, StoreErro
     let failed = destinations.webhook.failed + destinations.email.failed;
     let success_rate = rate(delivered, failed);
 
-    let histogram = rows.latency;
     let rejected_by_reason = rows.rejections;
     let challenges = rows.challenges;
     let recent = rows

@@ -441,21 +441,28 @@ pub(super) fn slot_counts(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// The latency histogram of real deliveries on the UTC days in `[start_ms, end_ms)`, or over all
-/// time when `days` is `None`: `(bucket, count)` by ascending bucket.
+/// The latency histograms of real deliveries on the UTC days in `[start_ms, end_ms)`, or over
+/// all time when `days` is `None`: `(destination, bucket, count)` by destination and ascending
+/// bucket.
 pub(super) fn latency_histogram(
     conn: &Connection,
     set: SiteSet<'_>,
     days: Option<(i64, i64)>,
-) -> Result<Vec<(u32, u64)>, StoreError> {
+) -> Result<Vec<(String, u32, u64)>, StoreError> {
     let (filter, value) = set.filter();
-    let read = |r: &rusqlite::Row<'_>| Ok((r.get::<_, i64>(0)?, count(r.get(1)?)));
-    let rows: Vec<(i64, u64)> = match days {
+    let read = |r: &rusqlite::Row<'_>| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            count(r.get(2)?),
+        ))
+    };
+    let rows: Vec<(String, i64, u64)> = match days {
         Some((start_ms, end_ms)) => {
             let sql = format!(
-                "SELECT bucket, SUM(count) FROM latency_daily
+                "SELECT destination, bucket, SUM(count) FROM latency_daily
                  WHERE {filter} AND day_ms >= ?2 AND day_ms < ?3
-                 GROUP BY bucket ORDER BY bucket"
+                 GROUP BY destination, bucket ORDER BY destination, bucket"
             );
             let mut stmt = conn.prepare_cached(&sql)?;
             stmt.query_map(params![value, start_ms, end_ms], read)?
@@ -463,8 +470,8 @@ pub(super) fn latency_histogram(
         }
         None => {
             let sql = format!(
-                "SELECT bucket, SUM(count) FROM latency_total WHERE {filter}
-                 GROUP BY bucket ORDER BY bucket"
+                "SELECT destination, bucket, SUM(count) FROM latency_total WHERE {filter}
+                 GROUP BY destination, bucket ORDER BY destination, bucket"
             );
             let mut stmt = conn.prepare_cached(&sql)?;
             stmt.query_map(params![value], read)?
@@ -472,9 +479,9 @@ pub(super) fn latency_histogram(
         }
     };
     rows.into_iter()
-        .map(|(bucket, n)| {
+        .map(|(destination, bucket, n)| {
             u32::try_from(bucket)
-                .map(|b| (b, n))
+                .map(|b| (destination, b, n))
                 .map_err(|_| StoreError::Corrupt(format!("latency bucket {bucket}")))
         })
         .collect()
@@ -655,8 +662,8 @@ pub struct RangeRows {
     pub query: RangeQuery,
     /// Delivery counts per slot, destination, real/test and outcome (`slot_counts`).
     pub slots: Vec<SlotCount>,
-    /// The latency histogram, by ascending bucket (`latency_histogram`).
-    pub latency: Vec<(u32, u64)>,
+    /// The latency histograms per destination, by ascending bucket (`latency_histogram`).
+    pub latency: Vec<(String, u32, u64)>,
     /// Rejections by reason, most first (`rejections_by_reason`).
     pub rejections: Vec<(String, u64)>,
     /// Challenges issued and solved (`challenge_counts`).

@@ -992,9 +992,18 @@ fn site_stats_prints_the_dashboards_numbers() {
     assert_eq!(email["failures"]["auth"], 0);
     assert_eq!(email["failures"].as_object().unwrap().len(), 6);
     assert_eq!(email["success_rate"], 0.5);
+    assert_eq!(
+        (&webhook["p50_ms"], &webhook["p95_ms"]),
+        (&40.into(), &60.into())
+    );
+    assert_eq!(
+        (&email["p50_ms"], &email["p95_ms"]),
+        (&30.into(), &50.into())
+    );
     assert_eq!(stats["test_deliveries"], 1);
     assert!(stdout(&text).contains("delivered      3"));
     assert!(stdout(&text).contains("email    failed    1"));
+    assert!(stdout(&text).contains("email    latency   p50 30 ms, p95 50 ms"));
     assert!(!bad.status.success());
 }
 
