@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use caputchin_forwarder::delivery::{Kind, Outcome, Report};
+use caputchin_forwarder::delivery::{Destination, Kind, Outcome, Report};
 use caputchin_forwarder::metrics::Metrics;
 use caputchin_forwarder::sites::SiteDirectory;
 use caputchin_forwarder::store::Store;
@@ -35,7 +35,11 @@ fn main() -> anyhow::Result<()> {
                 scope.spawn(|| {
                     for _ in 0..POSTS {
                         metrics.submission(std::hint::black_box("delivered"));
-                        metrics.delivery(Kind::Real, std::hint::black_box(&report));
+                        metrics.delivery(
+                            Destination::Webhook,
+                            Kind::Real,
+                            std::hint::black_box(&report),
+                        );
                     }
                 });
             }

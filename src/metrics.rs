@@ -15,7 +15,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::registry::Registry;
 
-use crate::delivery::{Kind, Outcome, Report};
+use crate::delivery::{Destination, Kind, Report};
 use crate::sites::SiteDirectory;
 use crate::store::Store;
 
@@ -75,8 +75,9 @@ pub struct Metrics {
     enabled: bool,
     registry: Registry,
     submissions: HashMap<&'static str, Counter>,
-    deliveries: HashMap<(bool, &'static str), Counter>,
-    durations: [Arc<AtomicHistogram>; 2],
+    deliveries: HashMap<(Destination, bool, &'static str), Counter>,
+    /// Per destination and kind, in [`duration_index`] order.
+    durations: [Arc<AtomicHistogram>; 4],
     cap_challenges: Counter,
     cap_redeems: HashMap<&'static str, Counter>,
     siteverify: HashMap<&'static str, Counter>,
@@ -106,6 +107,17 @@ fn kind_label(kind: Kind) -> &'static str {
     }
 }
 
+const KINDS: [Kind; 2] = [Kind::Real, Kind::Test];
+
+/// The index of a destination's and kind's duration histogram.
+fn duration_index(destination: Destination, kind: Kind) -> usize {
+    let destination = Destination::ALL
+        .iter()
+        .position(|&d| d == destination)
+        .unwrap_or_default();
+    destination * KINDS.len() + usize::from(kind == Kind::Test)
+}
+
 impl Metrics {
     /// Registers every series; the gauges read `store` and `sites` at each scrape. When not
     /// `enabled` (no metrics listener) the counting methods do nothing.
@@ -122,24 +134,29 @@ impl Metrics {
         let family = Family::<Labels, Counter>::default();
         registry.register(
             "caputchin_deliveries",
-            "Webhook deliveries, by kind (real or test) and outcome",
+            "Deliveries, by destination (webhook or email), kind (real or test) and outcome",
             family.clone(),
         );
+        // Each destination has only its own outcomes (SPEC §6, §10): no series that can never
+        // move.
         let mut deliveries = HashMap::new();
-        for kind in [Kind::Real, Kind::Test] {
-            for outcome in Outcome::WEBHOOK {
-                let labels = vec![("kind", kind_label(kind)), ("outcome", outcome.as_str())];
-                deliveries.insert(
-                    (kind == Kind::Test, outcome.as_str()),
-                    family.get_or_create(&labels).clone(),
-                );
+        for destination in Destination::ALL {
+            for kind in KINDS {
+                for outcome in destination.outcomes() {
+                    let labels = vec![
+                        ("destination", destination.as_str()),
+                        ("kind", kind_label(kind)),
+                        ("outcome", outcome.as_str()),
+                    ];
+                    deliveries.insert(
+                        (destination, kind == Kind::Test, outcome.as_str()),
+                        family.get_or_create(&labels).clone(),
+                    );
+                }
             }
         }
 
-        let durations = [
-            Arc::new(AtomicHistogram::default()),
-            Arc::new(AtomicHistogram::default()),
-        ];
+        let durations: [Arc<AtomicHistogram>; 4] = Default::default();
         registry.register_collector(Box::new(DurationCollector {
             histograms: durations.clone(),
         }));
@@ -209,19 +226,25 @@ impl Metrics {
         }
     }
 
-    /// Counts one finished delivery and its duration.
-    pub fn delivery(&self, kind: Kind, report: &Report) {
+    /// Counts one finished delivery to `destination` and its duration.
+    pub fn delivery(&self, destination: Destination, kind: Kind, report: &Report) {
         if !self.enabled {
             return;
         }
-        if let Some(counter) = self
-            .deliveries
-            .get(&(kind == Kind::Test, report.outcome.as_str()))
-        {
-            counter.inc();
+        let key = (destination, kind == Kind::Test, report.outcome.as_str());
+        match self.deliveries.get(&key) {
+            Some(counter) => {
+                counter.inc();
+            }
+            None => tracing::error!(
+                destination = destination.as_str(),
+                outcome = report.outcome.as_str(),
+                "no delivery series for this outcome"
+            ),
         }
-        let index = usize::from(kind == Kind::Test);
-        self.durations[index].observe_ms(report.latency_ms);
+        if let Some(histogram) = self.durations.get(duration_index(destination, kind)) {
+            histogram.observe_ms(report.latency_ms);
+        }
     }
 
     /// Counts one issued challenge.
@@ -321,20 +344,27 @@ impl EncodeMetric for AtomicHistogram {
 
 #[derive(Debug)]
 struct DurationCollector {
-    histograms: [Arc<AtomicHistogram>; 2],
+    histograms: [Arc<AtomicHistogram>; 4],
 }
 
 impl Collector for DurationCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let mut family = encoder.encode_descriptor(
             "caputchin_delivery_duration_seconds",
-            "Webhook delivery duration in seconds, by kind",
+            "Delivery duration in seconds, by destination (webhook or email) and kind",
             None,
             MetricType::Histogram,
         )?;
-        for (kind, histogram) in ["real", "test"].iter().zip(&self.histograms) {
-            let labels = [("kind", *kind)];
-            histogram.encode(family.encode_family(&labels)?)?;
+        for destination in Destination::ALL {
+            for kind in KINDS {
+                let labels = [
+                    ("destination", destination.as_str()),
+                    ("kind", kind_label(kind)),
+                ];
+                if let Some(histogram) = self.histograms.get(duration_index(destination, kind)) {
+                    histogram.encode(family.encode_family(&labels)?)?;
+                }
+            }
         }
         Ok(())
     }

@@ -63,9 +63,16 @@ async fn record(
     destination: Destination,
     report: &Report,
 ) {
-    state.metrics.delivery(Kind::Test, report);
-    if let Err(e) =
-        crate::stats::record_delivery(&state.store, &site.id, finished, Kind::Test, report).await
+    state.metrics.delivery(destination, Kind::Test, report);
+    if let Err(e) = crate::stats::record_delivery(
+        &state.store,
+        &site.id,
+        finished,
+        destination,
+        Kind::Test,
+        report,
+    )
+    .await
     {
         tracing::error!(error = %e, "could not record a test delivery");
     }

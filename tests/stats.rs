@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use caputchin_forwarder::accounts::create_account;
-use caputchin_forwarder::delivery::{Kind, Outcome, Report};
+use caputchin_forwarder::delivery::{Destination, Kind, Outcome, Report};
 use caputchin_forwarder::sites::{SiteInput, create_site};
 use caputchin_forwarder::stats::{self, Range, Scope, Stats};
 use caputchin_forwarder::store::migrations::MIGRATIONS;
@@ -74,28 +74,35 @@ fn report(outcome: Outcome, latency_ms: u64) -> Report {
     }
 }
 
-async fn deliver(db: &Db, site: &str, at_ms: i64, outcome: Outcome, latency_ms: u64) {
+async fn deliver_to(
+    db: &Db,
+    site: &str,
+    destination: Destination,
+    kind: Kind,
+    at_ms: i64,
+    outcome: Outcome,
+    latency_ms: u64,
+) {
     stats::record_delivery(
         &db.store,
         site,
         at_ms,
-        Kind::Real,
+        destination,
+        kind,
         &report(outcome, latency_ms),
     )
     .await
     .unwrap();
 }
 
+async fn deliver(db: &Db, site: &str, at_ms: i64, outcome: Outcome, latency_ms: u64) {
+    let webhook = Destination::Webhook;
+    deliver_to(db, site, webhook, Kind::Real, at_ms, outcome, latency_ms).await;
+}
+
 async fn deliver_test(db: &Db, site: &str, at_ms: i64, outcome: Outcome, latency_ms: u64) {
-    stats::record_delivery(
-        &db.store,
-        site,
-        at_ms,
-        Kind::Test,
-        &report(outcome, latency_ms),
-    )
-    .await
-    .unwrap();
+    let webhook = Destination::Webhook;
+    deliver_to(db, site, webhook, Kind::Test, at_ms, outcome, latency_ms).await;
 }
 
 async fn reject(db: &Db, site: &str, at_ms: i64, reason: &'static str) {
@@ -107,8 +114,15 @@ fn site_stats(db: &Db, site: &str, range: Range) -> Stats {
     stats::query(&db.store, Scope::Site(site), range, NOW).unwrap()
 }
 
+/// The webhook's failures by category.
 fn failures(s: &Stats) -> Vec<(&'static str, u64)> {
-    s.failures_by_category
+    failures_of(s, Destination::Webhook)
+}
+
+fn failures_of(s: &Stats, destination: Destination) -> Vec<(&'static str, u64)> {
+    s.destinations
+        .get(destination)
+        .failures_by_category
         .iter()
         .map(|&(o, n)| (o.as_str(), n))
         .collect()
@@ -505,6 +519,131 @@ async fn account_scope_sums_its_sites_and_excludes_other_accounts() {
 }
 
 #[tokio::test]
+async fn webhook_and_email_outcomes_of_one_site_are_counted_per_destination() {
+    let (db, account, site) = one_site();
+    let quiet = add_site(&db, "owner@example.com", "Webhook only");
+    let (webhook, email) = (Destination::Webhook, Destination::Email);
+    for (destination, hour, outcome) in [
+        (webhook, 9, Outcome::Delivered),
+        (webhook, 9, Outcome::Delivered),
+        (webhook, 10, Outcome::Http5xx),
+        (webhook, 10, Outcome::Timeout),
+        (email, 9, Outcome::Delivered),
+        (email, 11, Outcome::Smtp4xx),
+        (email, 11, Outcome::Smtp5xx),
+        (email, 11, Outcome::Smtp5xx),
+        (email, 11, Outcome::Timeout),
+        (email, 11, Outcome::Auth),
+    ] {
+        let at = TODAY + hour * HOUR;
+        let latency = if destination == webhook { 10 } else { 40 };
+        deliver_to(&db, &site, destination, Kind::Real, at, outcome, latency).await;
+    }
+    deliver_to(&db, &site, email, Kind::Test, NOW, Outcome::Delivered, 10).await;
+    deliver_to(&db, &site, email, Kind::Test, NOW, Outcome::Tls, 10).await;
+    deliver(&db, &quiet, NOW, Outcome::Delivered, 10).await;
+
+    let s = site_stats(&db, &site, Range::Today);
+    let only_webhook = site_stats(&db, &quiet, Range::Today);
+    let all_sites = stats::query(&db.store, Scope::Account(account), Range::Today, NOW).unwrap();
+
+    // SPEC §10's four tiles, each destination on its own; tests stay apart.
+    let tiles = |s: &Stats| {
+        let (w, e) = (&s.destinations.webhook, &s.destinations.email);
+        (w.delivered, w.failed, e.delivered, e.failed)
+    };
+    assert_eq!(tiles(&s), (2, 2, 1, 5));
+    assert_eq!((s.delivered, s.failed, s.test_deliveries), (3, 7, 2));
+    assert_eq!(s.success_rate, Some(0.3));
+    assert_eq!(s.destinations.webhook.success_rate, Some(0.5));
+    assert_eq!(s.destinations.email.success_rate, Some(1.0 / 6.0));
+    // Latency per destination, and over both (4 at 10 ms, 6 at 40 ms).
+    let latency = |d: &stats::DestinationStats| (d.p50_ms, d.p95_ms);
+    assert_eq!(latency(&s.destinations.webhook), (Some(10), Some(10)));
+    assert_eq!(latency(&s.destinations.email), (Some(40), Some(40)));
+    assert_eq!((s.p50_ms, s.p95_ms), (Some(40), Some(40)));
+    // A destination the site does not have reads 0.
+    assert_eq!(tiles(&only_webhook), (1, 0, 0, 0));
+    assert_eq!(only_webhook.destinations.email.success_rate, None);
+    assert_eq!(latency(&only_webhook.destinations.email), (None, None));
+    assert_eq!(tiles(&all_sites), (3, 2, 1, 5));
+    // Each destination lists its own categories; `timeout` is counted apart per destination.
+    assert_eq!(
+        failures_of(&s, webhook),
+        failures_with(&[("http-5xx", 1), ("timeout", 1)])
+    );
+    assert_eq!(
+        failures_of(&s, email),
+        [
+            ("smtp-4xx", 1),
+            ("smtp-5xx", 2),
+            ("timeout", 1),
+            ("connect", 0),
+            ("tls", 0),
+            ("auth", 1)
+        ]
+    );
+    let together: Vec<(&str, u64)> = s
+        .failures_by_category
+        .iter()
+        .map(|&(o, n)| (o.as_str(), n))
+        .filter(|&(_, n)| n > 0)
+        .collect();
+    assert_eq!(
+        together,
+        [
+            ("http-5xx", 1),
+            ("timeout", 2),
+            ("smtp-4xx", 1),
+            ("smtp-5xx", 2),
+            ("auth", 1)
+        ]
+    );
+    // The series splits each bucket by destination.
+    let hour = |h: usize| {
+        let p = &s.series[h];
+        let (w, e) = (p.destinations.webhook, p.destinations.email);
+        (
+            p.delivered,
+            p.failed,
+            w.delivered,
+            w.failed,
+            e.delivered,
+            e.failed,
+        )
+    };
+    assert_eq!(hour(9), (3, 0, 2, 0, 1, 0));
+    assert_eq!(hour(10), (0, 2, 0, 2, 0, 0));
+    assert_eq!(hour(11), (0, 5, 0, 0, 0, 5));
+    // The latest deliveries name their destination.
+    assert_eq!(
+        (s.recent[0].destination, s.recent[0].is_test),
+        (email, true)
+    );
+    let destinations: Vec<Destination> = s.recent.iter().map(|d| d.destination).collect();
+    assert_eq!(destinations.iter().filter(|&&d| d == webhook).count(), 4);
+    assert_eq!(destinations.iter().filter(|&&d| d == email).count(), 8);
+
+    let svg = chart_svg(&s);
+    for (class, count) in [
+        ("bar-webhook-delivered", 1),
+        ("bar-email-delivered", 1),
+        ("bar-webhook-failed", 1),
+        ("bar-email-failed", 1),
+    ] {
+        assert_eq!(
+            svg.matches(&format!("class=\"{class}\" fill=")).count(),
+            count,
+            "{class}"
+        );
+    }
+    assert!(svg.contains(
+        "<title>2024-06-15 09:00: 3 delivered, 0 failed (webhook: 2 delivered, 0 failed; \
+         email: 1 delivered, 0 failed)</title>"
+    ));
+}
+
+#[tokio::test]
 async fn today_counts_cover_every_site_of_the_account_with_real_deliveries_only() {
     let db = open_db();
     let mine = add_account(&db, "owner@example.com");
@@ -536,7 +675,15 @@ async fn stats_serialize_with_the_range_name_and_outcome_names() {
     assert_eq!(json["range"], "7d");
     assert_eq!(json["failures_by_category"][7][0], "blocked-destination");
     assert_eq!(json["failures_by_category"][7][1], 1);
+    let webhook = &json["destinations"]["webhook"];
+    assert_eq!(webhook["failures_by_category"][7][0], "blocked-destination");
+    assert_eq!(
+        (&webhook["delivered"], &webhook["failed"]),
+        (&0.into(), &1.into())
+    );
+    assert_eq!(json["destinations"]["email"]["failed"], 0);
     assert_eq!(json["recent"][0]["outcome"], "blocked-destination");
+    assert_eq!(json["recent"][0]["destination"], "webhook");
     assert_eq!(json["success_rate"], 0.0);
 }
 
@@ -555,15 +702,23 @@ async fn chart_is_an_accessible_svg_with_utc_labels_and_stacked_bars() {
     assert!(svg.contains("width=\"100%\""));
     assert!(svg.contains("viewBox=\"0 0 720 260\""));
     assert!(svg.contains(
-        "<title>Real deliveries per hour, Today (UTC, 2024-06-15): 1 delivered, 1 failed</title>"
+        "<title>Real deliveries per hour, Today (UTC, 2024-06-15): 1 delivered, 1 failed \
+         (webhook: 1 delivered, 1 failed; email: 0 delivered, 0 failed)</title>"
     ));
     assert!(svg.contains("aria-label=\"Real deliveries per hour, Today"));
     assert!(svg.contains(">00:00</text>"));
     assert!(svg.contains(">09:00</text>"));
     // One bar each (the legend is the page's, above the chart).
-    assert_eq!(svg.matches("class=\"bar-delivered\" fill=").count(), 1);
-    assert_eq!(svg.matches("class=\"bar-failed\" fill=").count(), 1);
-    assert!(svg.contains("<title>2024-06-15 09:00: 1 delivered, 1 failed</title>"));
+    assert_eq!(
+        svg.matches("class=\"bar-webhook-delivered\" fill=").count(),
+        1
+    );
+    assert_eq!(svg.matches("class=\"bar-webhook-failed\" fill=").count(), 1);
+    assert_eq!(svg.matches("class=\"bar-email-").count(), 0);
+    assert!(svg.contains(
+        "<title>2024-06-15 09:00: 1 delivered, 1 failed (webhook: 1 delivered, 1 failed; \
+         email: 0 delivered, 0 failed)</title>"
+    ));
     assert!(!svg.contains("<script"));
     assert!(daily.contains(">06-09</text>"));
     assert!(daily.contains(">06-15</text>"));
@@ -678,7 +833,9 @@ async fn migration_backfill_reproduces_the_recorded_numbers() {
         .write(|tx| {
             for &(at, is_test, outcome, latency) in &backfill_rows() {
                 let kind = if is_test { Kind::Test } else { Kind::Real };
-                stats::record_delivery_sync(tx, &live_site, at, kind, &report(outcome, latency))?;
+                let webhook = Destination::Webhook;
+                let report = report(outcome, latency);
+                stats::record_delivery_sync(tx, &live_site, at, webhook, kind, &report)?;
             }
             for (at, reason) in backfill_rejections() {
                 stats::record_rejection_sync(tx, &live_site, at, reason)?;
@@ -690,6 +847,7 @@ async fn migration_backfill_reproduces_the_recorded_numbers() {
         &live.store,
         &live_site,
         NOW,
+        Destination::Webhook,
         Kind::Real,
         &report(Outcome::Dns, 250),
     )
@@ -844,6 +1002,7 @@ async fn queued_records_are_committed_on_their_own_within_moments_and_summed_int
                 &store,
                 &site,
                 NOW + i as i64,
+                Destination::Webhook,
                 Kind::Real,
                 &report(outcome, 10 + i % 7),
             );
@@ -892,6 +1051,7 @@ async fn records_of_a_site_deleted_while_they_waited_are_dropped_and_the_others_
         &db.store,
         &gone,
         NOW,
+        Destination::Webhook,
         Kind::Real,
         &report(Outcome::Delivered, 5),
     );
@@ -900,6 +1060,7 @@ async fn records_of_a_site_deleted_while_they_waited_are_dropped_and_the_others_
         &db.store,
         &kept,
         NOW,
+        Destination::Email,
         Kind::Real,
         &report(Outcome::Delivered, 5),
     );
@@ -914,4 +1075,164 @@ async fn records_of_a_site_deleted_while_they_waited_are_dropped_and_the_others_
     assert_eq!(table_sum(&db, "SELECT SUM(count) FROM delivery_hourly"), 1);
     assert_eq!(table_sum(&db, "SELECT COUNT(*) FROM rejections"), 0);
     assert_eq!(site_stats(&db, &kept, Range::Today).delivered, 1);
+}
+
+/// Every row of a table, as text, ordered: the comparison key of the 0010 migration test.
+fn table_rows(conn: &Connection, sql: &str) -> Vec<String> {
+    let mut stmt = conn.prepare(sql).unwrap();
+    let columns = stmt.column_count();
+    let rows = stmt
+        .query_map([], |r| {
+            let mut fields = Vec::new();
+            for i in 0..columns {
+                let value: rusqlite::types::Value = r.get(i)?;
+                fields.push(format!("{value:?}"));
+            }
+            Ok(fields.join("|"))
+        })
+        .unwrap();
+    rows.collect::<Result<_, _>>().unwrap()
+}
+
+#[tokio::test]
+async fn migrating_to_destinations_keeps_every_row_and_total_as_webhook() {
+    // A database at migration 9: deliveries written at version 2, rollups backfilled by 3.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pre-destinations.db");
+    let site = "site_old";
+    let tables = [
+        (
+            "deliveries",
+            "SELECT site_id, at_ms, is_test, outcome, http_status, latency_ms FROM deliveries \
+             ORDER BY id",
+        ),
+        (
+            "delivery_hourly",
+            "SELECT site_id, hour_ms, is_test, outcome, count FROM delivery_hourly \
+             ORDER BY 1, 2, 3, 4",
+        ),
+        (
+            "delivery_daily",
+            "SELECT site_id, day_ms, is_test, outcome, count FROM delivery_daily \
+             ORDER BY 1, 2, 3, 4",
+        ),
+        (
+            "latency_daily",
+            "SELECT site_id, day_ms, bucket, count FROM latency_daily ORDER BY 1, 2, 3",
+        ),
+        (
+            "latency_total",
+            "SELECT site_id, bucket, count FROM latency_total ORDER BY 1, 2",
+        ),
+    ];
+    let before: Vec<Vec<String>> = {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (
+                 version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+        )
+        .unwrap();
+        let apply = |migrations: &[(i64, &str, &str)]| {
+            for &(version, name, sql) in migrations {
+                conn.execute_batch(sql).unwrap();
+                conn.execute(
+                    "INSERT INTO schema_migrations VALUES (?1, ?2, 0)",
+                    params![version, name],
+                )
+                .unwrap();
+            }
+        };
+        apply(&MIGRATIONS[..2]);
+        conn.execute(
+            "INSERT INTO accounts (id, email, password_hash, created_at)
+             VALUES (1, 'owner@example.com', 'x', 0)",
+            [],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO sites (id, account_id, name, site_key, secret_hash, webhook_url,
+                                challenge_count, challenge_difficulty, created_at, updated_at)
+             VALUES (?1, 1, 'Main site', 'key', x'00', 'https://hooks.example.com/in', 50, 4,
+                     0, 0)",
+            [site],
+        )
+        .unwrap();
+        for (at, is_test, outcome, latency) in backfill_rows().into_iter().take(500) {
+            conn.execute(
+                "INSERT INTO deliveries (site_id, at_ms, is_test, outcome, http_status, latency_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    site,
+                    at,
+                    is_test,
+                    outcome.as_str(),
+                    status_of(outcome),
+                    i64::try_from(latency).unwrap()
+                ],
+            )
+            .unwrap();
+        }
+        apply(&MIGRATIONS[2..9]);
+        tables
+            .iter()
+            .map(|(_, sql)| table_rows(&conn, sql))
+            .collect()
+    };
+    let old = Store::open(&path).unwrap();
+
+    let after: Vec<Vec<String>> = old
+        .read(|c| Ok::<_, StoreError>(tables.iter().map(|(_, sql)| table_rows(c, sql)).collect()))
+        .unwrap();
+    for ((table, _), (before, after)) in tables.iter().zip(before.iter().zip(&after)) {
+        assert!(!before.is_empty(), "{table}");
+        assert_eq!(before, after, "{table}: every row kept");
+        let not_webhook = table_sum_in(
+            &old,
+            &format!("SELECT COUNT(*) FROM {table} WHERE destination <> 'webhook'"),
+        );
+        assert_eq!(not_webhook, 0, "{table}: the old rows are webhook rows");
+    }
+    let real = table_sum_in(&old, "SELECT COUNT(*) FROM deliveries WHERE is_test = 0");
+    let webhook = |s: &Stats| s.destinations.webhook.delivered + s.destinations.webhook.failed;
+    let all = stats::query(&old, Scope::Site(site), Range::All, NOW).unwrap();
+    assert_eq!(webhook(&all) as i64, real);
+    assert_eq!((all.delivered + all.failed) as i64, real);
+    let email = &all.destinations.email;
+    assert_eq!((email.delivered, email.failed), (0, 0));
+    assert!(
+        all.recent
+            .iter()
+            .all(|d| d.destination == Destination::Webhook)
+    );
+
+    // The new keys take both destinations side by side in the same hour.
+    stats::record_delivery(
+        &old,
+        site,
+        NOW,
+        Destination::Email,
+        Kind::Real,
+        &report(Outcome::Delivered, 10),
+    )
+    .await
+    .unwrap();
+    stats::record_delivery(
+        &old,
+        site,
+        NOW,
+        Destination::Webhook,
+        Kind::Real,
+        &report(Outcome::Delivered, 10),
+    )
+    .await
+    .unwrap();
+    let today = stats::query(&old, Scope::Site(site), Range::Today, NOW).unwrap();
+    assert_eq!(today.destinations.email.delivered, 1);
+    assert!(today.destinations.webhook.delivered >= 1);
+}
+
+fn table_sum_in(store: &Store, sql: &str) -> i64 {
+    store
+        .read(|c| c.query_row(sql, [], |r| r.get(0)).map_err(StoreError::from))
+        .unwrap()
 }

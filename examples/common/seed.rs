@@ -3,7 +3,7 @@
 //! 20,000 rejections, recorded in one transaction through the same public functions the server
 //! uses (`stats::record_delivery_sync`, `stats::record_rejection_sync`).
 
-use caputchin_forwarder::delivery::{Kind, Outcome, Report};
+use caputchin_forwarder::delivery::{Destination, Kind, Outcome, Report};
 use caputchin_forwarder::stats;
 use caputchin_forwarder::store::{Store, StoreError};
 
@@ -83,7 +83,8 @@ pub fn seed(store: &Store, site_id: &str, deliveries: u64, now_ms: i64) -> Resul
                 Kind::Real
             };
             let report = random_report(&mut rng);
-            stats::record_delivery_sync(tx, site_id, start + offset, kind, &report)?;
+            let at = start + offset;
+            stats::record_delivery_sync(tx, site_id, at, Destination::Webhook, kind, &report)?;
         }
         for i in 0..REJECTIONS {
             let at = start + i64::try_from(rng.below(span)).unwrap_or(0);

@@ -14,7 +14,7 @@ use crate::config::Settings;
 use crate::delivery::{Deliveries, Destination, Outcome, Report};
 use crate::keys::Sealer;
 use crate::sites::{self, RotationGrace, Site, SiteDirectory, SiteInput};
-use crate::stats::{Range, Scope, Stats};
+use crate::stats::{DestinationStats, PerDestination, Range, Scope, Stats};
 
 /// The site commands.
 #[derive(Subcommand)]
@@ -483,18 +483,23 @@ pub struct SiteStats {
 }
 
 /// The JSON `site stats --json` prints: the tiles of [`Stats`] after the site key, counts by
-/// reason and by category as objects (name to count, in the query's order); the series, the
-/// recent deliveries and the challenge counts are the dashboard's alone.
+/// reason and by category as objects (name to count, in the query's order), and `destinations`:
+/// `{"webhook": {"delivered", "failed", "success_rate", "p50_ms", "p95_ms", "failures"},
+/// "email": {…}}`, each
+/// destination's own tiles and failure categories (zeros for one the site does not have). The
+/// top-level `delivered`, `failed` and `failures_by_category` count every destination together.
+/// The series, the recent deliveries and the challenge counts are the dashboard's alone.
 impl Serialize for SiteStats {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let stats = &self.stats;
-        let mut out = serializer.serialize_struct("SiteStats", 13)?;
+        let mut out = serializer.serialize_struct("SiteStats", 14)?;
         out.serialize_field("site_key", &self.site_key)?;
         out.serialize_field("range", &stats.range)?;
         out.serialize_field("start_ms", &stats.start_ms)?;
         out.serialize_field("end_ms", &stats.end_ms)?;
         out.serialize_field("delivered", &stats.delivered)?;
         out.serialize_field("failed", &stats.failed)?;
+        out.serialize_field("destinations", &Destinations(&stats.destinations))?;
         out.serialize_field("success_rate", &stats.success_rate)?;
         out.serialize_field("p50_ms", &stats.p50_ms)?;
         out.serialize_field("p95_ms", &stats.p95_ms)?;
@@ -502,6 +507,35 @@ impl Serialize for SiteStats {
         out.serialize_field("rejected_by_reason", &Counts(&stats.rejected_by_reason))?;
         out.serialize_field("failures_by_category", &Counts(&stats.failures_by_category))?;
         out.serialize_field("test_deliveries", &stats.test_deliveries)?;
+        out.end()
+    }
+}
+
+/// Each destination's tiles and failures, as one object keyed by destination name.
+struct Destinations<'a>(&'a PerDestination<DestinationStats>);
+
+impl Serialize for Destinations<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(Destination::ALL.len()))?;
+        for (destination, numbers) in self.0.iter() {
+            map.serialize_entry(destination.as_str(), &DestinationNumbers(numbers))?;
+        }
+        map.end()
+    }
+}
+
+struct DestinationNumbers<'a>(&'a DestinationStats);
+
+impl Serialize for DestinationNumbers<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let numbers = self.0;
+        let mut out = serializer.serialize_struct("DestinationStats", 6)?;
+        out.serialize_field("delivered", &numbers.delivered)?;
+        out.serialize_field("failed", &numbers.failed)?;
+        out.serialize_field("success_rate", &numbers.success_rate)?;
+        out.serialize_field("p50_ms", &numbers.p50_ms)?;
+        out.serialize_field("p95_ms", &numbers.p95_ms)?;
+        out.serialize_field("failures", &Counts(&numbers.failures_by_category))?;
         out.end()
     }
 }
@@ -526,6 +560,17 @@ impl fmt::Display for SiteStats {
         writeln!(f, "{} · {} (UTC)", self.site_name, stats.range.label())?;
         writeln!(f, "  delivered      {}", stats.delivered)?;
         writeln!(f, "  failed         {}", stats.failed)?;
+        for (destination, numbers) in stats.destinations.iter() {
+            let name = destination.as_str();
+            writeln!(f, "    {name:<8} delivered {}", numbers.delivered)?;
+            writeln!(f, "    {name:<8} failed    {}", numbers.failed)?;
+            writeln!(
+                f,
+                "    {name:<8} latency   p50 {}, p95 {}",
+                or_dash(numbers.p50_ms),
+                or_dash(numbers.p95_ms)
+            )?;
+        }
         writeln!(
             f,
             "  success rate   {}",
@@ -539,9 +584,11 @@ impl fmt::Display for SiteStats {
         for (reason, n) in &stats.rejected_by_reason {
             writeln!(f, "    {reason:<24} {n}")?;
         }
-        writeln!(f, "  failures by category")?;
-        for (outcome, n) in &stats.failures_by_category {
-            writeln!(f, "    {:<24} {n}", outcome.as_str())?;
+        for (destination, numbers) in stats.destinations.iter() {
+            writeln!(f, "  {} failures by category", destination.as_str())?;
+            for (outcome, n) in &numbers.failures_by_category {
+                writeln!(f, "    {:<24} {n}", outcome.as_str())?;
+            }
         }
         writeln!(f, "  test deliveries (apart) {}", stats.test_deliveries)?;
         writeln!(f, "  challenges issued {}", stats.challenges_issued)?;

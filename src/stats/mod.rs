@@ -1,10 +1,11 @@
-//! Delivery statistics (SPEC §6): recording every delivery's outcome and every rejected
-//! submission's reason (never form contents, never webhook URLs), and answering range queries
-//! for a site or a whole account — tiles, a series, failures by category, latency percentiles and
-//! the latest deliveries. The dashboard draws the series (`web::dashboard::chart`).
+//! Delivery statistics (SPEC §6, §10): recording every delivery's destination and outcome and
+//! every rejected submission's reason (never form contents, never webhook URLs), and answering
+//! range queries for a site or a whole account — tiles per destination (webhook and email), a
+//! series, failures by category, latency percentiles and the latest deliveries. The dashboard
+//! draws the series (`web::dashboard::chart`).
 //!
 //! Range queries read rollups kept in the same transaction as each delivery row: counts per site,
-//! UTC hour or day, real/test and outcome, rejections per hour or day and reason, and latency
+//! UTC hour or day, destination, real/test and outcome, rejections per hour or day and reason, and latency
 //! histograms of real deliveries per site and UTC day and over all time (buckets from
 //! [`latency_bucket`]). Today and Yesterday read hourly rows, longer ranges daily rows, and
 //! "All time" the all-time histogram, so no query scans `deliveries`, which only serves the
@@ -22,7 +23,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::delivery::Outcome;
+use crate::delivery::{Destination, Outcome};
 use crate::store::deliveries::{self, SiteSet};
 use crate::store::{Store, StoreError};
 use crate::time::{DAY_MS, HOUR_MS, WEEK_MS, day_start};
@@ -148,15 +149,77 @@ impl<'a> From<Scope<'a>> for SiteSet<'a> {
     }
 }
 
+/// One value per destination; serialized as an object keyed by the destination's name
+/// (`{"webhook": …, "email": …}`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PerDestination<T> {
+    /// The webhook's.
+    pub webhook: T,
+    /// The email destination's.
+    pub email: T,
+}
+
+impl<T> PerDestination<T> {
+    /// The value of one destination.
+    pub fn get(&self, destination: Destination) -> &T {
+        match destination {
+            Destination::Webhook => &self.webhook,
+            Destination::Email => &self.email,
+        }
+    }
+
+    fn get_mut(&mut self, destination: Destination) -> &mut T {
+        match destination {
+            Destination::Webhook => &mut self.webhook,
+            Destination::Email => &mut self.email,
+        }
+    }
+
+    /// Each destination with its value, in [`Destination::ALL`] order.
+    pub fn iter(&self) -> impl Iterator<Item = (Destination, &T)> {
+        Destination::ALL.into_iter().map(move |d| (d, self.get(d)))
+    }
+}
+
+/// Real deliveries delivered and failed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    /// Delivered.
+    pub delivered: u64,
+    /// Failed, any category.
+    pub failed: u64,
+}
+
 /// One bucket of the series: real deliveries that finished in `[start_ms, start_ms + bucket_ms)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Point {
     /// The bucket's start, epoch ms.
     pub start_ms: i64,
-    /// Real deliveries delivered.
+    /// Real deliveries delivered, every destination together.
     pub delivered: u64,
-    /// Real deliveries failed.
+    /// Real deliveries failed, every destination together.
     pub failed: u64,
+    /// The same counts per destination.
+    pub destinations: PerDestination<Tally>,
+}
+
+/// The tiles and failures of one destination over a range: real deliveries only, and zeros for a
+/// destination the scope does not have (SPEC §10).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DestinationStats {
+    /// Real deliveries this destination accepted.
+    pub delivered: u64,
+    /// Real deliveries to this destination that failed, any category.
+    pub failed: u64,
+    /// `delivered / (delivered + failed)`; `None` without real deliveries to it.
+    pub success_rate: Option<f64>,
+    /// Median latency of real deliveries to it (delivered or failed), ms.
+    pub p50_ms: Option<u64>,
+    /// 95th percentile latency of real deliveries to it (delivered or failed), ms.
+    pub p95_ms: Option<u64>,
+    /// Failures per category: every one of this destination's ([`Destination::outcomes`] but
+    /// `delivered`), in that order, zeros included.
+    pub failures_by_category: Vec<(Outcome, u64)>,
 }
 
 /// One of the latest deliveries: what the list shows, never form contents.
@@ -168,6 +231,8 @@ pub struct RecentDelivery {
     pub site_id: String,
     /// The site's name.
     pub site_name: String,
+    /// Where it went (serialized as `webhook` or `email`).
+    pub destination: Destination,
     /// A test delivery (labelled as such, SPEC §6).
     pub is_test: bool,
     /// The outcome category.
@@ -188,25 +253,32 @@ pub struct Stats {
     pub start_ms: i64,
     /// End of the range, epoch ms (exclusive).
     pub end_ms: i64,
-    /// Real deliveries delivered.
+    /// Real deliveries delivered, every destination together.
     pub delivered: u64,
-    /// Real deliveries failed, any category.
+    /// Real deliveries failed, any category, every destination together.
     pub failed: u64,
-    /// `delivered / (delivered + failed)`; `None` without real deliveries.
+    /// The tiles and failures of each destination (SPEC §10's four tiles: webhook delivered and
+    /// failed, email delivered and failed).
+    pub destinations: PerDestination<DestinationStats>,
+    /// `delivered / (delivered + failed)`, every destination together; `None` without real
+    /// deliveries.
     pub success_rate: Option<f64>,
     /// Proof-of-work challenges issued by the built-in verifier.
     pub challenges_issued: u64,
     /// Challenges solved (redeemed for a token).
     pub challenges_solved: u64,
-    /// Median latency of real deliveries (delivered or failed), ms.
+    /// Median latency of real deliveries (delivered or failed, every destination together), ms.
     pub p50_ms: Option<u64>,
-    /// 95th percentile latency of real deliveries (delivered or failed), ms.
+    /// 95th percentile latency of real deliveries (delivered or failed, every destination
+    /// together), ms.
     pub p95_ms: Option<u64>,
     /// Rejected submissions.
     pub rejected: u64,
     /// Rejected submissions by reason (error code), most first.
     pub rejected_by_reason: Vec<(String, u64)>,
-    /// Real failures per category: all eight, in [`Outcome::ALL`] order, zeros included.
+    /// Real failures per category, every destination together: each failure category of
+    /// [`Outcome::ALL`], in that order, zeros included (a category two destinations share, such
+    /// as `timeout`, sums both; [`DestinationStats::failures_by_category`] tells them apart).
     pub failures_by_category: Vec<(Outcome, u64)>,
     /// Test deliveries in the range, counted apart from every tile above.
     pub test_deliveries: u64,
@@ -233,7 +305,7 @@ pub fn query(
     query::stats_of(range, rows)
 }
 
-/// Today's real deliveries `(delivered, failed)` for every site of an account, keyed by site
+/// Today's real deliveries `(delivered, failed)`, every destination together, for every site of an account, keyed by site
 /// id; sites without any today are present with zeros. Blocking: call it off the async workers.
 pub fn today_counts(
     store: &Store,

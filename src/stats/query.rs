@@ -1,15 +1,15 @@
 //! Range queries (SPEC §6): what a range reads (its bounds, series buckets and rollup grain), and
 //! the [`Stats`] and today's per-site counts made of the rows the store reads in one snapshot.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
-use crate::delivery::Outcome;
+use crate::delivery::{Destination, Outcome};
 use crate::store::StoreError;
 use crate::store::deliveries::{Grain, RangeQuery, RangeRows, SiteCounts};
 use crate::time::DAY_MS;
 
 use super::latency::percentile;
-use super::{Point, Range, RecentDelivery, Stats};
+use super::{DestinationStats, PerDestination, Point, Range, RecentDelivery, Stats};
 
 /// A bound on the series length, whatever timestamps the database holds.
 const MAX_POINTS: i64 = 100_000;
@@ -18,6 +18,19 @@ const RECENT: usize = 20;
 
 fn parse_outcome(name: &str) -> Result<Outcome, StoreError> {
     Outcome::parse(name).ok_or_else(|| StoreError::Corrupt(format!("delivery outcome {name:?}")))
+}
+
+fn parse_destination(name: &str) -> Result<Destination, StoreError> {
+    Destination::parse(name)
+        .ok_or_else(|| StoreError::Corrupt(format!("delivery destination {name:?}")))
+}
+
+fn rate(delivered: u64, failed: u64) -> Option<f64> {
+    match delivered + failed {
+        0 => None,
+        // Counts stay far below 2^52, where f64 is exact.
+        total => Some(delivered as f64 / total as f64),
+    }
 }
 
 fn outcome_index(outcome: Outcome) -> usize {
@@ -69,43 +82,80 @@ pub(super) fn stats_of(range: Range, rows: RangeRows) -> Result<Stats, StoreErro
             start_ms: start_ms.saturating_add(i.saturating_mul(bucket_ms)),
             delivered: 0,
             failed: 0,
+            destinations: PerDestination::default(),
         })
         .collect();
 
-    let mut by_outcome = [0u64; Outcome::ALL.len()];
+    let mut by_outcome: PerDestination<[u64; Outcome::ALL.len()]> = PerDestination::default();
     let mut test_deliveries = 0u64;
     for slot in rows.slots {
         let outcome = parse_outcome(&slot.outcome)?;
+        let destination = parse_destination(&slot.destination)?;
         if slot.is_test {
             test_deliveries += slot.count;
             continue;
         }
-        by_outcome[outcome_index(outcome)] += slot.count;
+        by_outcome.get_mut(destination)[outcome_index(outcome)] += slot.count;
         let point = usize::try_from(slot.slot)
             .ok()
             .and_then(|i| series.get_mut(i));
         if let Some(point) = point {
+            let tally = point.destinations.get_mut(destination);
             if outcome == Outcome::Delivered {
                 point.delivered += slot.count;
+                tally.delivered += slot.count;
             } else {
                 point.failed += slot.count;
+                tally.failed += slot.count;
             }
         }
     }
-    let delivered = by_outcome[outcome_index(Outcome::Delivered)];
-    let failures_by_category: Vec<(Outcome, u64)> = Outcome::WEBHOOK
+    let mut histograms: PerDestination<Vec<(u32, u64)>> = PerDestination::default();
+    let mut histogram: BTreeMap<u32, u64> = BTreeMap::new();
+    for (destination, bucket, n) in rows.latency {
+        // Read in ascending bucket order per destination, as `percentile` wants them.
+        histograms
+            .get_mut(parse_destination(&destination)?)
+            .push((bucket, n));
+        *histogram.entry(bucket).or_default() += n;
+    }
+    let histogram: Vec<(u32, u64)> = histogram.into_iter().collect();
+    let of_destination = |destination: Destination| {
+        let counts = by_outcome.get(destination);
+        let failures_by_category: Vec<(Outcome, u64)> = destination
+            .outcomes()
+            .iter()
+            .filter(|&&o| o != Outcome::Delivered)
+            .map(|&o| (o, counts[outcome_index(o)]))
+            .collect();
+        let delivered = counts[outcome_index(Outcome::Delivered)];
+        let failed = failures_by_category.iter().map(|&(_, n)| n).sum::<u64>();
+        let latency = histograms.get(destination);
+        DestinationStats {
+            delivered,
+            failed,
+            success_rate: rate(delivered, failed),
+            p50_ms: percentile(latency, 50),
+            p95_ms: percentile(latency, 95),
+            failures_by_category,
+        }
+    };
+    let destinations = PerDestination {
+        webhook: of_destination(Destination::Webhook),
+        email: of_destination(Destination::Email),
+    };
+    let failures_by_category: Vec<(Outcome, u64)> = Outcome::ALL
         .into_iter()
         .filter(|&o| o != Outcome::Delivered)
-        .map(|o| (o, by_outcome[outcome_index(o)]))
+        .map(|o| {
+            let i = outcome_index(o);
+            (o, by_outcome.webhook[i] + by_outcome.email[i])
+        })
         .collect();
-    let failed = failures_by_category.iter().map(|&(_, n)| n).sum::<u64>();
-    let success_rate = match delivered + failed {
-        0 => None,
-        // Counts stay far below 2^52, where f64 is exact.
-        total => Some(delivered as f64 / total as f64),
-    };
+    let delivered = destinations.webhook.delivered + destinations.email.delivered;
+    let failed = destinations.webhook.failed + destinations.email.failed;
+    let success_rate = rate(delivered, failed);
 
-    let histogram = rows.latency;
     let rejected_by_reason = rows.rejections;
     let challenges = rows.challenges;
     let recent = rows
@@ -114,6 +164,7 @@ pub(super) fn stats_of(range: Range, rows: RangeRows) -> Result<Stats, StoreErro
         .map(|row| {
             Ok(RecentDelivery {
                 at_ms: row.at_ms,
+                destination: parse_destination(&row.destination)?,
                 outcome: parse_outcome(&row.outcome)?,
                 http_status: row
                     .http_status
@@ -136,6 +187,7 @@ pub(super) fn stats_of(range: Range, rows: RangeRows) -> Result<Stats, StoreErro
         end_ms,
         delivered,
         failed,
+        destinations,
         success_rate,
         challenges_issued: challenges.issued,
         challenges_solved: challenges.solved,

@@ -1,17 +1,25 @@
-//! Recording statistics (SPEC §6): every delivery's outcome, status and latency bucket, and every
-//! rejected submission's reason (never form contents, never webhook URLs), either queued for the
-//! store's batch writer or written at once on a caller's connection.
+//! Recording statistics (SPEC §6, §10): every delivery's destination, outcome, status and latency
+//! bucket, and every rejected submission's reason (never form contents, never webhook URLs or
+//! addresses), either queued for the store's batch writer or written at once on a caller's
+//! connection.
 
-use crate::delivery::{Kind, Report};
+use crate::delivery::{Destination, Kind, Report};
 use crate::store::deliveries::{self, NewDelivery, NewRejection, Record};
 use crate::store::{Connection, Store, StoreError};
 
 use super::latency::latency_bucket;
 
-fn delivery_record(site_id: &str, at_ms: i64, kind: Kind, report: &Report) -> Record {
+fn delivery_record(
+    site_id: &str,
+    at_ms: i64,
+    destination: Destination,
+    kind: Kind,
+    report: &Report,
+) -> Record {
     Record::Delivery(NewDelivery {
         site_id: site_id.to_owned(),
         at_ms,
+        destination: destination.as_str(),
         is_test: kind == Kind::Test,
         outcome: report.outcome.as_str(),
         http_status: report.http_status,
@@ -35,10 +43,14 @@ pub fn record_delivery_sync(
     conn: &Connection,
     site_id: &str,
     at_ms: i64,
+    destination: Destination,
     kind: Kind,
     report: &Report,
 ) -> Result<(), StoreError> {
-    deliveries::insert(conn, delivery_record(site_id, at_ms, kind, report))
+    deliveries::insert(
+        conn,
+        delivery_record(site_id, at_ms, destination, kind, report),
+    )
 }
 
 /// Records one delivery that finished at `at_ms`, with its rollups, and waits until it is
@@ -47,10 +59,11 @@ pub async fn record_delivery(
     store: &Store,
     site_id: &str,
     at_ms: i64,
+    destination: Destination,
     kind: Kind,
     report: &Report,
 ) -> Result<(), StoreError> {
-    store.record(delivery_record(site_id, at_ms, kind, report));
+    store.record(delivery_record(site_id, at_ms, destination, kind, report));
     store.flush().await
 }
 
@@ -61,10 +74,11 @@ pub fn record_delivery_later(
     store: &Store,
     site_id: &str,
     at_ms: i64,
+    destination: Destination,
     kind: Kind,
     report: &Report,
 ) {
-    store.record(delivery_record(site_id, at_ms, kind, report));
+    store.record(delivery_record(site_id, at_ms, destination, kind, report));
 }
 
 /// Counts one rejected submission on `conn`, in the UTC hour of `at_ms`. The blocking twin of

@@ -1,7 +1,8 @@
 //! SQL for delivery records, rejection counters and the statistics rollups that answer range
 //! queries without scanning `deliveries`: counts per hour and per day (`delivery_hourly`,
 //! `delivery_daily`, `rejections`, `rejections_daily`) and latency histograms per day and over
-//! all time (`latency_daily`, `latency_total`); and the reads of one statistics query, run in
+//! all time (`latency_daily`, `latency_total`), the delivery ones per destination (`webhook` or
+//! `email`, SPEC §10); and the reads of one statistics query, run in
 //! one snapshot ([`read_range`], [`read_site_counts`]).
 
 use std::collections::BTreeMap;
@@ -19,6 +20,8 @@ pub struct NewDelivery {
     pub site_id: String,
     /// When it finished, epoch ms.
     pub at_ms: i64,
+    /// The destination's name (`webhook` or `email`).
+    pub destination: &'static str,
     /// A test delivery.
     pub is_test: bool,
     /// The outcome category name.
@@ -74,10 +77,10 @@ pub fn insert(conn: &Connection, record: Record) -> Result<(), StoreError> {
 /// that each rollup row is updated once per batch however many records it counts.
 #[derive(Default)]
 struct Rollups<'a> {
-    hourly: BTreeMap<(&'a str, i64, bool, &'static str), i64>,
-    daily: BTreeMap<(&'a str, i64, bool, &'static str), i64>,
-    latency_daily: BTreeMap<(&'a str, i64, u32), i64>,
-    latency_total: BTreeMap<(&'a str, u32), i64>,
+    hourly: BTreeMap<(&'a str, i64, &'static str, bool, &'static str), i64>,
+    daily: BTreeMap<(&'a str, i64, &'static str, bool, &'static str), i64>,
+    latency_daily: BTreeMap<(&'a str, i64, &'static str, u32), i64>,
+    latency_total: BTreeMap<(&'a str, &'static str, u32), i64>,
     rejections: BTreeMap<(&'a str, i64, &'static str), i64>,
     rejections_daily: BTreeMap<(&'a str, i64, &'static str), i64>,
 }
@@ -86,24 +89,24 @@ impl<'a> Rollups<'a> {
     fn add(&mut self, record: &'a Record) {
         match record {
             Record::Delivery(d) => {
-                let site = d.site_id.as_str();
+                let (site, to) = (d.site_id.as_str(), d.destination);
                 *self
                     .hourly
-                    .entry((site, hour_of(d.at_ms), d.is_test, d.outcome))
+                    .entry((site, hour_of(d.at_ms), to, d.is_test, d.outcome))
                     .or_default() += 1;
                 *self
                     .daily
-                    .entry((site, day_start(d.at_ms), d.is_test, d.outcome))
+                    .entry((site, day_start(d.at_ms), to, d.is_test, d.outcome))
                     .or_default() += 1;
                 // SPEC §6: latency tiles describe real deliveries only.
                 if !d.is_test {
                     *self
                         .latency_daily
-                        .entry((site, day_start(d.at_ms), d.latency_bucket))
+                        .entry((site, day_start(d.at_ms), to, d.latency_bucket))
                         .or_default() += 1;
                     *self
                         .latency_total
-                        .entry((site, d.latency_bucket))
+                        .entry((site, to, d.latency_bucket))
                         .or_default() += 1;
                 }
             }
@@ -124,35 +127,41 @@ impl<'a> Rollups<'a> {
     fn write(&self, conn: &Connection) -> Result<(), StoreError> {
         upsert_each(
             conn,
-            "INSERT INTO delivery_hourly (site_id, hour_ms, is_test, outcome, count)
-             VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (site_id, hour_ms, is_test, outcome)
+            "INSERT INTO delivery_hourly (site_id, hour_ms, destination, is_test, outcome, count)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (site_id, hour_ms, destination, is_test, outcome)
              DO UPDATE SET count = count + excluded.count",
             self.hourly
                 .iter()
-                .map(|(&(s, h, t, o), &n)| (s, h, t, o, n)),
+                .map(|(&(s, h, d, t, o), &n)| (s, h, d, t, o, n)),
         )?;
         upsert_each(
             conn,
-            "INSERT INTO delivery_daily (site_id, day_ms, is_test, outcome, count)
-             VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (site_id, day_ms, is_test, outcome)
+            "INSERT INTO delivery_daily (site_id, day_ms, destination, is_test, outcome, count)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (site_id, day_ms, destination, is_test, outcome)
              DO UPDATE SET count = count + excluded.count",
-            self.daily.iter().map(|(&(s, d, t, o), &n)| (s, d, t, o, n)),
+            self.daily
+                .iter()
+                .map(|(&(s, day, d, t, o), &n)| (s, day, d, t, o, n)),
         )?;
         upsert_each(
             conn,
-            "INSERT INTO latency_daily (site_id, day_ms, bucket, count) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (site_id, day_ms, bucket) DO UPDATE SET count = count + excluded.count",
+            "INSERT INTO latency_daily (site_id, day_ms, destination, bucket, count)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (site_id, day_ms, destination, bucket)
+             DO UPDATE SET count = count + excluded.count",
             self.latency_daily
                 .iter()
-                .map(|(&(s, d, b), &n)| (s, d, b, n)),
+                .map(|(&(s, day, d, b), &n)| (s, day, d, b, n)),
         )?;
         upsert_each(
             conn,
-            "INSERT INTO latency_total (site_id, bucket, count) VALUES (?1, ?2, ?3)
-             ON CONFLICT (site_id, bucket) DO UPDATE SET count = count + excluded.count",
-            self.latency_total.iter().map(|(&(s, b), &n)| (s, b, n)),
+            "INSERT INTO latency_total (site_id, destination, bucket, count) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (site_id, destination, bucket) DO UPDATE SET count = count + excluded.count",
+            self.latency_total
+                .iter()
+                .map(|(&(s, d, b), &n)| (s, d, b, n)),
         )?;
         upsert_each(
             conn,
@@ -214,8 +223,9 @@ fn write_records_in(conn: &Connection, records: &[Record]) -> Result<usize, Stor
     let mut known: Option<(&str, bool)> = None;
     let mut skipped = 0;
     let mut insert = conn.prepare_cached(
-        "INSERT INTO deliveries (site_id, at_ms, is_test, outcome, http_status, latency_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO deliveries
+             (site_id, at_ms, destination, is_test, outcome, http_status, latency_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
     for record in records {
         let site = record.site_id();
@@ -236,6 +246,7 @@ fn write_records_in(conn: &Connection, records: &[Record]) -> Result<usize, Stor
             insert.execute(params![
                 d.site_id,
                 d.at_ms,
+                d.destination,
                 d.is_test,
                 d.outcome,
                 d.http_status,
@@ -384,11 +395,13 @@ pub(super) fn first_hour(conn: &Connection, set: SiteSet<'_>) -> Result<Option<i
     Ok(firsts.into_iter().flatten().min())
 }
 
-/// Delivery counts of one slot of a range, real or test, for one outcome.
+/// Delivery counts of one slot of a range, for one destination, real or test, and outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SlotCount {
     /// The slot: `(hour_ms - start) / slot_ms`.
     pub slot: i64,
+    /// The destination's name.
+    pub destination: String,
     /// Test deliveries.
     pub is_test: bool,
     /// The outcome category name.
@@ -398,7 +411,7 @@ pub struct SlotCount {
 }
 
 /// Delivery counts in `[start_ms, end_ms)` grouped into slots of `slot_ms` from `start_ms`,
-/// real/test and outcome, read from the `grain` rollup. `start_ms` and `slot_ms` are whole
+/// destination, real/test and outcome, read from the `grain` rollup. `start_ms` and `slot_ms` are whole
 /// hours, or whole days for [`Grain::Day`].
 pub(super) fn slot_counts(
     conn: &Connection,
@@ -411,37 +424,45 @@ pub(super) fn slot_counts(
     let (filter, value) = set.filter();
     let (table, time) = grain.deliveries();
     let sql = format!(
-        "SELECT ({time} - ?2) / ?4, is_test, outcome, SUM(count) FROM {table}
+        "SELECT ({time} - ?2) / ?4, destination, is_test, outcome, SUM(count) FROM {table}
          WHERE {filter} AND {time} >= ?2 AND {time} < ?3
-         GROUP BY 1, 2, 3"
+         GROUP BY 1, 2, 3, 4"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params![value, start_ms, end_ms, slot_ms.max(1)], |r| {
         Ok(SlotCount {
             slot: r.get(0)?,
-            is_test: r.get(1)?,
-            outcome: r.get(2)?,
-            count: count(r.get(3)?),
+            destination: r.get(1)?,
+            is_test: r.get(2)?,
+            outcome: r.get(3)?,
+            count: count(r.get(4)?),
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// The latency histogram of real deliveries on the UTC days in `[start_ms, end_ms)`, or over all
-/// time when `days` is `None`: `(bucket, count)` by ascending bucket.
+/// The latency histograms of real deliveries on the UTC days in `[start_ms, end_ms)`, or over
+/// all time when `days` is `None`: `(destination, bucket, count)` by destination and ascending
+/// bucket.
 pub(super) fn latency_histogram(
     conn: &Connection,
     set: SiteSet<'_>,
     days: Option<(i64, i64)>,
-) -> Result<Vec<(u32, u64)>, StoreError> {
+) -> Result<Vec<(String, u32, u64)>, StoreError> {
     let (filter, value) = set.filter();
-    let read = |r: &rusqlite::Row<'_>| Ok((r.get::<_, i64>(0)?, count(r.get(1)?)));
-    let rows: Vec<(i64, u64)> = match days {
+    let read = |r: &rusqlite::Row<'_>| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            count(r.get(2)?),
+        ))
+    };
+    let rows: Vec<(String, i64, u64)> = match days {
         Some((start_ms, end_ms)) => {
             let sql = format!(
-                "SELECT bucket, SUM(count) FROM latency_daily
+                "SELECT destination, bucket, SUM(count) FROM latency_daily
                  WHERE {filter} AND day_ms >= ?2 AND day_ms < ?3
-                 GROUP BY bucket ORDER BY bucket"
+                 GROUP BY destination, bucket ORDER BY destination, bucket"
             );
             let mut stmt = conn.prepare_cached(&sql)?;
             stmt.query_map(params![value, start_ms, end_ms], read)?
@@ -449,8 +470,8 @@ pub(super) fn latency_histogram(
         }
         None => {
             let sql = format!(
-                "SELECT bucket, SUM(count) FROM latency_total WHERE {filter}
-                 GROUP BY bucket ORDER BY bucket"
+                "SELECT destination, bucket, SUM(count) FROM latency_total WHERE {filter}
+                 GROUP BY destination, bucket ORDER BY destination, bucket"
             );
             let mut stmt = conn.prepare_cached(&sql)?;
             stmt.query_map(params![value], read)?
@@ -458,9 +479,9 @@ pub(super) fn latency_histogram(
         }
     };
     rows.into_iter()
-        .map(|(bucket, n)| {
+        .map(|(destination, bucket, n)| {
             u32::try_from(bucket)
-                .map(|b| (b, n))
+                .map(|b| (destination, b, n))
                 .map_err(|_| StoreError::Corrupt(format!("latency bucket {bucket}")))
         })
         .collect()
@@ -500,6 +521,8 @@ pub struct DeliveryRow {
     pub site_id: String,
     /// The site's name.
     pub site_name: String,
+    /// The destination's name.
+    pub destination: String,
     /// A test delivery.
     pub is_test: bool,
     /// The outcome category name.
@@ -517,7 +540,8 @@ fn latest_of_site(
     limit: usize,
 ) -> Result<Vec<DeliveryRow>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT d.id, d.at_ms, d.site_id, s.name, d.is_test, d.outcome, d.http_status, d.latency_ms
+        "SELECT d.id, d.at_ms, d.site_id, s.name, d.destination, d.is_test, d.outcome,
+                d.http_status, d.latency_ms
          FROM deliveries d JOIN sites s ON s.id = d.site_id
          WHERE d.site_id = ?1 AND d.at_ms >= ?2 AND d.at_ms < ?3
          ORDER BY d.at_ms DESC, d.id DESC LIMIT ?4",
@@ -535,10 +559,11 @@ fn latest_of_site(
                 at_ms: r.get(1)?,
                 site_id: r.get(2)?,
                 site_name: r.get(3)?,
-                is_test: r.get(4)?,
-                outcome: r.get(5)?,
-                http_status: r.get(6)?,
-                latency_ms: r.get(7)?,
+                destination: r.get(4)?,
+                is_test: r.get(5)?,
+                outcome: r.get(6)?,
+                http_status: r.get(7)?,
+                latency_ms: r.get(8)?,
             })
         },
     )?;
@@ -578,8 +603,8 @@ pub(super) fn account_site_ids(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Real delivery counts in `[start_ms, end_ms)` for each site of an account that has any:
-/// `(site_id, outcome, count)`.
+/// Real delivery counts in `[start_ms, end_ms)` for each site of an account that has any, every
+/// destination together: `(site_id, outcome, count)`.
 pub(super) fn real_counts_by_site(
     conn: &Connection,
     account_id: i64,
@@ -635,10 +660,10 @@ pub struct RangeQuery {
 pub struct RangeRows {
     /// What was read.
     pub query: RangeQuery,
-    /// Delivery counts per slot, real/test and outcome (`slot_counts`).
+    /// Delivery counts per slot, destination, real/test and outcome (`slot_counts`).
     pub slots: Vec<SlotCount>,
-    /// The latency histogram, by ascending bucket (`latency_histogram`).
-    pub latency: Vec<(u32, u64)>,
+    /// The latency histograms per destination, by ascending bucket (`latency_histogram`).
+    pub latency: Vec<(String, u32, u64)>,
     /// Rejections by reason, most first (`rejections_by_reason`).
     pub rejections: Vec<(String, u64)>,
     /// Challenges issued and solved (`challenge_counts`).

@@ -52,6 +52,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "email_destination",
         include_str!("../../migrations/0009_email_destination.sql"),
     ),
+    (
+        10,
+        "destinations",
+        include_str!("../../migrations/0010_destinations.sql"),
+    ),
 ];
 
 /// Applies every migration not yet recorded; returns the versions applied now. Each migration

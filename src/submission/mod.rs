@@ -179,8 +179,15 @@ fn record(services: &Services, site: &Site, submission: &Submission<'_>, deliver
     let finished = services.clock.now_ms();
     let kind = submission.kind();
     for (destination, report) in deliveries.iter() {
-        crate::stats::record_delivery_later(&services.store, &site.id, finished, kind, report);
-        services.metrics.delivery(kind, report);
+        crate::stats::record_delivery_later(
+            &services.store,
+            &site.id,
+            finished,
+            *destination,
+            kind,
+            report,
+        );
+        services.metrics.delivery(*destination, kind, report);
         tracing::info!(
             site_id = %site.id,
             destination = destination.as_str(),

@@ -913,7 +913,7 @@ async fn a_kill_9_under_load_loses_no_accepted_token_and_leaves_a_consistent_dat
 #[test]
 fn site_stats_prints_the_dashboards_numbers() {
     use caputchin_forwarder::clock::Clock as _;
-    use caputchin_forwarder::delivery::{Kind, Outcome, Report};
+    use caputchin_forwarder::delivery::{Destination, Kind, Outcome, Report};
     let dir = tempfile::tempdir().unwrap();
     let receiver = crate::receiver::Receiver::start();
     let (key, _) = receiving_site(dir.path(), &receiver.url());
@@ -922,10 +922,12 @@ fn site_stats_prints_the_dashboards_numbers() {
     let site_id = listed["sites"][0]["site_id"].as_str().unwrap().to_owned();
     let conn = rusqlite::Connection::open(dir.path().join("db/forwarder.db")).unwrap();
     let now = caputchin_forwarder::clock::SystemClock.now_ms();
-    for (outcome, status, latency) in [
-        (Outcome::Delivered, Some(200), 20),
-        (Outcome::Delivered, Some(200), 40),
-        (Outcome::Http5xx, Some(503), 60),
+    for (destination, outcome, status, latency) in [
+        (Destination::Webhook, Outcome::Delivered, Some(200), 20),
+        (Destination::Webhook, Outcome::Delivered, Some(200), 40),
+        (Destination::Webhook, Outcome::Http5xx, Some(503), 60),
+        (Destination::Email, Outcome::Delivered, None, 30),
+        (Destination::Email, Outcome::Smtp4xx, None, 50),
     ] {
         let report = Report {
             outcome,
@@ -938,8 +940,15 @@ fn site_stats_prints_the_dashboards_numbers() {
             smtp_reply: None,
             detail: String::new(),
         };
-        caputchin_forwarder::stats::record_delivery_sync(&conn, &site_id, now, Kind::Real, &report)
-            .unwrap();
+        caputchin_forwarder::stats::record_delivery_sync(
+            &conn,
+            &site_id,
+            now,
+            destination,
+            Kind::Real,
+            &report,
+        )
+        .unwrap();
     }
     caputchin_forwarder::stats::record_rejection_sync(&conn, &site_id, now, "missing-token")
         .unwrap();
@@ -958,14 +967,43 @@ fn site_stats_prints_the_dashboards_numbers() {
 
     assert!(out.status.success(), "{}", stderr(&out));
     let stats: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
-    assert_eq!(stats["delivered"], 2);
-    assert_eq!(stats["failed"], 1);
+    // Every destination together at the top, each on its own under `destinations`.
+    assert_eq!(stats["delivered"], 3);
+    assert_eq!(stats["failed"], 2);
     assert_eq!(stats["p50_ms"], 40);
     assert_eq!(stats["p95_ms"], 60);
     assert_eq!(stats["rejected_by_reason"]["missing-token"], 1);
     assert_eq!(stats["failures_by_category"]["http-5xx"], 1);
+    assert_eq!(stats["failures_by_category"]["smtp-4xx"], 1);
+    let webhook = &stats["destinations"]["webhook"];
+    let email = &stats["destinations"]["email"];
+    assert_eq!(
+        (&webhook["delivered"], &webhook["failed"]),
+        (&2.into(), &1.into())
+    );
+    assert_eq!(
+        (&email["delivered"], &email["failed"]),
+        (&1.into(), &1.into())
+    );
+    assert_eq!(webhook["failures"]["http-5xx"], 1);
+    assert_eq!(webhook["failures"].as_object().unwrap().len(), 8);
+    assert!(webhook["failures"].get("smtp-4xx").is_none());
+    assert_eq!(email["failures"]["smtp-4xx"], 1);
+    assert_eq!(email["failures"]["auth"], 0);
+    assert_eq!(email["failures"].as_object().unwrap().len(), 6);
+    assert_eq!(email["success_rate"], 0.5);
+    assert_eq!(
+        (&webhook["p50_ms"], &webhook["p95_ms"]),
+        (&40.into(), &60.into())
+    );
+    assert_eq!(
+        (&email["p50_ms"], &email["p95_ms"]),
+        (&30.into(), &50.into())
+    );
     assert_eq!(stats["test_deliveries"], 1);
-    assert!(stdout(&text).contains("delivered      2"));
+    assert!(stdout(&text).contains("delivered      3"));
+    assert!(stdout(&text).contains("email    failed    1"));
+    assert!(stdout(&text).contains("email    latency   p50 30 ms, p95 50 ms"));
     assert!(!bad.status.success());
 }
 

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use caputchin_forwarder::clock::Clock as _;
-use caputchin_forwarder::delivery::{Kind, Outcome, Report};
+use caputchin_forwarder::delivery::{Destination, Kind, Outcome, Report};
 
 use crate::helpers::{Answer, OWNER, TestApp, answer, spawn_app, spawn_app_with};
 
@@ -544,26 +544,48 @@ async fn statistics_tiles_equal_the_recorded_deliveries() {
         smtp_reply: None,
         detail: String::new(),
     };
-    // Latencies 10..=100 ms for 10 real deliveries: nearest-rank p50 = 50, p95 = 100.
+    let record = |destination, kind, r: Report| {
+        let store = app.state.store.clone();
+        let id = id.clone();
+        async move {
+            caputchin_forwarder::stats::record_delivery(&store, &id, now, destination, kind, &r)
+                .await
+                .unwrap();
+        }
+    };
+    // Webhook: 8 delivered at 10..=80 ms, a 5xx at 90 and a timeout at 100. Email: 3 delivered
+    // and an smtp-5xx at 50 ms, a timeout at 100. Nearest-rank over all 15: p50 = 50, p95 = 100.
     for i in 1..=8u64 {
         let r = report(Outcome::Delivered, Some(200), i * 10);
-        caputchin_forwarder::stats::record_delivery(&app.state.store, &id, now, Kind::Real, &r)
-            .await
-            .unwrap();
+        record(Destination::Webhook, Kind::Real, r).await;
     }
     for (outcome, status, latency) in [
         (Outcome::Http5xx, Some(500), 90),
         (Outcome::Timeout, None, 100),
     ] {
-        let r = report(outcome, status, latency);
-        caputchin_forwarder::stats::record_delivery(&app.state.store, &id, now, Kind::Real, &r)
-            .await
-            .unwrap();
+        record(
+            Destination::Webhook,
+            Kind::Real,
+            report(outcome, status, latency),
+        )
+        .await;
+    }
+    for (outcome, latency) in [
+        (Outcome::Delivered, 50),
+        (Outcome::Delivered, 50),
+        (Outcome::Delivered, 50),
+        (Outcome::Smtp5xx, 50),
+        (Outcome::Timeout, 100),
+    ] {
+        record(
+            Destination::Email,
+            Kind::Real,
+            report(outcome, None, latency),
+        )
+        .await;
     }
     let t = report(Outcome::Delivered, Some(200), 5);
-    caputchin_forwarder::stats::record_delivery(&app.state.store, &id, now, Kind::Test, &t)
-        .await
-        .unwrap();
+    record(Destination::Webhook, Kind::Test, t).await;
     for reason in ["missing-token", "missing-token", "invalid-token"] {
         caputchin_forwarder::stats::record_rejection(&app.state.store, &id, now, reason);
     }
@@ -572,17 +594,41 @@ async fn statistics_tiles_equal_the_recorded_deliveries() {
     let page = browser.get(&format!("/sites/{id}/stats?range=today")).await;
 
     assert_eq!(page.status, 200);
-    assert_eq!(tile(&page.text, "tile-delivered"), "8");
-    assert_eq!(tile(&page.text, "tile-failed"), "2");
+    assert_eq!(tile(&page.text, "tile-webhook-delivered"), "8");
+    assert_eq!(tile(&page.text, "tile-webhook-failed"), "2");
+    assert_eq!(tile(&page.text, "tile-email-delivered"), "3");
+    assert_eq!(tile(&page.text, "tile-email-failed"), "2");
     assert_eq!(tile(&page.text, "tile-rejected"), "3");
-    assert_eq!(tile(&page.text, "tile-success"), "80.0%");
+    assert_eq!(tile(&page.text, "tile-success"), "73.3%");
     assert_eq!(tile(&page.text, "tile-p50"), "50 ms");
     assert_eq!(tile(&page.text, "tile-p95"), "100 ms");
     assert!(page.text.contains("counted apart: 1."));
     assert!(page.text.contains("<svg"));
+    // Failures by category, one table per destination, each with its own categories.
+    let failures = |destination: &str| {
+        let start = page
+            .text
+            .find(&format!("<table id=\"failures-{destination}\">"))
+            .unwrap();
+        let end = start + page.text[start..].find("</table>").unwrap();
+        page.text[start..end].to_owned()
+    };
+    let (webhook, email) = (failures("webhook"), failures("email"));
+    assert!(webhook.contains("<code>http-5xx</code></td><td class=\"num\">1"));
+    assert!(webhook.contains("<code>timeout</code></td><td class=\"num\">1"));
+    assert!(webhook.contains("<code>blocked-destination</code></td><td class=\"num\">0"));
+    assert!(!webhook.contains("smtp-5xx"));
+    assert!(email.contains("<code>smtp-5xx</code></td><td class=\"num\">1"));
+    assert!(email.contains("<code>timeout</code></td><td class=\"num\">1"));
+    assert!(email.contains("<code>auth</code></td><td class=\"num\">0"));
+    assert!(!email.contains("http-5xx"));
     assert!(
         page.text
-            .contains("<code>http-5xx</code></td><td class=\"num\">1")
+            .contains("<td data-label=\"Destination\">email</td>")
+    );
+    assert!(
+        page.text
+            .contains("<td data-label=\"Destination\">webhook</td>")
     );
     assert!(
         page.text
@@ -595,9 +641,11 @@ async fn statistics_tiles_equal_the_recorded_deliveries() {
     let yesterday = browser
         .get(&format!("/sites/{id}/stats?range=yesterday"))
         .await;
-    assert_eq!(tile(&yesterday.text, "tile-delivered"), "0");
+    assert_eq!(tile(&yesterday.text, "tile-webhook-delivered"), "0");
+    assert_eq!(tile(&yesterday.text, "tile-email-delivered"), "0");
     let account = browser.get("/stats?range=all").await;
-    assert_eq!(tile(&account.text, "tile-delivered"), "8");
+    assert_eq!(tile(&account.text, "tile-webhook-delivered"), "8");
+    assert_eq!(tile(&account.text, "tile-email-failed"), "2");
 }
 
 #[actix_web::test]

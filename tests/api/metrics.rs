@@ -7,7 +7,7 @@ use std::io::Write as _;
 use std::process::{Command, Stdio};
 
 use caputchin_forwarder::clock::Clock as _;
-use caputchin_forwarder::delivery::{Destination, Outcome};
+use caputchin_forwarder::delivery::{Destination, Kind, Outcome, Report};
 use caputchin_forwarder::metrics::{SITEVERIFY_RESULTS, SUBMISSION_RESULTS};
 use caputchin_forwarder::stats::{self, Range, Scope, Stats};
 use serde_json::json;
@@ -133,7 +133,7 @@ fn value(all: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
 #[derive(Default)]
 struct Done {
     submissions: HashMap<&'static str, u64>,
-    deliveries: HashMap<(&'static str, &'static str), u64>,
+    deliveries: HashMap<(&'static str, &'static str, &'static str), u64>,
     challenges: u64,
     redeems: HashMap<&'static str, u64>,
     siteverify: HashMap<&'static str, u64>,
@@ -148,18 +148,18 @@ impl Done {
         bump(&mut self.submissions, result);
     }
 
-    fn delivery(&mut self, kind: &'static str, outcome: &'static str) {
-        bump(&mut self.deliveries, (kind, outcome));
+    fn delivery(&mut self, destination: &'static str, kind: &'static str, outcome: &'static str) {
+        bump(&mut self.deliveries, (destination, kind, outcome));
     }
 
     fn redeem(&mut self, result: &'static str) {
         bump(&mut self.redeems, result);
     }
 
-    fn deliveries_of(&self, kind: &str) -> u64 {
+    fn deliveries_of(&self, destination: &str, kind: &str) -> u64 {
         self.deliveries
             .iter()
-            .filter(|((k, _), _)| *k == kind)
+            .filter(|((d, k, _), _)| *d == destination && *k == kind)
             .map(|(_, n)| n)
             .sum()
     }
@@ -199,6 +199,8 @@ fn rejected(stats: &Stats, reason: &str) -> u64 {
 
 fn failures(stats: &Stats, outcome: Outcome) -> u64 {
     stats
+        .destinations
+        .webhook
         .failures_by_category
         .iter()
         .find(|(o, _)| *o == outcome)
@@ -234,13 +236,13 @@ async fn every_counter_equals_a_known_mix_of_traffic_and_agrees_with_the_site_st
         let ok = post_with_fresh_token(&app, delivering.site_key.as_str(), &mut done).await;
         assert_eq!(ok.status, 200, "{}", ok.text);
         done.submission("delivered");
-        done.delivery("real", "delivered");
+        done.delivery("webhook", "real", "delivered");
     }
     for _ in 0..2 {
         let failed = post_with_fresh_token(&app, broken.site_key.as_str(), &mut done).await;
         assert_eq!(failed.json["error"], "delivery-failed", "{}", failed.text);
         done.submission("delivery-failed");
-        done.delivery("real", "http-5xx");
+        done.delivery("webhook", "real", "http-5xx");
     }
     // Refusals of one site: no token, forged tokens, and a token spent by siteverify.
     let key = refusing.site_key.as_str();
@@ -335,7 +337,21 @@ async fn every_counter_equals_a_known_mix_of_traffic_and_agrees_with_the_site_st
         let deliveries = caputchin_forwarder::test_delivery::run(&app.state, &client, &site).await;
         let report = deliveries.get(Destination::Webhook).unwrap();
         assert_eq!(report.outcome, outcome, "{}", report.detail);
-        done.delivery("test", outcome.as_str());
+        done.delivery("webhook", "test", outcome.as_str());
+    }
+    // Email outcomes, counted as a submission's or a Test delivery's record counts them (these
+    // tests run no relay).
+    for (kind, kind_name, outcome) in [
+        (Kind::Real, "real", Outcome::Delivered),
+        (Kind::Real, "real", Outcome::Delivered),
+        (Kind::Real, "real", Outcome::Smtp5xx),
+        (Kind::Test, "test", Outcome::Auth),
+    ] {
+        let report = Report::failed(outcome, String::new());
+        app.state
+            .metrics
+            .delivery(Destination::Email, kind, &report);
+        done.delivery("email", kind_name, outcome.as_str());
     }
     app.state.store.flush().await.unwrap();
 
@@ -349,35 +365,59 @@ async fn every_counter_equals_a_known_mix_of_traffic_and_agrees_with_the_site_st
             "submissions {result}"
         );
     }
-    for kind in ["real", "test"] {
-        for outcome in Outcome::WEBHOOK.map(Outcome::as_str) {
+    for destination in Destination::ALL {
+        let to = destination.as_str();
+        for kind in ["real", "test"] {
+            for outcome in destination.outcomes().iter().map(|o| o.as_str()) {
+                assert_eq!(
+                    value(
+                        &all,
+                        "caputchin_deliveries_total",
+                        &[("destination", to), ("kind", kind), ("outcome", outcome)]
+                    ),
+                    done.deliveries
+                        .get(&(to, kind, outcome))
+                        .copied()
+                        .unwrap_or(0) as f64,
+                    "deliveries {to} {kind} {outcome}"
+                );
+            }
+            let count = value(
+                &all,
+                "caputchin_delivery_duration_seconds_count",
+                &[("destination", to), ("kind", kind)],
+            );
+            let inf = value(
+                &all,
+                "caputchin_delivery_duration_seconds_bucket",
+                &[("destination", to), ("kind", kind), ("le", "+Inf")],
+            );
+            let observed = done.deliveries_of(to, kind) as f64;
+            assert_eq!(count, observed, "{to} {kind} durations");
             assert_eq!(
-                value(
-                    &all,
-                    "caputchin_deliveries_total",
-                    &[("kind", kind), ("outcome", outcome)]
-                ),
-                done.deliveries.get(&(kind, outcome)).copied().unwrap_or(0) as f64,
-                "deliveries {kind} {outcome}"
+                inf, observed,
+                "{to} {kind}: the +Inf bucket holds every observation"
             );
         }
-        let count = value(
-            &all,
-            "caputchin_delivery_duration_seconds_count",
-            &[("kind", kind)],
-        );
-        let inf = value(
-            &all,
-            "caputchin_delivery_duration_seconds_bucket",
-            &[("kind", kind), ("le", "+Inf")],
-        );
-        assert_eq!(count, done.deliveries_of(kind) as f64, "{kind} durations");
-        assert_eq!(
-            inf,
-            done.deliveries_of(kind) as f64,
-            "{kind}: the +Inf bucket holds every observation"
-        );
     }
+    // Each destination has series for its own outcomes only.
+    let delivery_series: Vec<(&str, &str)> = all
+        .iter()
+        .filter(|s| s.name == "caputchin_deliveries_total")
+        .map(|s| {
+            (
+                s.labels["destination"].as_str(),
+                s.labels["outcome"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        delivery_series.len(),
+        2 * (Outcome::WEBHOOK.len() + Outcome::EMAIL.len())
+    );
+    assert!(delivery_series.contains(&("email", "smtp-5xx")));
+    assert!(!delivery_series.contains(&("email", "http-5xx")));
+    assert!(!delivery_series.contains(&("webhook", "smtp-5xx")));
     assert_eq!(
         value(&all, "caputchin_cap_challenges_total", &[]),
         done.challenges as f64
@@ -419,7 +459,11 @@ async fn every_counter_equals_a_known_mix_of_traffic_and_agrees_with_the_site_st
         value(
             &all,
             "caputchin_deliveries_total",
-            &[("kind", kind), ("outcome", outcome)],
+            &[
+                ("destination", "webhook"),
+                ("kind", kind),
+                ("outcome", outcome),
+            ],
         )
     };
     let of_delivering = site_stats(&app, &delivering.site_id).await;
@@ -467,7 +511,7 @@ async fn every_counter_equals_a_known_mix_of_traffic_and_agrees_with_the_site_st
         value(
             &all,
             "caputchin_delivery_duration_seconds_count",
-            &[("kind", "test")]
+            &[("destination", "webhook"), ("kind", "test")]
         )
     );
     assert_eq!(

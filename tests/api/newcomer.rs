@@ -166,7 +166,8 @@ async fn the_dashboard_test_form_works_on_a_restricted_site_and_counts_as_a_test
     assert_eq!(again.challenges_issued, numbers.challenges_issued);
     assert!(numbers.challenges_issued > 0, "the others are counted");
     let page = browser.get(&format!("/sites/{id}/stats?range=today")).await;
-    assert_eq!(tile(&page.text, "tile-delivered"), "0");
+    assert_eq!(tile(&page.text, "tile-webhook-delivered"), "0");
+    assert_eq!(tile(&page.text, "tile-email-delivered"), "0");
 }
 
 fn site_id_of(app: &TestApp, key: &str) -> String {

@@ -61,7 +61,7 @@ await run("dashboard: log in, create a site, Test delivery, statistics", async (
 
     await page.locator(".head-actions").getByRole("link", { name: "Statistics" }).click();
     await page.getByRole("link", { name: "Today" }).click();
-    assert((await page.locator("#tile-delivered").textContent()).trim() === "0", "tests kept out of the tiles");
+    assert((await page.locator("#tile-webhook-delivered").textContent()).trim() === "0", "tests kept out of the tiles");
     assert((await page.content()).includes("badge test"), "the test delivery is listed and labelled");
     assert((await page.locator("h1").textContent()).includes("Contact form"), "the site's own statistics");
     await shot(page, "07-site-stats");

@@ -303,9 +303,11 @@ async function newcomer(label, contextOptions) {
     await page.getByRole("link", { name: "Today" }).click();
     await page.waitForURL(/range=/);
     const tile = async (id) => (await page.locator(`#${id}`).textContent()).trim();
-    assert((await tile("tile-delivered")) === "1", `delivered tile: ${await tile("tile-delivered")}`);
+    assert((await tile("tile-webhook-delivered")) === "1", `webhook delivered tile: ${await tile("tile-webhook-delivered")}`);
     assert((await tile("tile-rejected")) === "0", `rejected tile: ${await tile("tile-rejected")}`);
-    assert((await tile("tile-failed")) === "0", `failed tile (tests are apart): ${await tile("tile-failed")}`);
+    assert((await tile("tile-webhook-failed")) === "0", `webhook failed tile (tests are apart): ${await tile("tile-webhook-failed")}`);
+    assert((await tile("tile-email-delivered")) === "0", `email delivered tile (no email destination): ${await tile("tile-email-delivered")}`);
+    assert((await tile("tile-email-failed")) === "0", `email failed tile (no email destination): ${await tile("tile-email-failed")}`);
     assert((await page.content()).includes("badge test"), "test deliveries are listed and labelled");
     const layout = await page.evaluate(() => {
       const scrolls = (el) => {

@@ -1,7 +1,9 @@
-//! Dashboard chart of the statistics series (SPEC §6): a server-rendered SVG of stacked
-//! delivered/failed bars per bucket with UTC axis labels; its geometry and colours.
+//! Dashboard chart of the statistics series (SPEC §6, §10): a server-rendered SVG of stacked
+//! delivered/failed bars per bucket, split by destination, with UTC axis labels; its geometry and
+//! colours.
 
-use crate::stats::Stats;
+use crate::delivery::Destination;
+use crate::stats::{PerDestination, Stats, Tally};
 use crate::time::{DAY_MS, HOUR_MS, WEEK_MS, day_start, utc_date, utc_hour, utc_month_day};
 
 /// Escapes text for XML content and attribute values.
@@ -45,14 +47,65 @@ const PLOT_TOP: f64 = 30.0;
 const PLOT_BOTTOM: f64 = 28.0;
 const COLOR_DELIVERED: &str = "#2e7d32";
 const COLOR_FAILED: &str = "#c62828";
+/// Email's segments: the same hues, lighter, so that delivered and failed read at a glance and
+/// the destinations apart.
+const COLOR_EMAIL_DELIVERED: &str = "#81c784";
+const COLOR_EMAIL_FAILED: &str = "#ef9a9a";
+
+/// The segments of one bar, bottom to top: both destinations' delivered, then both failed (so
+/// that failures sit on top, as before destinations), each with its CSS class and fallback fill.
+const SEGMENTS: [(Destination, bool, &str, &str); 4] = [
+    (
+        Destination::Webhook,
+        true,
+        "bar-webhook-delivered",
+        COLOR_DELIVERED,
+    ),
+    (
+        Destination::Email,
+        true,
+        "bar-email-delivered",
+        COLOR_EMAIL_DELIVERED,
+    ),
+    (
+        Destination::Webhook,
+        false,
+        "bar-webhook-failed",
+        COLOR_FAILED,
+    ),
+    (
+        Destination::Email,
+        false,
+        "bar-email-failed",
+        COLOR_EMAIL_FAILED,
+    ),
+];
+
+/// "webhook: 1 delivered, 0 failed; email: 0 delivered, 2 failed".
+fn per_destination(counts: &PerDestination<Tally>) -> String {
+    counts
+        .iter()
+        .map(|(d, t)| {
+            format!(
+                "{}: {} delivered, {} failed",
+                d.as_str(),
+                t.delivered,
+                t.failed
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
 const COLOR_AXIS: &str = "#555555";
 const COLOR_GRID: &str = "#e0e0e0";
 
-/// The series as a server-rendered SVG (no JavaScript): stacked bars of delivered (bottom) and
-/// failed real deliveries per bucket, UTC axis labels (`HH:00` hourly, `MM-DD` daily or weekly),
-/// a `<title>` and an `aria-label` summarising it, and a tooltip per bar. Bars carry the CSS
-/// classes `bar-delivered` / `bar-failed` and `fill` attributes that work without CSS; the
-/// `viewBox` is 720 wide and the element scales to its container (`width="100%"`).
+/// The series as a server-rendered SVG (no JavaScript): stacked bars of real deliveries per
+/// bucket — webhook delivered, email delivered, webhook failed, email failed, bottom to top —
+/// UTC axis labels (`HH:00` hourly, `MM-DD` daily or weekly), a `<title>` and an `aria-label`
+/// summarising it per destination, and a tooltip per bar. Segments carry the CSS classes
+/// `bar-webhook-delivered`, `bar-email-delivered`, `bar-webhook-failed` and `bar-email-failed`
+/// and `fill` attributes that work without CSS; the `viewBox` is 720 wide and the element scales
+/// to its container (`width="100%"`).
 pub fn chart_svg(stats: &Stats) -> String {
     let plot_w = CHART_WIDTH - PLOT_LEFT - PLOT_RIGHT;
     let plot_h = CHART_HEIGHT - PLOT_TOP - PLOT_BOTTOM;
@@ -68,11 +121,22 @@ pub fn chart_svg(stats: &Stats) -> String {
     } else {
         format!("{} to {}", utc_date(stats.start_ms), utc_date(last_day))
     };
+    let totals = PerDestination {
+        webhook: Tally {
+            delivered: stats.destinations.webhook.delivered,
+            failed: stats.destinations.webhook.failed,
+        },
+        email: Tally {
+            delivered: stats.destinations.email.delivered,
+            failed: stats.destinations.email.failed,
+        },
+    };
     let summary = format!(
-        "Real deliveries per {per}, {} (UTC, {dates}): {} delivered, {} failed",
+        "Real deliveries per {per}, {} (UTC, {dates}): {} delivered, {} failed ({})",
         stats.range.label(),
         stats.delivered,
-        stats.failed
+        stats.failed,
+        per_destination(&totals)
     );
     let summary = escape_xml(&summary);
 
@@ -128,25 +192,28 @@ pub fn chart_svg(stats: &Stats) -> String {
                 utc_date(point.start_ms)
             };
             svg.push_str(&format!(
-                "<g><title>{}: {} delivered, {} failed</title>",
+                "<g><title>{}: {} delivered, {} failed ({})</title>",
                 escape_xml(&when),
                 point.delivered,
-                point.failed
+                point.failed,
+                per_destination(&point.destinations)
             ));
-            let h_delivered = height_of(point.delivered);
-            let h_failed = height_of(point.failed);
-            if point.delivered > 0 {
+            let mut top = base;
+            for (destination, delivered, class, fill) in SEGMENTS {
+                let tally = point.destinations.get(destination);
+                let n = if delivered {
+                    tally.delivered
+                } else {
+                    tally.failed
+                };
+                if n == 0 {
+                    continue;
+                }
+                let h = height_of(n);
+                top -= h;
                 svg.push_str(&format!(
-                    "<rect class=\"bar-delivered\" fill=\"{COLOR_DELIVERED}\" x=\"{bar_x:.2}\" \
-                     y=\"{:.2}\" width=\"{bar_w:.2}\" height=\"{h_delivered:.2}\"/>",
-                    base - h_delivered
-                ));
-            }
-            if point.failed > 0 {
-                svg.push_str(&format!(
-                    "<rect class=\"bar-failed\" fill=\"{COLOR_FAILED}\" x=\"{bar_x:.2}\" \
-                     y=\"{:.2}\" width=\"{bar_w:.2}\" height=\"{h_failed:.2}\"/>",
-                    base - h_delivered - h_failed
+                    "<rect class=\"{class}\" fill=\"{fill}\" x=\"{bar_x:.2}\" y=\"{top:.2}\" \
+                     width=\"{bar_w:.2}\" height=\"{h:.2}\"/>"
                 ));
             }
             svg.push_str("</g>");

@@ -10,9 +10,9 @@ use askama::Template;
 
 use super::chart::chart_svg;
 use super::{Nav, blocking, internal, not_found, render};
-use crate::delivery::Outcome;
+use crate::delivery::{Destination, Outcome};
 use crate::sites;
-use crate::stats::{self, Range, Scope, Stats};
+use crate::stats::{self, PerDestination, Range, Scope, Stats, Tally};
 use crate::time::{utc_date, utc_datetime};
 use crate::web::WebState;
 use crate::web::extract::SignedIn;
@@ -24,8 +24,9 @@ struct Tab {
 }
 
 struct Tiles {
-    delivered: u64,
-    failed: u64,
+    /// SPEC §10's four tiles: each destination's delivered and failed.
+    webhook: Tally,
+    email: Tally,
     rejected: u64,
     success_rate: String,
     p50: String,
@@ -35,9 +36,17 @@ struct Tiles {
     challenges_solved: u64,
 }
 
+/// One destination's failure categories, as one table.
+struct FailureGroup {
+    destination: &'static str,
+    label: &'static str,
+    categories: Vec<(&'static str, u64)>,
+}
+
 struct RecentRow {
     time: String,
     site: String,
+    destination: &'static str,
     test: bool,
     delivered: bool,
     outcome: &'static str,
@@ -56,9 +65,24 @@ struct StatsPage {
     tabs: Vec<Tab>,
     tiles: Tiles,
     chart: String,
-    failures: Vec<(&'static str, u64)>,
+    failures: Vec<FailureGroup>,
     rejections: Vec<(String, u64)>,
     recent: Vec<RecentRow>,
+}
+
+fn tally(destinations: &PerDestination<stats::DestinationStats>, d: Destination) -> Tally {
+    let numbers = destinations.get(d);
+    Tally {
+        delivered: numbers.delivered,
+        failed: numbers.failed,
+    }
+}
+
+fn destination_label(d: Destination) -> &'static str {
+    match d {
+        Destination::Webhook => "Webhook",
+        Destination::Email => "Email",
+    }
 }
 
 fn ms(value: Option<u64>) -> String {
@@ -93,8 +117,8 @@ fn page(
             })
             .collect(),
         tiles: Tiles {
-            delivered: s.delivered,
-            failed: s.failed,
+            webhook: tally(&s.destinations, Destination::Webhook),
+            email: tally(&s.destinations, Destination::Email),
             rejected: s.rejected,
             success_rate: s
                 .success_rate
@@ -107,9 +131,17 @@ fn page(
         },
         chart: chart_svg(s),
         failures: s
-            .failures_by_category
+            .destinations
             .iter()
-            .map(|(o, n)| (o.as_str(), *n))
+            .map(|(d, numbers)| FailureGroup {
+                destination: d.as_str(),
+                label: destination_label(d),
+                categories: numbers
+                    .failures_by_category
+                    .iter()
+                    .map(|(o, n)| (o.as_str(), *n))
+                    .collect(),
+            })
             .collect(),
         rejections: s.rejected_by_reason.clone(),
         recent: s
@@ -118,6 +150,7 @@ fn page(
             .map(|r| RecentRow {
                 time: utc_datetime(r.at_ms),
                 site: r.site_name.clone(),
+                destination: r.destination.as_str(),
                 test: r.is_test,
                 delivered: r.outcome == Outcome::Delivered,
                 outcome: r.outcome.as_str(),
