@@ -62,6 +62,8 @@ pub struct Failed {
     pub outcome: Outcome,
     /// The relay's reply code, when a reply caused it.
     pub code: Option<u16>,
+    /// The relay's reply text, when a reply caused it.
+    pub reply: Option<String>,
     /// What happened, in words (the relay's reply text included; never the password).
     pub detail: String,
 }
@@ -103,9 +105,14 @@ fn failed(e: &lettre::transport::smtp::Error, phase: Phase, relay: &str) -> Fail
         Phase::Auth => "login (AUTH)",
         Phase::Message => "message",
     };
+    // lettre keeps a negative reply's text as the error's source.
+    let reply = code
+        .and(std::error::Error::source(e))
+        .map(ToString::to_string);
     Failed {
         outcome,
         code,
+        reply,
         detail: format!("the relay {relay} failed at the {step}: {e}"),
     }
 }
@@ -269,6 +276,7 @@ impl Mailer {
                 Err(Failed {
                     outcome: Outcome::Timeout,
                     code: None,
+                    reply: None,
                     detail: format!(
                         "the relay {} did not accept the message within {} ms",
                         self.inner.shown,
@@ -302,6 +310,9 @@ impl Mailer {
                 report.outcome = failure.outcome;
                 report.smtp_code = failure.code;
                 report.detail = failure.detail;
+                if kind == Kind::Test {
+                    report.smtp_reply = failure.reply;
+                }
             }
         }
         report
@@ -367,6 +378,7 @@ impl Mailer {
         let connect_failed = |detail: String| Failed {
             outcome: Outcome::Connect,
             code: None,
+            reply: None,
             detail,
         };
         let addrs: Vec<SocketAddr> =
@@ -406,6 +418,7 @@ impl Mailer {
                     .map_err(|e| Failed {
                         outcome: Outcome::Tls,
                         code: None,
+                        reply: None,
                         detail: format!("TLS with the relay at {addr} failed: {e}"),
                     })?;
                 Box::new(TlsStream {
@@ -424,6 +437,7 @@ impl Mailer {
                 return Err(Failed {
                     outcome: Outcome::Tls,
                     code: None,
+                    reply: None,
                     detail: format!(
                         "the relay {} does not offer STARTTLS, which smtp:// requires \
                          (add ?tls=none to CAPUTCHIN_SMTP_URL only for a relay on a trusted network)",
