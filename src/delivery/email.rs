@@ -10,8 +10,11 @@
 //! Connections are kept per thread (an actix worker is one thread with its own runtime, and a
 //! socket stays with the runtime that opened it), at most [`MAX_IDLE_PER_THREAD`] each, for
 //! [`IDLE_FOR`]; one idle for more than [`CHECK_AFTER`] is checked with a NOOP before use, so a
-//! connection the relay closed meanwhile is replaced rather than failing a delivery. A burst of
-//! submissions therefore reuses a few connections instead of opening one each.
+//! connection the relay closed meanwhile is replaced rather than failing a delivery. At most
+//! [`MAX_BUSY_PER_THREAD`] messages are in flight per thread; a submission beyond that waits (within
+//! the delivery timeout) for a connection to come back. A burst of submissions therefore reuses a
+//! few connections instead of opening one each, which a relay limiting connections per client
+//! would refuse.
 //!
 //! The relay is the operator's, so SPEC §5 does not apply to it; the delivery timeout does, and
 //! it bounds the whole attempt — connect, greeting, TLS, AUTH and the message — because lettre's
@@ -41,6 +44,8 @@ use crate::tls::ExtraRoots;
 
 /// Idle connections kept per thread.
 pub const MAX_IDLE_PER_THREAD: usize = 8;
+/// Messages sent at once per thread, each on its own connection; more wait their turn.
+pub const MAX_BUSY_PER_THREAD: usize = 4;
 /// How long an idle connection is kept.
 pub const IDLE_FOR: Duration = Duration::from_secs(60);
 /// An idle connection older than this is checked with a NOOP before it is used.
@@ -190,6 +195,7 @@ struct Inner {
         rustls::pki_types::ServerName<'static>,
     )>,
     idle: Mutex<HashMap<ThreadId, Vec<Connection>>>,
+    busy: Mutex<HashMap<ThreadId, Arc<tokio::sync::Semaphore>>>,
 }
 
 impl std::fmt::Debug for Mailer {
@@ -245,6 +251,7 @@ impl Mailer {
                 starttls,
                 implicit,
                 idle: Mutex::new(HashMap::new()),
+                busy: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -324,6 +331,9 @@ impl Mailer {
         message: &[u8],
         peer: &mut Option<SocketAddr>,
     ) -> Result<Accepted, Failed> {
+        // Held until the connection is back among the idle ones (or dropped), so the next
+        // waiter of this thread finds it there.
+        let _turn = self.turn().await;
         let mut connection = match self.reuse().await {
             Some(connection) => connection,
             None => self.connect(peer).await?,
@@ -342,6 +352,19 @@ impl Mailer {
             // lettre has aborted the connection; it is not kept.
             Err(e) => Err(failed(&e, Phase::Message, &self.inner.shown)),
         }
+    }
+
+    /// Waits for this thread's turn to send: one of its [`MAX_BUSY_PER_THREAD`] slots.
+    async fn turn(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let slots = {
+            let mut busy = self.inner.busy.lock().ok()?;
+            Arc::clone(
+                busy.entry(std::thread::current().id())
+                    .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(MAX_BUSY_PER_THREAD))),
+            )
+        };
+        // The semaphore is never closed.
+        slots.acquire_owned().await.ok()
     }
 
     /// An idle connection of this thread that still answers, if any.
