@@ -895,3 +895,43 @@ async fn relay_secrets_stay_out(format: LogFormat) {
         "the site row holds its address"
     );
 }
+
+#[actix_web::test]
+async fn the_dashboard_refuses_email_addresses_without_a_relay_and_invalid_ones_next_to_the_field()
+{
+    let without = crate::helpers::spawn_app().await;
+    let with = mail_app("smtp://127.0.0.1:1?tls=none", None, |_| {}).await;
+    let six = "a@x.test\nb@x.test\nc@x.test, d@x.test\ne@x.test\nf@x.test";
+    let cases = [
+        (&without, "a@x.test", "CAPUTCHIN_SMTP_URL"),
+        (&with, "not-an-address", "is not an email address"),
+        (&with, six, "at most 5 email addresses"),
+    ];
+
+    for (app, email_to, message) in cases {
+        let mut browser = crate::dashboard::logged_in(app).await;
+        let mut fields = crate::dashboard::site_fields("Mail", "");
+        fields.push(("email_to", email_to));
+        let answer = browser.submit("/sites/new", "/sites", &fields).await;
+        assert_eq!(answer.status, 422, "{email_to}: {}", answer.text);
+        assert!(answer.text.contains("id=\"email-error\""), "{email_to}");
+        // The dashboard shows the rule as a sentence, capitalised.
+        assert!(
+            answer.text.to_lowercase().contains(&message.to_lowercase()),
+            "{email_to}: {}",
+            answer.text
+        );
+        assert_eq!(app.db_count("SELECT COUNT(*) FROM sites"), 0, "{email_to}");
+    }
+    let mut browser = crate::dashboard::logged_in(&with).await;
+    let mut fields = crate::dashboard::site_fields("Mail", "");
+    fields.push(("email_to", "a@x.test\nb@x.test, c@x.test"));
+    let created = browser.submit("/sites/new", "/sites", &fields).await;
+    assert_eq!(created.status, 200, "{}", created.text);
+    assert!(
+        created
+            .text
+            .contains("a@x.test, b@x.test, c@x.test by email")
+    );
+    assert_eq!(with.db_count("SELECT COUNT(*) FROM sites"), 1);
+}
