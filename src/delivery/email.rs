@@ -10,8 +10,11 @@
 //! Connections are kept per thread (an actix worker is one thread with its own runtime, and a
 //! socket stays with the runtime that opened it), at most [`MAX_IDLE_PER_THREAD`] each, for
 //! [`IDLE_FOR`]; one idle for more than [`CHECK_AFTER`] is checked with a NOOP before use, so a
-//! connection the relay closed meanwhile is replaced rather than failing a delivery. A burst of
-//! submissions therefore reuses a few connections instead of opening one each.
+//! connection the relay closed meanwhile is replaced rather than failing a delivery. At most
+//! [`MAX_BUSY_PER_THREAD`] messages are in flight per thread; a submission beyond that waits (within
+//! the delivery timeout) for a connection to come back. A burst of submissions therefore reuses a
+//! few connections instead of opening one each, which a relay limiting connections per client
+//! would refuse.
 //!
 //! The relay is the operator's, so SPEC §5 does not apply to it; the delivery timeout does, and
 //! it bounds the whole attempt — connect, greeting, TLS, AUTH and the message — because lettre's
@@ -41,6 +44,8 @@ use crate::tls::ExtraRoots;
 
 /// Idle connections kept per thread.
 pub const MAX_IDLE_PER_THREAD: usize = 8;
+/// Messages sent at once per thread, each on its own connection; more wait their turn.
+pub const MAX_BUSY_PER_THREAD: usize = 4;
 /// How long an idle connection is kept.
 pub const IDLE_FOR: Duration = Duration::from_secs(60);
 /// An idle connection older than this is checked with a NOOP before it is used.
@@ -62,6 +67,8 @@ pub struct Failed {
     pub outcome: Outcome,
     /// The relay's reply code, when a reply caused it.
     pub code: Option<u16>,
+    /// The relay's reply text, when a reply caused it.
+    pub reply: Option<String>,
     /// What happened, in words (the relay's reply text included; never the password).
     pub detail: String,
 }
@@ -103,9 +110,14 @@ fn failed(e: &lettre::transport::smtp::Error, phase: Phase, relay: &str) -> Fail
         Phase::Auth => "login (AUTH)",
         Phase::Message => "message",
     };
+    // lettre keeps a negative reply's text as the error's source.
+    let reply = code
+        .and(std::error::Error::source(e))
+        .map(ToString::to_string);
     Failed {
         outcome,
         code,
+        reply,
         detail: format!("the relay {relay} failed at the {step}: {e}"),
     }
 }
@@ -183,6 +195,7 @@ struct Inner {
         rustls::pki_types::ServerName<'static>,
     )>,
     idle: Mutex<HashMap<ThreadId, Vec<Connection>>>,
+    busy: Mutex<HashMap<ThreadId, Arc<tokio::sync::Semaphore>>>,
 }
 
 impl std::fmt::Debug for Mailer {
@@ -238,6 +251,7 @@ impl Mailer {
                 starttls,
                 implicit,
                 idle: Mutex::new(HashMap::new()),
+                busy: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -269,6 +283,7 @@ impl Mailer {
                 Err(Failed {
                     outcome: Outcome::Timeout,
                     code: None,
+                    reply: None,
                     detail: format!(
                         "the relay {} did not accept the message within {} ms",
                         self.inner.shown,
@@ -302,6 +317,9 @@ impl Mailer {
                 report.outcome = failure.outcome;
                 report.smtp_code = failure.code;
                 report.detail = failure.detail;
+                if kind == Kind::Test {
+                    report.smtp_reply = failure.reply;
+                }
             }
         }
         report
@@ -313,6 +331,9 @@ impl Mailer {
         message: &[u8],
         peer: &mut Option<SocketAddr>,
     ) -> Result<Accepted, Failed> {
+        // Held until the connection is back among the idle ones (or dropped), so the next
+        // waiter of this thread finds it there.
+        let _turn = self.turn().await;
         let mut connection = match self.reuse().await {
             Some(connection) => connection,
             None => self.connect(peer).await?,
@@ -331,6 +352,19 @@ impl Mailer {
             // lettre has aborted the connection; it is not kept.
             Err(e) => Err(failed(&e, Phase::Message, &self.inner.shown)),
         }
+    }
+
+    /// Waits for this thread's turn to send: one of its [`MAX_BUSY_PER_THREAD`] slots.
+    async fn turn(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let slots = {
+            let mut busy = self.inner.busy.lock().ok()?;
+            Arc::clone(
+                busy.entry(std::thread::current().id())
+                    .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(MAX_BUSY_PER_THREAD))),
+            )
+        };
+        // The semaphore is never closed.
+        slots.acquire_owned().await.ok()
     }
 
     /// An idle connection of this thread that still answers, if any.
@@ -367,6 +401,7 @@ impl Mailer {
         let connect_failed = |detail: String| Failed {
             outcome: Outcome::Connect,
             code: None,
+            reply: None,
             detail,
         };
         let addrs: Vec<SocketAddr> =
@@ -406,6 +441,7 @@ impl Mailer {
                     .map_err(|e| Failed {
                         outcome: Outcome::Tls,
                         code: None,
+                        reply: None,
                         detail: format!("TLS with the relay at {addr} failed: {e}"),
                     })?;
                 Box::new(TlsStream {
@@ -424,6 +460,7 @@ impl Mailer {
                 return Err(Failed {
                     outcome: Outcome::Tls,
                     code: None,
+                    reply: None,
                     detail: format!(
                         "the relay {} does not offer STARTTLS, which smtp:// requires \
                          (add ?tls=none to CAPUTCHIN_SMTP_URL only for a relay on a trusted network)",

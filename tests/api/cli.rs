@@ -10,7 +10,7 @@ use serde_json::Value;
 const BIN: &str = env!("CARGO_BIN_EXE_caputchin-forwarder");
 
 /// The binary with a clean environment, run inside `dir` (so no `.env` is picked up).
-fn cli(dir: &Path) -> Command {
+pub(crate) fn cli(dir: &Path) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.env_clear()
         .current_dir(dir)
@@ -19,15 +19,15 @@ fn cli(dir: &Path) -> Command {
     cmd
 }
 
-fn run(cmd: &mut Command) -> Output {
+pub(crate) fn run(cmd: &mut Command) -> Output {
     cmd.output().unwrap()
 }
 
-fn stdout(out: &Output) -> String {
+pub(crate) fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn stderr(out: &Output) -> String {
+pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
@@ -125,7 +125,7 @@ fn migrate_creates_the_database_and_its_folder() {
     assert!(run(cli(dir.path()).arg("migrate")).status.success());
 }
 
-fn create_account(dir: &Path, email: &str) -> Output {
+pub(crate) fn create_account(dir: &Path, email: &str) -> Output {
     let mut child = cli(dir)
         .args(["account", "create", "--email", email, "--password-stdin"])
         .stdin(Stdio::piped())
@@ -279,7 +279,7 @@ fn logged_port(line: &str) -> Option<u16> {
 
 /// Starts `serve` on an ephemeral port and returns the child, the port it logged, and every
 /// line of its standard error (those before the port included).
-fn serve(
+pub(crate) fn serve(
     dir: &Path,
     extra_env: &[(&str, &str)],
 ) -> (std::process::Child, u16, std::sync::mpsc::Receiver<String>) {
@@ -335,13 +335,13 @@ fn serve_with(
 
 /// The log formats of SPEC §9; each log test runs in both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum LogFormat {
+pub(crate) enum LogFormat {
     Text,
     Json,
 }
 
 impl LogFormat {
-    fn env(self) -> (&'static str, &'static str) {
+    pub(crate) fn env(self) -> (&'static str, &'static str) {
         match self {
             LogFormat::Text => ("CAPUTCHIN_LOG_FORMAT", "text"),
             LogFormat::Json => ("CAPUTCHIN_LOG_FORMAT", "json"),
@@ -350,7 +350,7 @@ impl LogFormat {
 
     /// In JSON, every non-empty line is one object with string `timestamp`, `level`, `target`
     /// and `message`; in text, no line is.
-    fn assert_lines(self, logs: &str) {
+    pub(crate) fn assert_lines(self, logs: &str) {
         let lines: Vec<&str> = logs.lines().filter(|l| !l.trim().is_empty()).collect();
         assert!(!lines.is_empty(), "nothing was logged");
         for line in lines {
@@ -369,7 +369,7 @@ impl LogFormat {
     }
 
     /// Whether some event has this field with this string value.
-    fn logged(self, logs: &str, field: &str, value: &str) -> bool {
+    pub(crate) fn logged(self, logs: &str, field: &str, value: &str) -> bool {
         match self {
             // The text format writes the message bare and other fields as `name=value`.
             LogFormat::Text if field == "message" => logs.contains(value),
@@ -386,7 +386,10 @@ impl LogFormat {
 }
 
 /// Everything `serve` wrote to standard error until it was killed.
-fn drain(child: &mut std::process::Child, logs: &std::sync::mpsc::Receiver<String>) -> String {
+pub(crate) fn drain(
+    child: &mut std::process::Child,
+    logs: &std::sync::mpsc::Receiver<String>,
+) -> String {
     child.kill().unwrap();
     child.wait().unwrap();
     let mut all = String::new();
@@ -478,7 +481,7 @@ async fn serve_answers_and_logs_no_secret(format: LogFormat) {
 }
 
 /// Solves a token against a running binary.
-async fn token_from(base: &str, key: &str) -> String {
+pub(crate) async fn token_from(base: &str, key: &str) -> String {
     let client = awc::Client::default();
     let mut res = client
         .post(format!("{base}/v1/cap/{key}/challenge"))
