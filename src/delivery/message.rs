@@ -149,11 +149,20 @@ pub fn build(
     about: &About<'_>,
     fields: &Fields,
 ) -> Result<Message, lettre::error::Error> {
+    // The envelope is given, not parsed back from the headers; the Message-ID is random at the
+    // sender's domain (no host name lookup per message).
+    let envelope = lettre::address::Envelope::new(Some(from.email.clone()), to.to_vec())?;
+    let message_id = format!(
+        "<{}@{}>",
+        crate::ids::to_hex(&crate::ids::random_bytes::<16>()),
+        from.email.domain()
+    );
     let mut builder = Message::builder()
+        .envelope(envelope)
         .from(from.clone())
         .subject(subject(about))
         .date_now()
-        .message_id(None);
+        .message_id(Some(message_id));
     for address in to {
         builder = builder.to(Mailbox::new(None, address.clone()));
     }

@@ -336,6 +336,100 @@ async fn non_ascii_and_long_values_arrive_intact() {
     assert!(html.contains(&format!(">{long}</td>")));
 }
 
+/// A plain relay that offers PIPELINING and answers MAIL and RCPT only once DATA has arrived:
+/// a client that waited for each reply (no pipelining) would stall until its deadline.
+fn strict_pipelining_relay() -> (u16, std::sync::mpsc::Receiver<(Vec<String>, String)>) {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok((stream, _)) = listener.accept() else {
+            return;
+        };
+        let mut out = stream.try_clone().unwrap();
+        let mut lines = BufReader::new(stream);
+        let _ = out.write_all(b"220 strict.test ESMTP\r\n");
+        let mut held = Vec::new();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if lines.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+            match verb.as_str() {
+                "EHLO" => {
+                    let _ = out.write_all(b"250-strict.test\r\n250-8BITMIME\r\n250 PIPELINING\r\n");
+                }
+                "MAIL" | "RCPT" => held.push(line.trim_end().to_owned()),
+                "DATA" => {
+                    let mut replies = "250 ok\r\n".repeat(held.len());
+                    replies.push_str("354 go ahead\r\n");
+                    let _ = out.write_all(replies.as_bytes());
+                    let mut data = String::new();
+                    loop {
+                        line.clear();
+                        if lines.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == ".\r\n" {
+                            break;
+                        }
+                        data.push_str(&line);
+                    }
+                    let _ = out.write_all(b"250 2.0.0 queued\r\n");
+                    let _ = tx.send((std::mem::take(&mut held), data));
+                }
+                _ => {
+                    let _ = out.write_all(b"250 ok\r\n");
+                }
+            }
+        }
+    });
+    (port, rx)
+}
+
+#[actix_web::test]
+async fn with_a_relay_offering_pipelining_mail_rcpt_and_data_go_together() {
+    let (port, sent) = strict_pipelining_relay();
+    let app = mail_app(&format!("smtp://127.0.0.1:{port}/?tls=none"), None, |s| {
+        s.delivery_timeout = Duration::from_secs(2);
+    })
+    .await;
+    let key = email_site(&app, "Pipelined", &["a@example.test", "b@example.test"]);
+
+    let answer = submit(&app, &key, &[("message", ".a line starting with a dot")]).await;
+
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let (commands, data) = sent.recv_timeout(WAIT).unwrap();
+    assert_eq!(
+        commands,
+        [
+            "MAIL FROM:<forms@example.test>",
+            "RCPT TO:<a@example.test>",
+            "RCPT TO:<b@example.test>"
+        ]
+    );
+    assert!(data.contains("Subject: New submission"), "{data}");
+    assert!(data.ends_with("\r\n"), "{data:?}");
+}
+
+#[actix_web::test]
+async fn a_relay_without_pipelining_gets_one_command_at_a_time() {
+    let relay = SmtpServer::builder().no_pipelining().start();
+    let app = mail_app(&relay.url(), None, |_| {}).await;
+    let key = email_site(&app, "One at a time", &["owner@example.test"]);
+
+    let first = submit(&app, &key, &[("message", "first")]).await;
+    let second = submit(&app, &key, &[("message", ".second, after a dot")]).await;
+
+    assert_eq!((first.status, second.status), (200, 200), "{}", second.text);
+    let messages = relay.wait_for_messages(2, WAIT);
+    assert_eq!(messages.len(), 2);
+    assert!(messages[1].text().contains(".second, after a dot"));
+}
+
 #[actix_web::test]
 async fn a_451_at_data_is_smtp_4xx_with_the_relays_code_and_reply() {
     let relay = SmtpServer::builder().reply_data(451).start();

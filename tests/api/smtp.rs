@@ -104,6 +104,7 @@ pub struct SmtpServerBuilder {
     reply_rcpt: Option<u16>,
     reply_data: Option<u16>,
     delay_data_ms: u64,
+    no_pipelining: bool,
 }
 
 impl SmtpServerBuilder {
@@ -129,6 +130,12 @@ impl SmtpServerBuilder {
     /// Answers the end of DATA with this code.
     pub fn reply_data(mut self, code: u16) -> Self {
         self.reply_data = Some(code);
+        self
+    }
+
+    /// Does not offer PIPELINING (it does by default, as common relays do).
+    pub fn no_pipelining(mut self) -> Self {
+        self.no_pipelining = true;
         self
     }
 
@@ -170,6 +177,9 @@ impl SmtpServerBuilder {
         }
         if let Some(code) = self.reply_data {
             cmd.arg("--reply-data").arg(code.to_string());
+        }
+        if self.no_pipelining {
+            cmd.arg("--no-pipelining");
         }
         if self.delay_data_ms > 0 {
             cmd.arg("--delay-data-ms")
@@ -216,6 +226,7 @@ impl SmtpServer {
             reply_rcpt: None,
             reply_data: None,
             delay_data_ms: 0,
+            no_pipelining: false,
         }
     }
 

@@ -8,6 +8,9 @@ Each accepted message is written to --out as NNNNNN.eml (the raw bytes received 
 preceded by NNNNNN.json (the envelope: sender and recipients); both appear atomically (written
 under a temporary name, then renamed). The file `connections` in --out holds the number of
 connections accepted so far, rewritten atomically on each new connection.
+
+It offers PIPELINING (RFC 2920) in its EHLO reply, as common relays do, unless --no-pipelining is
+given; aiosmtpd reads commands one line at a time, so pipelined commands are answered in order.
 """
 
 import argparse
@@ -34,6 +37,13 @@ class Handler:
     def __init__(self, args):
         self.args = args
         self.count = 0
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.args.no_pipelining:
+            return responses
+        # Before the last line ("250 HELP"), which ends the reply.
+        return responses[:-1] + ["250-PIPELINING"] + responses[-1:]
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if self.args.reply_rcpt:
@@ -81,6 +91,7 @@ def main():
     parser.add_argument("--reply-rcpt", type=int, help="answer every RCPT with this code")
     parser.add_argument("--reply-data", type=int, help="answer DATA's end with this code")
     parser.add_argument("--delay-data-ms", type=int, default=0)
+    parser.add_argument("--no-pipelining", action="store_true", help="do not offer PIPELINING")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
