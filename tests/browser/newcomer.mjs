@@ -276,7 +276,7 @@ async function newcomer(label, contextOptions) {
     let card = await setWebhook(failing.url);
     assert(card.includes("delivery is allowed"), `the 500 receiver is an allowed destination: ${card}`);
     r = await testDelivery();
-    assert(r.text.includes("HTTP 500") && r.cls.includes("bad") && !/^delivered/.test(r.text), `500: ${r.text}`);
+    assert(r.text.includes("HTTP 500") && r.cls.includes("bad") && !/^webhook delivered/.test(r.text) && r.text.startsWith("webhook http-5xx"), `500: ${r.text}`);
     assert(failing.requests.length === 1, `the 500 receiver got the test, ${failing.requests.length}`);
     assert(r.text.includes("receiver is broken"), `the response body is shown: ${r.text}`);
     await look(page, "11-test-500");
@@ -284,7 +284,7 @@ async function newcomer(label, contextOptions) {
     card = await setWebhook(`http://127.0.0.1:${downPort}/hook`);
     assert(card.includes("delivery is allowed"), `a closed port is still an allowed destination: ${card}`);
     r = await testDelivery();
-    assert(r.text.startsWith("connect") && r.cls.includes("bad"), `nothing listening: ${r.text}`);
+    assert(r.text.startsWith("webhook connect") && r.cls.includes("bad"), `nothing listening: ${r.text}`);
     await look(page, "12-test-connect");
 
     card = await setWebhook("http://10.1.2.3/hook");
