@@ -194,7 +194,6 @@ impl Connection {
         message: &[u8],
     ) -> Result<Response, lettre::transport::smtp::Error> {
         let eight_bit = !message.is_ascii();
-        let data = dot_stuffed(message);
         let pipelined = self.pipelining
             && envelope
                 .from()
@@ -206,7 +205,7 @@ impl Connection {
                     .smtp
                     .server_info()
                     .supports_feature(Extension::EightBitMime));
-        let (true, Some(data)) = (pipelined, data) else {
+        let Some(data) = pipelined.then(|| dot_stuffed(message)).flatten() else {
             return self.smtp.send(envelope, message).await;
         };
         let parameters = if eight_bit {

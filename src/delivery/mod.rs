@@ -424,17 +424,8 @@ impl Deliverer {
         kind: Kind,
     ) -> Report {
         let started = Instant::now();
-        let mut report = Report {
-            outcome: Outcome::Timeout,
-            http_status: None,
-            latency_ms: 0,
-            resolved: Vec::new(),
-            connected_to: None,
-            response_body: None,
-            smtp_code: None,
-            smtp_reply: None,
-            detail: String::new(),
-        };
+        // A timeout until the attempt says otherwise.
+        let mut report = Report::failed(Outcome::Timeout, String::new());
         let body = Bytes::from(body);
         let attempt = self.attempt(client, url, body, kind, &mut report);
         if tokio::time::timeout(self.timeout, attempt).await.is_err() {

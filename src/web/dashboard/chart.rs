@@ -3,24 +3,10 @@
 //! colours.
 
 use crate::delivery::Destination;
+// HTML's escaping is XML's for SVG text and attribute values.
+use crate::delivery::message::escape_html as escape_xml;
 use crate::stats::{PerDestination, Stats, Tally};
 use crate::time::{DAY_MS, HOUR_MS, WEEK_MS, day_start, utc_date, utc_hour, utc_month_day};
-
-/// Escapes text for XML content and attribute values.
-fn escape_xml(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// The smallest 1-2-5 step such that four steps reach `max` (at least 1).
 fn axis_step(max: u64) -> u64 {
