@@ -1,4 +1,5 @@
-//! The benchmark's SMTP sink: a plain SMTP server (no TLS, no AUTH, with PIPELINING) that accepts
+//! The benchmark's SMTP sink: a plain SMTP server (no TLS, no AUTH, with PIPELINING and, unless
+//! `--no-chunking` comes first, CHUNKING, as Postfix and Exim offer them) that accepts
 //! every message at once and throws it away, counting messages and connections. `bench/run` points
 //! `CAPUTCHIN_SMTP_URL=smtp://127.0.0.1:PORT/?tls=none` at it for the webhook + email row. It
 //! writes `messages connections` to the file given second, so the benchmark
@@ -6,13 +7,13 @@
 //! is rewritten every 20 ms when a count changed, never per message: the sink's own cost stays
 //! out of the figures.
 //!
-//! `cargo run --release --example bench_smtp -- 127.0.0.1:PORT COUNT_FILE`
+//! `cargo run --release --example bench_smtp -- [--no-chunking] 127.0.0.1:PORT COUNT_FILE`
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context as _;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
 #[derive(Default)]
@@ -35,7 +36,7 @@ impl Counts {
     }
 }
 
-async fn session(stream: TcpStream, counts: Arc<Counts>) -> std::io::Result<()> {
+async fn session(stream: TcpStream, counts: Arc<Counts>, chunking: bool) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
@@ -57,9 +58,32 @@ async fn session(stream: TcpStream, counts: Arc<Counts>) -> std::io::Result<()> 
             .map(|v| v.to_ascii_uppercase())
             .unwrap_or_default();
         match verb.as_slice() {
-            b"EHLO" => replies.extend_from_slice(
-                b"250-bench-smtp\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 PIPELINING\r\n",
-            ),
+            b"EHLO" => {
+                replies.extend_from_slice(b"250-bench-smtp\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n");
+                if chunking {
+                    replies.extend_from_slice(b"250-CHUNKING\r\n");
+                }
+                replies.extend_from_slice(b"250 PIPELINING\r\n");
+            }
+            b"BDAT" if chunking => {
+                // BDAT <size> [LAST]: exactly that many bytes follow the command line.
+                let text = String::from_utf8_lossy(&line);
+                let mut words = text.split_whitespace().skip(1);
+                let Some(size) = words.next().and_then(|n| n.parse::<u64>().ok()) else {
+                    replies.extend_from_slice(b"501 BDAT needs a size\r\n");
+                    continue;
+                };
+                let last = words.next().is_some_and(|w| w.eq_ignore_ascii_case("LAST"));
+                let copied =
+                    tokio::io::copy(&mut (&mut lines).take(size), &mut tokio::io::sink()).await?;
+                if copied < size {
+                    return Ok(());
+                }
+                if last {
+                    counts.messages.fetch_add(1, Ordering::Relaxed);
+                }
+                replies.extend_from_slice(b"250 2.0.0 accepted\r\n");
+            }
             b"HELO" => replies.extend_from_slice(b"250 bench-smtp\r\n"),
             b"DATA" => {
                 replies.extend_from_slice(b"354 go ahead\r\n");
@@ -89,7 +113,8 @@ async fn session(stream: TcpStream, counts: Arc<Counts>) -> std::io::Result<()> 
 }
 
 fn main() -> anyhow::Result<()> {
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
+    let chunking = args.next_if(|a| a == "--no-chunking").is_none();
     let bind = args.next().unwrap_or_else(|| "127.0.0.1:0".into());
     let path: Arc<str> = args.next().unwrap_or_else(|| "/dev/null".into()).into();
     let counts = Arc::new(Counts::default());
@@ -120,7 +145,7 @@ fn main() -> anyhow::Result<()> {
             loop {
                 let (stream, _) = listener.accept().await?;
                 counts.connections.fetch_add(1, Ordering::Relaxed);
-                tokio::spawn(session(stream, Arc::clone(&counts)));
+                tokio::spawn(session(stream, Arc::clone(&counts), chunking));
             }
         })
 }

@@ -9,8 +9,12 @@
 //!
 //! With a relay that offers PIPELINING (RFC 2920; every common relay does), a message takes two
 //! round trips instead of four: `MAIL`, every `RCPT` and `DATA` go in one write, their replies are
-//! read in order, then the dot-stuffed message and its terminator go in one write. Each command
-//! still has its own reply, so a refusal is reported by the command it refused.
+//! read in order, then the dot-stuffed message and its terminator go in one write. With a relay
+//! that also offers CHUNKING (RFC 3030; Postfix, Exim and the large providers do), a message to
+//! one address takes one: `MAIL`, `RCPT` and `BDAT <size> LAST` with the message itself, in one
+//! write. Each command still has its own reply, so a refusal is reported by the command it
+//! refused. (With several addresses the message waits for every `RCPT`'s reply, as with DATA:
+//! a refused address then stops the whole message, so that it never reaches only some of them.)
 //!
 //! Connections are kept per thread (an actix worker is one thread with its own runtime, and a
 //! socket stays with the runtime that opened it), at most [`MAX_IDLE_PER_THREAD`] each, for
@@ -181,8 +185,29 @@ struct Connection {
     smtp: AsyncSmtpConnection,
     peer: SocketAddr,
     idle_since: Instant,
-    /// The relay offered PIPELINING in its EHLO reply.
+    /// What the relay offered in its EHLO reply, beyond what lettre keeps.
+    offers: Offers,
+}
+
+/// The EHLO keywords this module uses and lettre does not keep.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Offers {
+    /// PIPELINING (RFC 2920).
     pipelining: bool,
+    /// CHUNKING (RFC 3030): `BDAT`.
+    chunking: bool,
+}
+
+impl Offers {
+    fn from_ehlo<'a>(lines: impl Iterator<Item = &'a str>) -> Offers {
+        let mut offers = Offers::default();
+        for line in lines {
+            let keyword = line.split_whitespace().next().unwrap_or("");
+            offers.pipelining |= keyword.eq_ignore_ascii_case("PIPELINING");
+            offers.chunking |= keyword.eq_ignore_ascii_case("CHUNKING");
+        }
+        offers
+    }
 }
 
 impl Connection {
@@ -194,7 +219,7 @@ impl Connection {
         message: &[u8],
     ) -> Result<Response, lettre::transport::smtp::Error> {
         let eight_bit = !message.is_ascii();
-        let pipelined = self.pipelining
+        let pipelined = self.offers.pipelining
             && envelope
                 .from()
                 .into_iter()
@@ -205,9 +230,9 @@ impl Connection {
                     .smtp
                     .server_info()
                     .supports_feature(Extension::EightBitMime));
-        let Some(data) = pipelined.then(|| dot_stuffed(message)).flatten() else {
+        if !pipelined {
             return self.smtp.send(envelope, message).await;
-        };
+        }
         let parameters = if eight_bit {
             vec![MailParameter::Body(MailBodyParameter::EightBitMime)]
         } else {
@@ -217,6 +242,23 @@ impl Connection {
         for to in envelope.to() {
             commands.push_str(&Rcpt::new(to.clone(), Vec::new()).to_string());
         }
+        if let (true, [_], Ok(text)) = (
+            self.offers.chunking,
+            envelope.to(),
+            std::str::from_utf8(message),
+        ) {
+            // The message as it is, its size given before it: no dot-stuffing, no terminator.
+            commands.push_str(&format!("BDAT {} LAST\r\n", message.len()));
+            commands.push_str(text);
+            // MAIL's reply, RCPT's, then BDAT's; a refusal ends it and the connection is
+            // dropped. A relay that refused MAIL or RCPT refuses the BDAT too (RFC 3030 §2).
+            self.smtp.command(commands).await?;
+            self.smtp.read_response().await?;
+            return self.smtp.read_response().await;
+        }
+        let Some(data) = dot_stuffed(message) else {
+            return self.smtp.send(envelope, message).await;
+        };
         commands.push_str("DATA\r\n");
         // MAIL's reply, then each RCPT's, then DATA's 354; the first refusal ends it (the
         // connection, with replies still unread, is then dropped, never kept).
@@ -544,14 +586,10 @@ impl Mailer {
                 .map_err(|e| failed(&e, Phase::StartTls, &inner.shown))?;
         }
         // lettre keeps only the extensions it uses from its EHLO; asked once more, the relay says
-        // whether it pipelines. A refusal only means no pipelining.
-        let pipelining = match smtp.command(Ehlo::new(inner.hello.clone())).await {
-            Ok(reply) => reply.message().any(|line| {
-                line.split_whitespace()
-                    .next()
-                    .is_some_and(|keyword| keyword.eq_ignore_ascii_case("PIPELINING"))
-            }),
-            Err(e) if e.is_permanent() || e.is_transient() => false,
+        // whether it pipelines and takes chunks. A refusal only means neither.
+        let offers = match smtp.command(Ehlo::new(inner.hello.clone())).await {
+            Ok(reply) => Offers::from_ehlo(reply.message()),
+            Err(e) if e.is_permanent() || e.is_transient() => Offers::default(),
             Err(e) => return Err(failed(&e, Phase::Greeting, &inner.shown)),
         };
         if let Some(credentials) = &inner.credentials {
@@ -563,7 +601,7 @@ impl Mailer {
             smtp,
             peer: addr,
             idle_since: Instant::now(),
-            pipelining,
+            offers,
         })
     }
 }
@@ -571,6 +609,28 @@ impl Mailer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn offers_are_read_from_the_ehlo_keywords() {
+        let lines = [
+            "relay.example",
+            "PIPELINING",
+            "SIZE 10240000",
+            "chunking",
+            "8BITMIME",
+        ];
+        assert_eq!(
+            Offers::from_ehlo(lines.into_iter()),
+            Offers {
+                pipelining: true,
+                chunking: true
+            }
+        );
+        assert_eq!(
+            Offers::from_ehlo(["relay.example", "X-CHUNKING", "PIPELINING-NOT"].into_iter()),
+            Offers::default()
+        );
+    }
 
     #[test]
     fn data_is_dot_stuffed_and_ends_with_one_terminator() {

@@ -110,34 +110,39 @@ pub fn escape_html(s: &str) -> String {
     out
 }
 
-/// The HTML part: a table of the fields in posted order, every name and value escaped.
+/// The HTML part: a table of the fields in posted order, every name and value escaped. Tags
+/// start their own lines (between elements, where a line break changes nothing), so that a
+/// submission of short values keeps every line under 75 characters (what lettre takes as 7-bit
+/// text, short of MIME's 76) and goes as it is rather than quoted-printable; a long value still
+/// gets encoded by lettre.
 pub fn html_body(about: &About<'_>, fields: &Fields) -> String {
     let mut out = String::from(
-        "<!doctype html><html><head><meta charset=\"utf-8\"></head><body style=\"font-family: sans-serif\">",
+        "<!doctype html>\n<html>\n<head><meta charset=\"utf-8\"></head>\n\
+         <body style=\"font-family: sans-serif\">\n",
     );
     if about.test {
         out.push_str(
-            "<p><strong>This is a test delivery</strong> from the dashboard or the command line.</p>",
+            "<p><strong>This is a test delivery</strong>\nfrom the dashboard or the command line.</p>\n",
         );
     }
     out.push_str(&format!(
-        "<h1 style=\"font-size: 1.2em\">New submission to {}</h1>",
+        "<h1 style=\"font-size: 1.2em\">New submission to {}</h1>\n",
         escape_html(about.site_name)
     ));
-    out.push_str("<table cellpadding=\"6\" style=\"border-collapse: collapse\">");
+    out.push_str("<table cellpadding=\"6\" style=\"border-collapse: collapse\">\n");
     for (name, value) in fields.iter() {
         out.push_str(&format!(
-            "<tr><th align=\"left\" valign=\"top\">{}</th><td style=\"white-space: pre-wrap\">{}</td></tr>",
+            "<tr><th align=\"left\" valign=\"top\">{}</th>\n<td style=\"white-space: pre-wrap\">{}</td></tr>\n",
             escape_html(name),
             escape_html(value)
         ));
     }
-    out.push_str("</table><hr><p style=\"color: #555; font-size: .9em\">");
+    out.push_str("</table>\n<hr>\n<p style=\"color: #555; font-size: .9em\">\n");
     for line in footer_lines(about) {
         out.push_str(&escape_html(&line));
-        out.push_str("<br>");
+        out.push_str("\n<br>\n");
     }
-    out.push_str("Sent by Caputchin Forwarder.</p></body></html>");
+    out.push_str("Sent by Caputchin Forwarder.</p>\n</body>\n</html>\n");
     out
 }
 
@@ -244,6 +249,29 @@ mod tests {
                 .unwrap()
                 < html.find(">a</th>").unwrap()
         );
+    }
+
+    #[test]
+    fn short_values_give_lines_that_need_no_transfer_encoding() {
+        let f = fields(&[("name", "Ada"), ("message", "hello")]);
+        for body in [text_body(&ABOUT, &f), html_body(&ABOUT, &f)] {
+            let longest = body.lines().map(str::len).max().unwrap_or(0);
+            assert!(longest < 75, "a line of {longest} bytes in:\n{body}");
+        }
+        let message = build(
+            &"Forms <forms@example.com>".parse().unwrap(),
+            &["owner@example.com".parse().unwrap()],
+            &ABOUT,
+            &f,
+        )
+        .unwrap();
+        let raw = String::from_utf8(message.formatted()).unwrap();
+        assert_eq!(
+            raw.matches("Content-Transfer-Encoding: 7bit").count(),
+            2,
+            "{raw}"
+        );
+        assert!(!raw.contains("quoted-printable"), "{raw}");
     }
 
     #[test]

@@ -337,8 +337,14 @@ async fn non_ascii_and_long_values_arrive_intact() {
 }
 
 /// A plain relay that offers PIPELINING and answers MAIL and RCPT only once DATA has arrived:
-/// a client that waited for each reply (no pipelining) would stall until its deadline.
-fn strict_pipelining_relay() -> (u16, std::sync::mpsc::Receiver<(Vec<String>, String)>) {
+/// a client that waited for each reply (no pipelining) would stall until its deadline. With
+/// `chunking` it offers CHUNKING too and answers MAIL, RCPT and BDAT only once BDAT's whole chunk
+/// has arrived: a client that waited for any reply before sending the message would stall. Each
+/// message is sent back as its held commands (the last one is the verb that carried it) and its
+/// data as received.
+fn strict_pipelining_relay(
+    chunking: bool,
+) -> (u16, std::sync::mpsc::Receiver<(Vec<String>, String)>) {
     use std::io::{BufRead as _, BufReader, Write as _};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -360,9 +366,25 @@ fn strict_pipelining_relay() -> (u16, std::sync::mpsc::Receiver<(Vec<String>, St
             let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
             match verb.as_str() {
                 "EHLO" => {
-                    let _ = out.write_all(b"250-strict.test\r\n250-8BITMIME\r\n250 PIPELINING\r\n");
+                    let chunks = if chunking { "250-CHUNKING\r\n" } else { "" };
+                    let _ = out.write_all(
+                        format!("250-strict.test\r\n250-8BITMIME\r\n{chunks}250 PIPELINING\r\n")
+                            .as_bytes(),
+                    );
                 }
                 "MAIL" | "RCPT" => held.push(line.trim_end().to_owned()),
+                "BDAT" if chunking => {
+                    use std::io::Read as _;
+                    let size: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+                    let mut data = Vec::new();
+                    if (&mut lines).take(size).read_to_end(&mut data).unwrap_or(0) as u64 != size {
+                        return;
+                    }
+                    let replies = "250 ok\r\n".repeat(held.len() + 1);
+                    let _ = out.write_all(replies.as_bytes());
+                    held.push(line.trim_end().to_owned());
+                    let _ = tx.send((std::mem::take(&mut held), String::from_utf8(data).unwrap()));
+                }
                 "DATA" => {
                     let mut replies = "250 ok\r\n".repeat(held.len());
                     replies.push_str("354 go ahead\r\n");
@@ -379,6 +401,7 @@ fn strict_pipelining_relay() -> (u16, std::sync::mpsc::Receiver<(Vec<String>, St
                         data.push_str(&line);
                     }
                     let _ = out.write_all(b"250 2.0.0 queued\r\n");
+                    held.push("DATA".to_owned());
                     let _ = tx.send((std::mem::take(&mut held), data));
                 }
                 _ => {
@@ -392,7 +415,7 @@ fn strict_pipelining_relay() -> (u16, std::sync::mpsc::Receiver<(Vec<String>, St
 
 #[actix_web::test]
 async fn with_a_relay_offering_pipelining_mail_rcpt_and_data_go_together() {
-    let (port, sent) = strict_pipelining_relay();
+    let (port, sent) = strict_pipelining_relay(false);
     let app = mail_app(&format!("smtp://127.0.0.1:{port}/?tls=none"), None, |s| {
         s.delivery_timeout = Duration::from_secs(2);
     })
@@ -408,11 +431,120 @@ async fn with_a_relay_offering_pipelining_mail_rcpt_and_data_go_together() {
         [
             "MAIL FROM:<forms@example.test>",
             "RCPT TO:<a@example.test>",
-            "RCPT TO:<b@example.test>"
+            "RCPT TO:<b@example.test>",
+            "DATA"
         ]
     );
     assert!(data.contains("Subject: New submission"), "{data}");
     assert!(data.ends_with("\r\n"), "{data:?}");
+}
+
+#[actix_web::test]
+async fn with_a_relay_offering_chunking_a_message_to_one_address_goes_in_one_write() {
+    let (port, sent) = strict_pipelining_relay(true);
+    let app = mail_app(&format!("smtp://127.0.0.1:{port}/?tls=none"), None, |s| {
+        s.delivery_timeout = Duration::from_secs(2);
+    })
+    .await;
+    let key = email_site(&app, "Chunked", &["owner@example.test"]);
+
+    let first = submit(&app, &key, &[("message", ".a line starting with a dot")]).await;
+    let second = submit(&app, &key, &[("message", "Grüße, second")]).await;
+
+    assert_eq!((first.status, second.status), (200, 200), "{}", first.text);
+    for expected in [".a line starting with a dot", "Gr=C3=BC=C3=9Fe, second"] {
+        let (commands, data) = sent.recv_timeout(WAIT).unwrap();
+        let size = data.len();
+        assert_eq!(commands[1], "RCPT TO:<owner@example.test>", "{commands:?}");
+        assert_eq!(commands[2], format!("BDAT {size} LAST"), "{commands:?}");
+        assert!(commands[0].starts_with("MAIL FROM:<forms@example.test>"));
+        assert_eq!(commands.len(), 3);
+        // The chunk is the message itself: no dot-stuffing, no end-of-data line.
+        assert!(data.contains(&format!("\r\n    {expected}\r\n")), "{data}");
+        assert!(!data.contains("\r\n.\r\n"), "{data:?}");
+        assert!(data.contains("Subject: New submission"), "{data}");
+    }
+}
+
+#[actix_web::test]
+async fn with_chunking_a_message_to_several_addresses_waits_for_every_rcpt() {
+    let (port, sent) = strict_pipelining_relay(true);
+    let app = mail_app(&format!("smtp://127.0.0.1:{port}/?tls=none"), None, |s| {
+        s.delivery_timeout = Duration::from_secs(2);
+    })
+    .await;
+    let key = email_site(&app, "Two", &["a@example.test", "b@example.test"]);
+
+    let answer = submit(&app, &key, &[("message", "hello")]).await;
+
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let (commands, _) = sent.recv_timeout(WAIT).unwrap();
+    assert_eq!(
+        commands.last().map(String::as_str),
+        Some("DATA"),
+        "{commands:?}"
+    );
+}
+
+#[actix_web::test]
+async fn a_chunking_relay_gets_each_message_by_bdat_and_its_refusals_are_categorised() {
+    let relay = SmtpServer::builder().chunking().start();
+    let app = mail_app(&relay.url(), None, |_| {}).await;
+    let key = email_site(&app, "Chunks", &["owner@example.test"]);
+    let long = "x".repeat(3000);
+    let fields = [
+        ("name", "Zoë"),
+        ("message", ".starts with a dot\n..and two"),
+        ("long", long.as_str()),
+    ];
+
+    let first = submit(&app, &key, &fields).await;
+    let second = submit(&app, &key, &[("message", "second")]).await;
+
+    assert_eq!((first.status, second.status), (200, 200), "{}", first.text);
+    let messages = relay.wait_for_messages(2, WAIT);
+    assert_eq!(
+        messages.iter().map(|m| m.via.as_str()).collect::<Vec<_>>(),
+        ["BDAT", "BDAT"]
+    );
+    assert_eq!(messages[0].rcpt_tos, ["owner@example.test"]);
+    let text = messages[0].text();
+    assert!(text.contains("name:\n    Zoë\n"), "{text}");
+    assert!(
+        text.contains("message:\n    .starts with a dot\n    ..and two\n"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("long:\n    {long}\n")));
+    assert!(messages[1].text().contains("second"));
+    // Kept connections carried them: at most one per worker thread.
+    assert!(
+        relay.connection_count() <= 2,
+        "{}",
+        relay.connection_count()
+    );
+
+    for (relay, outcome, code) in [
+        (
+            SmtpServer::builder().chunking().reply_rcpt(550).start(),
+            Outcome::Smtp5xx,
+            550,
+        ),
+        (
+            SmtpServer::builder().chunking().reply_data(451).start(),
+            Outcome::Smtp4xx,
+            451,
+        ),
+    ] {
+        let app = mail_app(&relay.url(), None, |_| {}).await;
+        let key = email_site(&app, "Refused", &["owner@example.test"]);
+        let report = email_report(&app, &key).await;
+        assert_eq!(
+            (report.outcome, report.smtp_code),
+            (outcome, Some(code)),
+            "{report:?}"
+        );
+        assert!(relay.messages().is_empty());
+    }
 }
 
 #[actix_web::test]

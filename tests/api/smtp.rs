@@ -105,6 +105,7 @@ pub struct SmtpServerBuilder {
     reply_data: Option<u16>,
     delay_data_ms: u64,
     no_pipelining: bool,
+    chunking: bool,
 }
 
 impl SmtpServerBuilder {
@@ -136,6 +137,12 @@ impl SmtpServerBuilder {
     /// Does not offer PIPELINING (it does by default, as common relays do).
     pub fn no_pipelining(mut self) -> Self {
         self.no_pipelining = true;
+        self
+    }
+
+    /// Also offers CHUNKING (BDAT), as Postfix and Exim do.
+    pub fn chunking(mut self) -> Self {
+        self.chunking = true;
         self
     }
 
@@ -180,6 +187,9 @@ impl SmtpServerBuilder {
         }
         if self.no_pipelining {
             cmd.arg("--no-pipelining");
+        }
+        if self.chunking {
+            cmd.arg("--chunking");
         }
         if self.delay_data_ms > 0 {
             cmd.arg("--delay-data-ms")
@@ -227,6 +237,7 @@ impl SmtpServer {
             reply_data: None,
             delay_data_ms: 0,
             no_pipelining: false,
+            chunking: false,
         }
     }
 
@@ -272,6 +283,7 @@ impl SmtpServer {
                         .iter()
                         .map(|r| r.as_str().unwrap().to_owned())
                         .collect(),
+                    via: envelope["via"].as_str().unwrap().to_owned(),
                 }
             })
             .collect()
@@ -320,6 +332,8 @@ pub struct Received {
     pub mail_from: String,
     /// Every accepted RCPT TO.
     pub rcpt_tos: Vec<String>,
+    /// The command that carried it: "DATA" or "BDAT".
+    pub via: String,
 }
 
 fn value_text(value: &HeaderValue<'_>) -> String {

@@ -11,6 +11,9 @@ connections accepted so far, rewritten atomically on each new connection.
 
 It offers PIPELINING (RFC 2920) in its EHLO reply, as common relays do, unless --no-pipelining is
 given; aiosmtpd reads commands one line at a time, so pipelined commands are answered in order.
+With --chunking it also offers CHUNKING (RFC 3030), as Postfix and Exim do: aiosmtpd has no BDAT,
+so `ChunkingSMTP` adds it, joining the chunks into one message for the same handler. The .json
+file says which command carried the message ("via": "DATA" or "BDAT").
 """
 
 import argparse
@@ -21,7 +24,7 @@ import ssl
 import sys
 import threading
 
-from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword
 
 
 def write_atomically(path, data):
@@ -40,10 +43,11 @@ class Handler:
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
-        if self.args.no_pipelining:
-            return responses
+        extra = [] if self.args.no_pipelining else ["250-PIPELINING"]
+        if self.args.chunking:
+            extra.append("250-CHUNKING")
         # Before the last line ("250 HELP"), which ends the reply.
-        return responses[:-1] + ["250-PIPELINING"] + responses[-1:]
+        return responses[:-1] + extra + responses[-1:]
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if self.args.reply_rcpt:
@@ -58,10 +62,55 @@ class Handler:
             return reply(self.args.reply_data, "message refused by the test relay")
         self.count += 1
         base = os.path.join(self.args.out, "%06d" % self.count)
-        meta = {"mail_from": envelope.mail_from, "rcpt_tos": envelope.rcpt_tos}
+        meta = {
+            "mail_from": envelope.mail_from,
+            "rcpt_tos": envelope.rcpt_tos,
+            "via": getattr(envelope, "via", "DATA"),
+        }
         write_atomically(base + ".json", json.dumps(meta).encode())
         write_atomically(base + ".eml", envelope.original_content)
         return "250 2.0.0 Queued as test-%06d" % self.count
+
+
+class ChunkingSMTP(SMTP):
+    """aiosmtpd's SMTP with BDAT <size> [LAST] (RFC 3030)."""
+
+    async def smtp_BDAT(self, arg):
+        if await self.check_helo_needed():
+            return
+        if await self.check_auth_needed("BDAT"):
+            return
+        words = (arg or "").split()
+        if (
+            not words
+            or not words[0].isdigit()
+            or len(words) > 2
+            or (len(words) == 2 and words[1].upper() != "LAST")
+        ):
+            await self.push("501 5.5.4 Syntax: BDAT <size> [LAST]")
+            return
+        # The chunk is read whatever the state, so that the next command is a command.
+        try:
+            chunk = await self._reader.readexactly(int(words[0]))
+        except asyncio.IncompleteReadError:
+            self._writer.close()
+            return
+        if self.envelope.mail_from is None or not self.envelope.rcpt_tos:
+            # RFC 3030 §2: a BDAT after a refused MAIL or with no accepted RCPT is refused.
+            await self.push("554 5.5.1 Error: no valid recipients")
+            self._set_post_data_state()
+            return
+        chunks = getattr(self.envelope, "chunks", b"") + chunk
+        if len(words) == 1:
+            self.envelope.chunks = chunks
+            await self.push("250 2.0.0 %d octets received" % len(chunk))
+            return
+        self.envelope.original_content = chunks
+        self.envelope.content = chunks
+        self.envelope.via = "BDAT"
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()
+        await self.push("250 OK" if status is MISSING else status)
 
 
 def reply(code, text):
@@ -92,6 +141,7 @@ def main():
     parser.add_argument("--reply-data", type=int, help="answer DATA's end with this code")
     parser.add_argument("--delay-data-ms", type=int, default=0)
     parser.add_argument("--no-pipelining", action="store_true", help="do not offer PIPELINING")
+    parser.add_argument("--chunking", action="store_true", help="offer CHUNKING (BDAT)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
@@ -124,7 +174,7 @@ def main():
     def protocol():
         connections[0] += 1
         write_atomically(counter, str(connections[0]).encode())
-        return SMTP(handler, **options)
+        return (ChunkingSMTP if args.chunking else SMTP)(handler, **options)
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
