@@ -1,6 +1,7 @@
 //! The server key and every key derived from it, each derived once at start ([`Keys`]): the
 //! token MAC that signs challenges and verification tokens (SPEC §2), the dashboard's CSRF and
-//! known-device marks, the test form's pass, and the sealing of remote verifier secrets. The raw
+//! known-device marks, the test form's pass, the session ids of Caputchin's widget (SPEC §13),
+//! and the sealing of remote verifier secrets. The raw
 //! key is configured, or generated on first start and kept in the database; it is never logged,
 //! and nothing outside this module derives anything from it.
 
@@ -66,6 +67,7 @@ pub struct Keys {
     csrf: Purpose,
     device: Purpose,
     test_form: Purpose,
+    widget_session: Purpose,
     sealer: Arc<Sealer>,
 }
 
@@ -82,6 +84,7 @@ impl Keys {
             csrf: Purpose::new(&server, b"dashboard-csrf\0"),
             device: Purpose::new(&server, b"known-device\0"),
             test_form: Purpose::new(&server, b"caputchin-forwarder test form\0"),
+            widget_session: Purpose::new(&server, b"caputchin-widget session\0"),
             sealer: Arc::new(Sealer::new(&server)),
             token: server,
         }
@@ -117,6 +120,12 @@ impl Keys {
     /// The test form's pass.
     pub fn test_form(&self) -> &Purpose {
         &self.test_form
+    }
+
+    /// The `platform.sessionId` of Caputchin's widget: a tag over the challenge token
+    /// (SPEC §13), so a session is checked on `verify/pass` without being stored.
+    pub fn widget_session(&self) -> &Purpose {
+        &self.widget_session
     }
 
     /// The sealing of remote verifier secrets.

@@ -57,6 +57,50 @@ pub const SITEVERIFY_RESULTS: &[&str] = &[
     "internal-error",
 ];
 
+/// Every result of `GET /v1/widget/bootstrap` (SPEC §13): `success` or the refusal's code.
+pub const WIDGET_BOOTSTRAP_RESULTS: &[&str] = &[
+    "success",
+    "unknown-site",
+    "forwarding-disabled",
+    "origin-not-allowed",
+];
+
+/// Every result of `POST /v1/verify/start`: `success` or the refusal's code.
+pub const WIDGET_START_RESULTS: &[&str] = &[
+    "success",
+    "bad-request",
+    "payload-too-large",
+    "request-timeout",
+    "unknown-site",
+    "forwarding-disabled",
+    "origin-not-allowed",
+    "rate-limited",
+    "internal-error",
+];
+
+/// Every result of `POST /v1/verify/pass`: `success` or the refusal's code.
+pub const WIDGET_PASS_RESULTS: &[&str] = &[
+    "success",
+    "bad-request",
+    "payload-too-large",
+    "request-timeout",
+    "challenge-invalid",
+    "unknown-site",
+    "forwarding-disabled",
+    "origin-not-allowed",
+    "rate-limited",
+    "invalid-session",
+    "invalid-solution",
+    "internal-error",
+];
+
+/// The endpoints of Caputchin's widget and their results, as the `endpoint` label names them.
+pub const WIDGET_ENDPOINTS: &[(&str, &[&str])] = &[
+    ("bootstrap", WIDGET_BOOTSTRAP_RESULTS),
+    ("start", WIDGET_START_RESULTS),
+    ("pass", WIDGET_PASS_RESULTS),
+];
+
 /// Every result of a dashboard login: `success` and `failure` ran the password hash, `throttled`
 /// was refused before it.
 pub const LOGIN_RESULTS: &[&str] = &["success", "failure", "throttled"];
@@ -81,6 +125,7 @@ pub struct Metrics {
     cap_challenges: Counter,
     cap_redeems: HashMap<&'static str, Counter>,
     siteverify: HashMap<&'static str, Counter>,
+    widget: HashMap<(&'static str, &'static str), Counter>,
     logins: HashMap<&'static str, Counter>,
 }
 
@@ -180,6 +225,21 @@ impl Metrics {
             SITEVERIFY_RESULTS,
         );
 
+        let family = Family::<Labels, Counter>::default();
+        registry.register(
+            "caputchin_widget_requests",
+            "Requests of Caputchin's widget answered, by endpoint (bootstrap, start or pass) and result: success or the refusal's code",
+            family.clone(),
+        );
+        let widget = WIDGET_ENDPOINTS
+            .iter()
+            .flat_map(|&(endpoint, results)| results.iter().map(move |&r| (endpoint, r)))
+            .map(|(endpoint, result)| {
+                let labels = vec![("endpoint", endpoint), ("result", result)];
+                ((endpoint, result), family.get_or_create(&labels).clone())
+            })
+            .collect();
+
         let logins = result_counters(
             &mut registry,
             "caputchin_dashboard_logins",
@@ -209,6 +269,7 @@ impl Metrics {
             cap_challenges,
             cap_redeems,
             siteverify,
+            widget,
             logins,
         }
     }
@@ -275,6 +336,20 @@ impl Metrics {
                 counter.inc();
             }
             None => tracing::error!(result, "no siteverify series for this result"),
+        }
+    }
+
+    /// Counts one answered request of Caputchin's widget: `endpoint` and `result` are one of
+    /// [`WIDGET_ENDPOINTS`] and one of its results.
+    pub fn widget(&self, endpoint: &'static str, result: &str) {
+        if !self.enabled {
+            return;
+        }
+        match self.widget.get(&(endpoint, result)) {
+            Some(counter) => {
+                counter.inc();
+            }
+            None => tracing::error!(endpoint, result, "no widget series for this result"),
         }
     }
 

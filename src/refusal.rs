@@ -1,11 +1,12 @@
 //! The public endpoints' refusals: one enum whose variants are the spec's error codes (SPEC §2,
-//! §3, §8), with a message for people, in one place. How a refusal is answered on the wire (its
-//! HTTP status, HTML or JSON, Cap's or siteverify's shape) is the web layer's
-//! (`web::error`).
+//! §3, §8, §13), with a message for people, in one place. How a refusal is answered on the wire
+//! (its HTTP status, HTML or JSON, Cap's, Caputchin's widget's or siteverify's shape) is the web
+//! layer's (`web::error`).
 
 use crate::fields::BodyError;
 
-/// A refusal answered by a public endpoint: the form endpoint, Cap's endpoints or siteverify.
+/// A refusal answered by a public endpoint: the form endpoint, Cap's endpoints, the endpoints of
+/// Caputchin's widget or siteverify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     /// No site has this key (404 `unknown-site`).
@@ -65,6 +66,10 @@ pub enum Refusal {
     /// Solutions that do not solve the challenge (403).
     #[error("invalid-solution")]
     InvalidSolution,
+    /// A `verify/pass` whose `platform.sessionId` is missing or is not the one `verify/start`
+    /// gave with its challenge (403 `invalid-session`, SPEC §13).
+    #[error("invalid-session")]
+    InvalidSession,
     /// The body did not arrive within `CAPUTCHIN_BODY_TIMEOUT_MS` (408 `request-timeout`).
     #[error("request-timeout")]
     RequestTimeout,
@@ -108,6 +113,7 @@ impl Refusal {
             Refusal::BadRequest => "bad-request",
             Refusal::ChallengeInvalid => "challenge-invalid",
             Refusal::InvalidSolution => "invalid-solution",
+            Refusal::InvalidSession => "invalid-session",
             Refusal::RequestTimeout => "request-timeout",
             Refusal::MissingInputSecret => "missing-input-secret",
             Refusal::InvalidInputSecret => "invalid-input-secret",
@@ -157,6 +163,7 @@ impl Refusal {
             Refusal::BadRequest => "Invalid body",
             Refusal::ChallengeInvalid => "Challenge invalid or expired",
             Refusal::InvalidSolution => "Invalid solution",
+            Refusal::InvalidSession => "The verification session does not match its challenge",
             Refusal::RequestTimeout => {
                 "The submission took too long to arrive. Please check your connection and send again."
             }

@@ -15,13 +15,21 @@
 //           navigator.hardwareConcurrency = 1 in its browser context (both widgets size their pool
 //           from it); "default" lets each widget choose (ours min(8, cores, c), Cap's cores).
 // Hashes done = sum over challenges of (smallest nonce + 1): both solvers count up from 0.
+//
+// Then, against the real forwarder (the binary, on its own loopback port, one site at the default
+// difficulty): whole verifications with our widget (api-host = the forwarder, Cap's endpoints) and
+// with Caputchin's own widget, the vendored @caputchin/widget 3.5.0 build in
+// ../shared/vendor/ retargeted at the forwarder (its /v1/widget/bootstrap, /v1/verify/start and
+// /v1/verify/pass), each on its own page (both define <caputchin-widget>), alternating. Timed from
+// start() to the token (ours: start()'s promise; Caputchin's: its `pass` event); the hashes come
+// from the solutions each widget posts. Skipped when ../shared/vendor/ is not there.
 // Usage: bench/widget/run [--reps N] [--default-tokens K]
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { launchBrowser } from "../../tests/browser/harness.mjs";
+import { binary, createSite, launchBrowser, startServer } from "../../tests/browser/harness.mjs";
 
 const started = Date.now();
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -168,10 +176,49 @@ function reply(res, status, type, body) {
   res.end(body);
 }
 
+// Caputchin's own widget, retargeted at the forwarder once it runs (see forwarderRows).
+const VENDOR = path.resolve(root, "../shared/vendor/caputchin-widget-3.5.0");
+let vendoredJs = null;
+const VENDORED_PAGE = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Caputchin widget bench</title>
+<script src="/caputchin/widget.js"></script>
+</head><body><h1>Caputchin widget bench</h1><div id="slot"></div>
+<script>
+"use strict";
+const slot = document.getElementById("slot");
+window.bench = {
+  // Mounts Caputchin's widget; resolves once it has bootstrapped and shows its shield.
+  async mount(key) {
+    const el = document.createElement("caputchin-widget");
+    el.setAttribute("sitekey", key);
+    el.setAttribute("trigger", "manual");
+    el.id = "w";
+    slot.replaceChildren(el);
+    for (let i = 0; i < 200 && !el.shadowRoot?.querySelector('[part="simple-shield-box"]'); i++) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  },
+  // One whole verification: start() until the pass event (an error event fails it).
+  run() {
+    const el = document.getElementById("w");
+    return new Promise((resolve, reject) => {
+      const t0 = performance.now();
+      el.addEventListener("pass", () => { resolve(performance.now() - t0); el.remove(); }, { once: true });
+      el.addEventListener("error", (e) => reject(new Error("caputchin-widget error: " + JSON.stringify(e.detail))), { once: true });
+      el.start();
+    });
+  },
+};
+</script></body></html>`;
+
 const server = http.createServer((req, res) => {
   const url = new URL(req.url, "http://127.0.0.1");
   if (req.method === "GET") {
     if (url.pathname === "/bench.html") return reply(res, 200, "text/html; charset=utf-8", PAGE);
+    if (url.pathname === "/vendored.html" && vendoredJs) return reply(res, 200, "text/html; charset=utf-8", VENDORED_PAGE);
+    if (url.pathname === "/caputchin/widget.js" && vendoredJs) return reply(res, 200, "text/javascript; charset=utf-8", vendoredJs);
+    if (url.pathname === "/caputchin/cap_wasm_bg.wasm" && vendoredJs) {
+      return reply(res, 200, "application/wasm", readFileSync(path.join(VENDOR, "cap_wasm_bg.wasm")));
+    }
     if (url.pathname === "/widget.js") return reply(res, 200, "text/javascript; charset=utf-8", WIDGET_JS);
     if (url.pathname === "/cap/cap.min.js") return reply(res, 200, "text/javascript; charset=utf-8", CAP_JS);
     if (url.pathname === "/cap/cap_wasm_bg.wasm") return reply(res, 200, "application/wasm", CAP_WASM);
@@ -272,6 +319,84 @@ async function openContext(cores) {
   return { context, page, widget, solver, cpus };
 }
 
+// Whole verifications against the real forwarder: ours and Caputchin's own widget, alternating.
+async function forwarderRows(count) {
+  if (!existsSync(path.join(VENDOR, "widget.js"))) {
+    console.log(`  against the forwarder: skipped (no vendored @caputchin/widget at ${VENDOR})`);
+    return;
+  }
+  const account = "bench@example.com";
+  const forwarder = await startServer({ CAPUTCHIN_BOOTSTRAP_EMAIL: account, CAPUTCHIN_BOOTSTRAP_PASSWORD: "correct horse battery" });
+  try {
+    vendoredJs = readFileSync(path.join(VENDOR, "widget.js"), "utf8").split("http://127.0.0.1:47999").join(forwarder.base);
+    // The site's default challenge count and difficulty: no --challenges / --difficulty.
+    const site = await createSite(forwarder, { account, name: "Bench", webhook: "https://hooks.example.com/bench" });
+    const context = await browser.newContext();
+    context.setDefaultTimeout(60_000);
+    const solved = [];
+    context.on("request", (r) => {
+      const u = new URL(r.url());
+      hosts.add(u.protocol === "blob:" ? new URL(u.pathname).host : u.host);
+      if (r.method() === "POST" && /\/(redeem|verify\/pass)$/.test(u.pathname)) solved.push(JSON.parse(r.postData()).solutions);
+    });
+    const ours = await context.newPage();
+    const theirs = await context.newPage();
+    for (const page of [ours, theirs]) {
+      page.on("pageerror", (e) => errors.push(e.message));
+      page.on("console", (msg) => { if (msg.type() === "error") errors.push(msg.text()); });
+    }
+    await ours.goto(`${origin}/bench.html`);
+    await theirs.goto(`${origin}/vendored.html`);
+    const once = {
+      ours: async () => {
+        await ours.evaluate(([key, api]) => {
+          const el = document.createElement("caputchin-widget");
+          el.setAttribute("sitekey", key);
+          el.setAttribute("trigger", "manual");
+          el.setAttribute("api-host", api);
+          el.id = "w";
+          document.getElementById("slot").replaceChildren(el);
+        }, [site.site_key, forwarder.base]);
+        return ours.evaluate(() => window.bench.run("ours"));
+      },
+      theirs: async () => {
+        await theirs.evaluate((key) => window.bench.mount(key), site.site_key);
+        return theirs.evaluate(() => window.bench.run());
+      },
+    };
+    await once.ours();
+    await once.theirs(); // warm-up: wasm compiled, workers made
+    const times = { ours: [], theirs: [] };
+    const hashes = { ours: 0, theirs: 0 };
+    for (let k = 0; k < count; k++) {
+      for (const kind of k % 2 ? ["theirs", "ours"] : ["ours", "theirs"]) {
+        const before = solved.length;
+        times[kind].push(await once[kind]());
+        if (solved.length !== before + 1) throw new Error(`${kind}: expected one redeem, saw ${solved.length - before}`);
+        hashes[kind] += hashesOf(solved[solved.length - 1]);
+      }
+    }
+    await context.close();
+    const cell = (kind) => `${mean(times[kind]).toFixed(0)} ms (${Math.min(...times[kind]).toFixed(0)}-${Math.max(...times[kind]).toFixed(0)})`;
+    const rate = (kind) => fmtRate(hashes[kind], times[kind].reduce((a, b) => a + b, 0)).toFixed(2);
+    const table = [
+      ["widget, against the forwarder", `wall time, mean (min-max) of ${count}`, "MH/s"],
+      [`ours: static/widget.js (Cap endpoints)`, cell("ours"), rate("ours")],
+      ["Caputchin's: @caputchin/widget 3.5.0 vendored (verify/start, verify/pass)", cell("theirs"), rate("theirs")],
+    ];
+    const w = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)));
+    const line = (r) => `| ${r.map((c, i) => c.padEnd(w[i])).join(" | ")} |`;
+    console.log("");
+    console.log(`  against the forwarder (${forwarder.base}, ${path.relative(root, binary)}), site default c=${DEFAULTS.c} s=${DEFAULTS.s} d=${DEFAULTS.d}, each widget's own Worker pool, alternating:`);
+    console.log(line(table[0]));
+    console.log(`|${w.map((n) => "-".repeat(n + 2)).join("|")}|`);
+    for (const r of table.slice(1)) console.log(line(r));
+    console.log(`  Caputchin's / ours, wall time: ${(mean(times.theirs) / mean(times.ours)).toFixed(2)}; every token redeemed once by the forwarder`);
+  } finally {
+    await forwarder.stop();
+  }
+}
+
 const rows = [];
 const fmtRate = (hashes, ms) => hashes / ms / 1000; // MH/s
 function check(what, got, expected) {
@@ -352,6 +477,10 @@ try {
   console.log(`  goal ours/wasm >= 0.5 on hash rate (solver, 1 worker): ${headline.ratio} ${Number(headline.ratio) >= 0.5 ? "met" : "NOT met"}`);
   const foreign = [...hosts].filter((h) => !h.startsWith("127.0.0.1:"));
   if (foreign.length) throw new Error(`the page talked to other hosts: ${foreign.join(", ")}`);
+  if (errors.length) throw new Error(`page errors: ${errors.join("; ")}`);
+  await forwarderRows(DEFAULT_TOKENS);
+  const foreignAfter = [...hosts].filter((h) => !h.startsWith("127.0.0.1:"));
+  if (foreignAfter.length) throw new Error(`the pages talked to other hosts: ${foreignAfter.join(", ")}`);
   if (errors.length) throw new Error(`page errors: ${errors.join("; ")}`);
   console.log(`  every solution checked; loopback only; total ${((Date.now() - started) / 1000).toFixed(1)} s`);
   await full.context.close();

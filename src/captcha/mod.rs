@@ -4,6 +4,7 @@
 pub mod cap;
 pub mod challenge;
 pub mod remote;
+pub mod session;
 pub mod solve_time;
 pub mod spent;
 pub mod token;
@@ -33,6 +34,22 @@ pub struct IssuedChallenge {
     pub params: ChallengeParams,
     /// When it stops being redeemable, epoch ms.
     pub expires_at: i64,
+}
+
+/// A challenge token for Caputchin's widget that opened (SPEC §13): the site it names and what
+/// it says. Only [`Issuer::open_named`] makes one, so holding one means the MAC was checked.
+#[derive(Debug, Clone)]
+pub struct NamedChallenge {
+    token: String,
+    site_key: String,
+    challenge: challenge::Challenge,
+}
+
+impl NamedChallenge {
+    /// The key of the site the challenge was issued for.
+    pub fn site_key(&self) -> &str {
+        &self.site_key
+    }
 }
 
 /// A redeem request: the challenge token, one nonce per challenge, and optional client-claimed
@@ -191,6 +208,42 @@ impl Issuer {
         }
     }
 
+    /// Issues a challenge for Caputchin's widget (SPEC §13): like [`Issuer::challenge`], but the
+    /// token carries the site key, since `verify/pass` names no site. No I/O. `None` only for a
+    /// site key a token cannot carry, which a valid site key never is.
+    pub fn challenge_named(
+        &self,
+        site_key: &str,
+        params: ChallengeParams,
+    ) -> Option<IssuedChallenge> {
+        let expires_at = self.clock.now_ms().saturating_add(CHALLENGE_LIFETIME_MS);
+        let token = challenge::issue_named(
+            &self.key,
+            site_key,
+            &challenge::Challenge {
+                id: crate::ids::random_bytes::<16>(),
+                expires_at,
+                params,
+            },
+        )?;
+        Some(IssuedChallenge {
+            token,
+            params,
+            expires_at,
+        })
+    }
+
+    /// Opens a token made by [`Issuer::challenge_named`]; `None` when this server did not sign
+    /// it (expiry and single use are checked by [`Issuer::redeem_named`]).
+    pub fn open_named(&self, token: &str) -> Option<NamedChallenge> {
+        let (site_key, challenge) = challenge::open_named(&self.key, token)?;
+        Some(NamedChallenge {
+            token: token.to_owned(),
+            site_key,
+            challenge,
+        })
+    }
+
     /// Redeems a solved challenge. The challenge is spent on the first attempt, right or wrong
     /// (as Cap does); that spend is the one database write.
     pub async fn redeem(
@@ -198,9 +251,36 @@ impl Issuer {
         site_key: &str,
         request: RedeemRequest,
     ) -> Result<Redeemed, RedeemError> {
-        let now = self.clock.now_ms();
         let opened = challenge::open(&self.key, site_key, &request.token)
             .ok_or(RedeemError::ChallengeInvalid)?;
+        self.redeem_opened(site_key, opened, request).await
+    }
+
+    /// Redeems a challenge of Caputchin's widget that [`Issuer::open_named`] opened with these
+    /// solutions, exactly as [`Issuer::redeem`] does a Cap challenge; the token carries no game
+    /// metadata (SPEC §13).
+    pub async fn redeem_named(
+        &self,
+        named: NamedChallenge,
+        solutions: Vec<u64>,
+    ) -> Result<Redeemed, RedeemError> {
+        let request = RedeemRequest {
+            token: named.token,
+            solutions,
+            ..RedeemRequest::default()
+        };
+        self.redeem_opened(&named.site_key, named.challenge, request)
+            .await
+    }
+
+    /// Checks the expiry, spends the challenge, then checks the solutions and signs the token.
+    async fn redeem_opened(
+        &self,
+        site_key: &str,
+        opened: challenge::Challenge,
+        request: RedeemRequest,
+    ) -> Result<Redeemed, RedeemError> {
+        let now = self.clock.now_ms();
         if opened.expires_at <= now {
             return Err(RedeemError::ChallengeInvalid);
         }

@@ -1,6 +1,7 @@
-//! How a public refusal is answered (SPEC §2, §3): its HTTP status, and one [`ResponseError`]
-//! that shapes it for the endpoint that refused — the form endpoint's HTML page or JSON (content
-//! negotiation), Cap's JSON, or siteverify's always-200 JSON — with the endpoint's CORS answer.
+//! How a public refusal is answered (SPEC §2, §3, §13): its HTTP status, and one
+//! [`ResponseError`] that shapes it for the endpoint that refused — the form endpoint's HTML page
+//! or JSON (content negotiation), Cap's JSON, the JSON of Caputchin's widget (bootstrap, start,
+//! pass), or siteverify's always-200 JSON — with the endpoint's CORS answer.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -23,7 +24,8 @@ pub fn status(refusal: Refusal) -> StatusCode {
         | Refusal::TimeoutOrDuplicate
         | Refusal::SiteMismatch
         | Refusal::ChallengeInvalid
-        | Refusal::InvalidSolution => StatusCode::FORBIDDEN,
+        | Refusal::InvalidSolution
+        | Refusal::InvalidSession => StatusCode::FORBIDDEN,
         Refusal::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
         Refusal::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         Refusal::UnsupportedContentType | Refusal::FileUploadNotSupported => {
@@ -59,6 +61,24 @@ pub enum Shape {
     /// Siteverify: always 200 (SPEC §2) with `error-codes`, but over the rate limit (429) and for
     /// a body that did not arrive in time (408), in the same shape.
     Siteverify,
+    /// `GET /v1/widget/bootstrap` of Caputchin's widget: an unknown or disabled site is a 409
+    /// `{"error": "gate-misconfigured", "message", "code"}`, the one bootstrap refusal the widget
+    /// reports as an `error` event (CAPUTCHIN-WIDGET-PROTOCOL §4); others keep their status.
+    Bootstrap,
+    /// `POST /v1/verify/start`: `{"error": code, "message"}`; the widget reads `error` whatever
+    /// the status (CAPUTCHIN-WIDGET-PROTOCOL §5).
+    VerifyStart,
+    /// `POST /v1/verify/pass`: `{"success": false, "error": code, "message"}`
+    /// (CAPUTCHIN-WIDGET-PROTOCOL §6).
+    VerifyPass,
+}
+
+/// The bootstrap code that makes Caputchin's widget fire `error` `gate-unavailable`.
+const GATE_MISCONFIGURED: &str = "gate-misconfigured";
+
+/// Whether a bootstrap refusal is answered as a misconfigured gate (409).
+fn is_gate_refusal(refusal: Refusal) -> bool {
+    matches!(refusal, Refusal::UnknownSite | Refusal::ForwardingDisabled)
 }
 
 /// A refusal ready to answer: what was refused, the sentence for people, the shape of the
@@ -114,6 +134,7 @@ impl ResponseError for Refused {
             (Shape::Siteverify, Refusal::RateLimited(_)) => StatusCode::TOO_MANY_REQUESTS,
             (Shape::Siteverify, Refusal::RequestTimeout) => StatusCode::REQUEST_TIMEOUT,
             (Shape::Siteverify, _) => StatusCode::OK,
+            (Shape::Bootstrap, refusal) if is_gate_refusal(refusal) => StatusCode::CONFLICT,
             _ => status(self.refusal),
         }
     }
@@ -132,6 +153,15 @@ impl ResponseError for Refused {
             Shape::Cap => {
                 builder.json(json!({"success": false, "error": self.message, "code": code}))
             }
+            Shape::Bootstrap if is_gate_refusal(self.refusal) => builder
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .json(json!({"error": GATE_MISCONFIGURED, "message": self.message, "code": code})),
+            Shape::Bootstrap | Shape::VerifyStart => builder
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .json(json!({"error": code, "message": self.message})),
+            Shape::VerifyPass => builder
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .json(json!({"success": false, "error": code, "message": self.message})),
             Shape::Siteverify => builder
                 .insert_header((header::CACHE_CONTROL, "no-store"))
                 .json(json!({

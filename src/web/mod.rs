@@ -11,6 +11,7 @@ pub mod form;
 pub mod preview;
 pub mod rate_limit;
 pub mod siteverify;
+pub mod verify;
 
 use std::sync::Arc;
 
@@ -88,6 +89,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     web::method(actix_web::http::Method::OPTIONS).to(cap::preflight),
                 ),
         )
+        .service(
+            web::scope("/v1/verify")
+                .route("/start", web::post().to(verify::start))
+                .route(
+                    "/start",
+                    web::method(actix_web::http::Method::OPTIONS).to(verify::preflight),
+                )
+                .route("/pass", web::post().to(verify::pass))
+                .route(
+                    "/pass",
+                    web::method(actix_web::http::Method::OPTIONS).to(verify::preflight),
+                ),
+        )
+        .route("/v1/widget/bootstrap", web::get().to(verify::bootstrap))
         .route("/f/{site_key}", web::post().to(form::submit))
         .route("/f/{site_key}", web::get().to(form::preview))
         .route("/widget.js", web::get().to(widget_js))

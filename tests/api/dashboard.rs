@@ -791,3 +791,60 @@ async fn every_page_carries_the_security_headers_and_no_inline_script_is_allowed
         );
     }
 }
+
+#[actix_web::test]
+async fn the_site_page_offers_caputchins_own_widget_built_for_this_forwarder_as_a_third_snippet() {
+    let app = spawn_app().await;
+    let mut browser = logged_in(&app).await;
+    let (id, _) = create_site(&mut browser, "Contact", &app.receiver.url()).await;
+
+    let page = browser.get(&format!("/sites/{id}")).await;
+
+    let key = {
+        let at = page.text.find("cpt_pub_").unwrap();
+        page.text[at..at + 32].to_owned()
+    };
+    let public_url = &app.state.settings.public_url;
+    assert!(
+        page.text
+            .contains("With Caputchin's own <code>@caputchin/widget</code> 3.x")
+    );
+    assert!(page.text.contains(&format!(
+        "<code id=\"build-caputchin\">CAPUTCHIN_API_HOST={public_url} pnpm exec tsup</code>"
+    )));
+    let snippet = {
+        let start = page.text.find("id=\"snippet-caputchin\"").unwrap();
+        let body = &page.text[start..];
+        let body = &body[body.find('>').unwrap() + 1..];
+        body[..body.find("</textarea>").unwrap()].to_owned()
+    };
+    // Askama escapes the snippet for the textarea; the browser shows it as written.
+    let shown = snippet
+        .replace("&#60;", "<")
+        .replace("&#62;", ">")
+        .replace("&#34;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#38;", "&");
+    assert!(shown.starts_with("<script src=\"/caputchin/widget.js\"></script>\n"));
+    assert!(shown.contains(&format!(
+        "<form action=\"{public_url}/f/{key}\" method=\"POST\""
+    )));
+    assert!(shown.contains(&format!(
+        "<caputchin-widget sitekey=\"{key}\" trigger=\"form-submit\"></caputchin-widget>"
+    )));
+    assert!(
+        !shown.contains("api-host") && !shown.contains("/widget.js\" async"),
+        "the verify host comes from the build, not from our widget: {shown}"
+    );
+    for directive in [
+        "worker-src blob:".to_owned(),
+        format!("connect-src 'self' {public_url}"),
+        "'wasm-unsafe-eval'".to_owned(),
+        "style-src 'unsafe-inline'".to_owned(),
+    ] {
+        assert!(page.text.contains(&directive), "{directive}");
+    }
+    // The other two stay.
+    assert!(page.text.contains("id=\"snippet-widget\""));
+    assert!(page.text.contains("id=\"snippet-cap\""));
+}

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cap;
+mod caputchin_widget;
 mod cli;
 mod dashboard;
 mod egress;

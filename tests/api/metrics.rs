@@ -22,7 +22,7 @@ const UNKNOWN_KEY: &str = "cpt_pub_0123456789abcdef01234567";
 
 /// An app with the metrics listener on an ephemeral loopback port, whose egress exempts
 /// loopback so deliveries reach the local receivers.
-async fn spawn_app_with_metrics(rate_limit_per_min: u32) -> TestApp {
+pub(crate) async fn spawn_app_with_metrics(rate_limit_per_min: u32) -> TestApp {
     spawn_app_with(|s| {
         s.egress_allow = vec!["127.0.0.0/8".parse().unwrap()];
         s.metrics_bind = Some("127.0.0.1:0".parse().unwrap());
@@ -42,7 +42,7 @@ async fn get_metrics_port(app: &TestApp, path: &str, accept: Option<&str>) -> An
 }
 
 /// The Prometheus text exposition.
-async fn scrape(app: &TestApp) -> String {
+pub(crate) async fn scrape(app: &TestApp) -> String {
     let scraped = get_metrics_port(app, "/metrics", None).await;
     assert_eq!(scraped.status, 200, "{}", scraped.text);
     scraped.text
@@ -50,14 +50,14 @@ async fn scrape(app: &TestApp) -> String {
 
 /// One sample line of an exposition.
 #[derive(Debug)]
-struct Sample {
+pub(crate) struct Sample {
     name: String,
     labels: BTreeMap<String, String>,
     value: f64,
 }
 
 /// Parses `name{label="value",…} value` lines (comments skipped; label values unescaped).
-fn samples(text: &str) -> Vec<Sample> {
+pub(crate) fn samples(text: &str) -> Vec<Sample> {
     text.lines()
         .filter(|line| !line.is_empty() && !line.starts_with('#'))
         .map(|line| {
@@ -116,7 +116,7 @@ fn samples(text: &str) -> Vec<Sample> {
 }
 
 /// The value of the one sample with exactly this name and label set.
-fn value(all: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn value(all: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
     let wanted: BTreeMap<String, String> = labels
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -179,7 +179,7 @@ async fn post_with_fresh_token(app: &TestApp, key: &str, done: &mut Done) -> Ans
 }
 
 /// The statistics of one site over all time, as the dashboard and `site stats` read them.
-async fn site_stats(app: &TestApp, site_id: &str) -> Stats {
+pub(crate) async fn site_stats(app: &TestApp, site_id: &str) -> Stats {
     let store = app.state.store.clone();
     let site_id = site_id.to_owned();
     let now = app.clock.now_ms();

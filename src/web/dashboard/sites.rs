@@ -193,6 +193,8 @@ struct SitePage {
     cap_endpoint: String,
     snippet_widget: String,
     snippet_cap: String,
+    snippet_caputchin: String,
+    public_url: String,
     notice: Option<String>,
     webhook_check: Option<WebhookCheck>,
     tests: Vec<TestView>,
@@ -268,6 +270,21 @@ pub fn snippet_cap(forwarder_url: &str, cap_endpoint: &str) -> String {
     )
 }
 
+/// The HTML for Caputchin's own widget, `@caputchin/widget` 3.x, built with its verify host set
+/// to this forwarder and hosted from the owner's own origin (SPEC §13): the widget reads the
+/// forwarder's URL from its build, so the element needs no `api-host`.
+pub fn snippet_caputchin(forwarder_url: &str, site_key: &str) -> String {
+    format!(
+        r#"<script src="/caputchin/widget.js"></script>
+<form action="{forwarder_url}" method="POST" style="display:grid;gap:.75rem;max-width:28rem">
+  <label style="display:grid;gap:.25rem">Email <input type="email" name="email" autocomplete="email" required></label>
+  <label style="display:grid;gap:.25rem">Message <textarea name="message" rows="5" required></textarea></label>
+  <caputchin-widget sitekey="{site_key}" trigger="form-submit"></caputchin-widget>
+  <button type="submit" style="justify-self:start">Send</button>
+</form>"#
+    )
+}
+
 /// The webhook as lists and pages show it: masked (it is a secret), or "none".
 fn webhook_shown(site: &Site) -> String {
     site.settings
@@ -315,6 +332,8 @@ fn site_page(state: &WebState, account: &SignedIn, site: &Site) -> SitePage {
         site: view(site, state.clock.now_ms()),
         snippet_widget: snippet_widget(&state.settings.public_url, &forwarder_url, key),
         snippet_cap: snippet_cap(&forwarder_url, &cap_endpoint),
+        snippet_caputchin: snippet_caputchin(&forwarder_url, key),
+        public_url: state.settings.public_url.clone(),
         forwarder_url,
         cap_endpoint,
         notice: None,
