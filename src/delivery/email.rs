@@ -16,14 +16,20 @@
 //! refused. (With several addresses the message waits for every `RCPT`'s reply, as with DATA:
 //! a refused address then stops the whole message, so that it never reaches only some of them.)
 //!
-//! Connections are kept per thread (an actix worker is one thread with its own runtime, and a
-//! socket stays with the runtime that opened it), at most [`MAX_IDLE_PER_THREAD`] each, for
+//! Messages wait in a queue per thread (an actix worker is one thread with its own runtime, and
+//! a socket stays with the runtime that opened it) for one of its writers, each a task with one
+//! connection: with a relay that takes whole transactions at once, one, and more (up to
+//! [`MAX_BUSY_PER_THREAD`]) only while more than [`BACKLOG_PER_WRITER`] messages wait per
+//! writer; with any other, one per message waiting, up to that many. A writer takes every message
+//! waiting when it is free: with PIPELINING and CHUNKING, the messages to one address each go in
+//! that one write, one after another (`RSET` before each but the first, so that a refusal of one
+//! leaves nothing open for the next), and their replies are read in order, each message's outcome
+//! handed over as soon as its replies are in. A burst of submissions therefore shares a few
+//! connections and few writes instead of opening one each, which a relay limiting connections
+//! per client would refuse. Connections are kept, at most [`MAX_IDLE_PER_THREAD`] per thread, for
 //! [`IDLE_FOR`]; one idle for more than [`CHECK_AFTER`] is checked with a NOOP before use, so a
-//! connection the relay closed meanwhile is replaced rather than failing a delivery. At most
-//! [`MAX_BUSY_PER_THREAD`] messages are in flight per thread; a submission beyond that waits (within
-//! the delivery timeout) for a connection to come back. A burst of submissions therefore reuses a
-//! few connections instead of opening one each, which a relay limiting connections per client
-//! would refuse.
+//! connection the relay closed meanwhile is replaced rather than failing a delivery. A connection
+//! on which the relay refused something is not kept.
 //!
 //! The relay is the operator's, so SPEC §5 does not apply to it; the delivery timeout does, and
 //! it bounds the whole attempt — connect, greeting, TLS, AUTH and the message — because lettre's
@@ -54,8 +60,15 @@ use crate::tls::ExtraRoots;
 
 /// Idle connections kept per thread.
 pub const MAX_IDLE_PER_THREAD: usize = 8;
-/// Messages sent at once per thread, each on its own connection; more wait their turn.
+/// Writers per thread, each with its own connection; messages beyond wait for one of them.
 pub const MAX_BUSY_PER_THREAD: usize = 4;
+/// With a relay that takes whole transactions in one write (PIPELINING and CHUNKING), another
+/// writer starts when more than this many messages (a full batch) wait per writer at work: one
+/// connection takes a steady stream in batches, and more open only when the relay is too slow
+/// for one. With any other relay, or before the first connection said which, another starts as
+/// soon as a message waits for each writer at work, since each message has a connection's
+/// round trips to itself.
+pub const BACKLOG_PER_WRITER: usize = MAX_BATCH;
 /// How long an idle connection is kept.
 pub const IDLE_FOR: Duration = Duration::from_secs(60);
 /// An idle connection older than this is checked with a NOOP before it is used.
@@ -210,14 +223,17 @@ impl Offers {
     }
 }
 
+fn accepted(response: &Response) -> Accepted {
+    Accepted {
+        code: u16::from(response.code()),
+        text: reply_text(response),
+    }
+}
+
 impl Connection {
-    /// One message: pipelined when the relay offers it and nothing needs lettre's checks for
-    /// SMTPUTF8 or 8BITMIME support, else through lettre's own transaction.
-    async fn transaction(
-        &mut self,
-        envelope: &Envelope,
-        message: &[u8],
-    ) -> Result<Response, lettre::transport::smtp::Error> {
+    /// `MAIL` and every `RCPT` of a message, to be pipelined: when the relay offers PIPELINING
+    /// and nothing needs lettre's checks for SMTPUTF8 or 8BITMIME support.
+    fn pipelined_commands(&self, envelope: &Envelope, message: &[u8]) -> Option<String> {
         let eight_bit = !message.is_ascii();
         let pipelined = self.offers.pipelining
             && envelope
@@ -231,7 +247,7 @@ impl Connection {
                     .server_info()
                     .supports_feature(Extension::EightBitMime));
         if !pipelined {
-            return self.smtp.send(envelope, message).await;
+            return None;
         }
         let parameters = if eight_bit {
             vec![MailParameter::Body(MailBodyParameter::EightBitMime)]
@@ -242,20 +258,36 @@ impl Connection {
         for to in envelope.to() {
             commands.push_str(&Rcpt::new(to.clone(), Vec::new()).to_string());
         }
-        if let (true, [_], Ok(text)) = (
-            self.offers.chunking,
-            envelope.to(),
-            std::str::from_utf8(message),
-        ) {
-            // The message as it is, its size given before it: no dot-stuffing, no terminator.
-            commands.push_str(&format!("BDAT {} LAST\r\n", message.len()));
-            commands.push_str(text);
-            // MAIL's reply, RCPT's, then BDAT's; a refusal ends it and the connection is
-            // dropped. A relay that refused MAIL or RCPT refuses the BDAT too (RFC 3030 §2).
-            self.smtp.command(commands).await?;
-            self.smtp.read_response().await?;
-            return self.smtp.read_response().await;
+        Some(commands)
+    }
+
+    /// A whole transaction to be written at once, `MAIL`, `RCPT` and `BDAT <size> LAST` with the
+    /// message as it is (no dot-stuffing, no terminator): when the relay offers CHUNKING too and
+    /// the message goes to one address.
+    fn chunked_transaction(&self, envelope: &Envelope, message: &[u8]) -> Option<String> {
+        if !self.offers.chunking || envelope.to().len() != 1 {
+            return None;
         }
+        let text = std::str::from_utf8(message).ok()?;
+        let mut commands = self.pipelined_commands(envelope, message)?;
+        commands.push_str(&format!("BDAT {} LAST\r\n", message.len()));
+        commands.push_str(text);
+        Some(commands)
+    }
+
+    /// One message on its own: pipelined (two round trips) when the relay offers it, else
+    /// through lettre's own transaction.
+    async fn transaction(
+        &mut self,
+        envelope: &Envelope,
+        message: &[u8],
+    ) -> Result<Response, lettre::transport::smtp::Error> {
+        let Some(mut commands) = self
+            .pipelined_commands(envelope, message)
+            .filter(|_| std::str::from_utf8(message).is_ok())
+        else {
+            return self.smtp.send(envelope, message).await;
+        };
         let Some(data) = dot_stuffed(message) else {
             return self.smtp.send(envelope, message).await;
         };
@@ -268,6 +300,100 @@ impl Connection {
         }
         self.smtp.read_response().await?;
         self.smtp.command(data).await
+    }
+
+    /// Sends these messages in order and hands each its outcome as soon as it is known: every
+    /// run of messages that can go whole ([`Connection::chunked_transaction`]) in one write, the
+    /// others one transaction each. Answers whether the connection can be kept (nothing was
+    /// refused and it still works), and the messages not written when it could not go on.
+    async fn send_all(&mut self, jobs: Vec<Job>, shown: &str) -> (bool, Vec<Job>) {
+        let peer = Some(self.peer);
+        let mut planned = jobs
+            .into_iter()
+            .map(|job| {
+                let whole = self.chunked_transaction(&job.envelope, &job.message);
+                (job, whole)
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .peekable();
+        let mut clean = true;
+        while let Some((job, whole)) = planned.next() {
+            let Some(first) = whole else {
+                match self.transaction(&job.envelope, &job.message).await {
+                    Ok(response) => job.finish(Ok(accepted(&response)), peer),
+                    Err(e) => {
+                        job.finish(Err(failed(&e, Phase::Message, shown)), peer);
+                        // Replies may be left unread: the connection is done with.
+                        return (false, planned.map(|(rest, _)| rest).collect());
+                    }
+                }
+                continue;
+            };
+            // Every transaction after the first starts with RSET: whatever the relay refused
+            // before it, none is left open.
+            let mut batch = vec![(job, 3)];
+            let mut commands = first;
+            while let Some((next, Some(whole))) = planned.next_if(|(_, whole)| whole.is_some()) {
+                commands.push_str("RSET\r\n");
+                commands.push_str(&whole);
+                batch.push((next, 4));
+            }
+            match self.read_batch(batch, commands, shown).await {
+                Ok(refused) => clean &= !refused,
+                Err(()) => return (false, planned.map(|(rest, _)| rest).collect()),
+            }
+        }
+        (clean && !self.smtp.has_broken(), Vec::new())
+    }
+
+    /// Writes a batch of whole transactions at once and reads each one's replies in order (its
+    /// number of replies beside it), handing each message the first refusal among them or its
+    /// `BDAT`'s acceptance. `Ok(true)` when the relay refused something, `Err` when the
+    /// connection failed (every message of the batch not yet answered is told so: the relay may
+    /// have seen it, so it is never sent again).
+    async fn read_batch(
+        &mut self,
+        batch: Vec<(Job, usize)>,
+        commands: String,
+        shown: &str,
+    ) -> Result<bool, ()> {
+        let peer = Some(self.peer);
+        let mut pending = Some(self.smtp.command(commands).await);
+        let mut refused = false;
+        let mut batch = batch.into_iter();
+        while let Some((job, replies)) = batch.next() {
+            let mut result = None;
+            for n in 1..=replies {
+                let reply = match pending.take() {
+                    Some(reply) => reply,
+                    None => self.smtp.read_response().await,
+                };
+                match reply {
+                    Ok(response) if n == replies => {
+                        result.get_or_insert_with(|| Ok(accepted(&response)));
+                    }
+                    Ok(_) => {}
+                    // A refusal: the relay goes on with the next command.
+                    Err(e) if e.status().is_some() => {
+                        refused = true;
+                        result.get_or_insert_with(|| Err(failed(&e, Phase::Message, shown)));
+                    }
+                    Err(e) => {
+                        let failure = failed(&e, Phase::Message, shown);
+                        job.finish(Err(failure.clone()), peer);
+                        for (rest, _) in batch {
+                            rest.finish(Err(failure.clone()), peer);
+                        }
+                        return Err(());
+                    }
+                }
+            }
+            if let Some(result) = result {
+                job.finish(result, peer);
+            }
+        }
+        Ok(refused)
     }
 }
 
@@ -308,8 +434,49 @@ struct Inner {
         rustls::pki_types::ServerName<'static>,
     )>,
     idle: Mutex<HashMap<ThreadId, Vec<Connection>>>,
-    busy: Mutex<HashMap<ThreadId, Arc<tokio::sync::Semaphore>>>,
+    queues: Mutex<HashMap<ThreadId, Queue>>,
 }
+
+/// A message waiting for a writer of its thread.
+struct Job {
+    envelope: Envelope,
+    message: Vec<u8>,
+    /// When the submission stops waiting for it.
+    deadline: tokio::time::Instant,
+    done: tokio::sync::oneshot::Sender<Sent>,
+}
+
+/// How a message went, and over which connection.
+struct Sent {
+    result: Result<Accepted, Failed>,
+    peer: Option<SocketAddr>,
+}
+
+impl Job {
+    fn finish(self, result: Result<Accepted, Failed>, peer: Option<SocketAddr>) {
+        // The submission may have stopped waiting (its deadline passed): nothing to tell.
+        let _ = self.done.send(Sent { result, peer });
+    }
+}
+
+/// A thread's messages waiting to be written, and its writers at work.
+#[derive(Default)]
+struct Queue {
+    jobs: std::collections::VecDeque<Job>,
+    writers: usize,
+    /// The relay's last connection took whole transactions in one write.
+    batches: bool,
+}
+
+impl Queue {
+    /// How many waiting messages make work for one more writer.
+    fn backlog(&self) -> usize {
+        if self.batches { BACKLOG_PER_WRITER } else { 1 }
+    }
+}
+
+/// The most messages a writer takes at once.
+pub const MAX_BATCH: usize = 32;
 
 impl std::fmt::Debug for Mailer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -364,7 +531,7 @@ impl Mailer {
                 starttls,
                 implicit,
                 idle: Mutex::new(HashMap::new()),
-                busy: Mutex::new(HashMap::new()),
+                queues: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -383,27 +550,35 @@ impl Mailer {
     /// within `timeout` for the whole attempt. Never retries a message the relay may have seen.
     pub async fn deliver(
         &self,
-        envelope: &Envelope,
-        message: &[u8],
+        envelope: Envelope,
+        message: Vec<u8>,
         timeout: Duration,
         kind: Kind,
     ) -> Report {
         let started = Instant::now();
-        let mut peer = None;
-        let result = tokio::time::timeout(timeout, self.send(envelope, message, &mut peer))
-            .await
-            .unwrap_or_else(|_| {
-                Err(Failed {
-                    outcome: Outcome::Timeout,
-                    code: None,
-                    reply: None,
-                    detail: format!(
-                        "the relay {} did not accept the message within {} ms",
-                        self.inner.shown,
-                        timeout.as_millis()
-                    ),
-                })
-            });
+        let deadline = tokio::time::Instant::now() + timeout;
+        let (done, sent) = tokio::sync::oneshot::channel();
+        self.enqueue(Job {
+            envelope,
+            message,
+            deadline,
+            done,
+        });
+        let timed_out = || Failed {
+            outcome: Outcome::Timeout,
+            code: None,
+            reply: None,
+            detail: format!(
+                "the relay {} did not accept the message within {} ms",
+                self.inner.shown,
+                timeout.as_millis()
+            ),
+        };
+        let (result, peer) = match tokio::time::timeout_at(deadline, sent).await {
+            Ok(Ok(sent)) => (sent.result, sent.peer),
+            // The writer gave up on the message at the deadline, or the runtime is stopping.
+            Ok(Err(_)) | Err(_) => (Err(timed_out()), None),
+        };
         let mut report = Report {
             outcome: Outcome::Delivered,
             http_status: None,
@@ -438,54 +613,127 @@ impl Mailer {
         report
     }
 
-    async fn send(
-        &self,
-        envelope: &Envelope,
-        message: &[u8],
-        peer: &mut Option<SocketAddr>,
-    ) -> Result<Accepted, Failed> {
-        // Held until the connection is back among the idle ones (or dropped), so the next
-        // waiter of this thread finds it there.
-        let _turn = self.turn().await;
-        let mut connection = match self.reuse().await {
-            Some(connection) => connection,
-            None => self.connect(peer).await?,
+    /// Queues a message for this thread's writers, starting one if none is at work, or another
+    /// (up to [`MAX_BUSY_PER_THREAD`]) if enough wait per writer ([`BACKLOG_PER_WRITER`]).
+    fn enqueue(&self, job: Job) {
+        let thread = std::thread::current().id();
+        let start = {
+            let Ok(mut queues) = self.inner.queues.lock() else {
+                job.finish(
+                    Err(Failed {
+                        outcome: Outcome::Connect,
+                        code: None,
+                        reply: None,
+                        detail: "the mail queue is unusable after a panic".into(),
+                    }),
+                    None,
+                );
+                return;
+            };
+            let queue = queues.entry(thread).or_default();
+            queue.jobs.push_back(job);
+            let start = queue.writers == 0
+                || (queue.writers < MAX_BUSY_PER_THREAD
+                    && queue.jobs.len() > queue.writers * queue.backlog());
+            queue.writers += usize::from(start);
+            start
         };
-        *peer = Some(connection.peer);
-        match connection.transaction(envelope, message).await {
-            Ok(response) => {
-                let accepted = Accepted {
-                    code: u16::from(response.code()),
-                    text: reply_text(&response),
-                };
-                connection.idle_since = Instant::now();
-                self.keep(connection);
-                Ok(accepted)
-            }
-            // lettre has aborted the connection; it is not kept.
-            Err(e) => Err(failed(&e, Phase::Message, &self.inner.shown)),
+        if start {
+            // On this thread's runtime (an actix worker's is single-threaded), where its
+            // connections belong.
+            tokio::spawn(self.clone().write_queue(thread));
         }
     }
 
-    /// Waits for this thread's turn to send: one of its [`MAX_BUSY_PER_THREAD`] slots.
-    async fn turn(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        let slots = {
-            let mut busy = self.inner.busy.lock().ok()?;
-            Arc::clone(
-                busy.entry(std::thread::current().id())
-                    .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(MAX_BUSY_PER_THREAD))),
-            )
+    /// The messages waiting on `thread`, at most [`MAX_BATCH`]; none (and this writer is done)
+    /// when the queue is empty or the other writers are enough for what waits.
+    fn take_jobs(&self, thread: ThreadId) -> Vec<Job> {
+        let Ok(mut queues) = self.inner.queues.lock() else {
+            return Vec::new();
         };
-        // The semaphore is never closed.
-        slots.acquire_owned().await.ok()
+        let Some(queue) = queues.get_mut(&thread) else {
+            return Vec::new();
+        };
+        // Writers beyond what the waiting messages need stop, as they would not have started.
+        let needed = queue.jobs.len().div_ceil(queue.backlog());
+        if queue.writers > needed {
+            queue.writers -= 1;
+            return Vec::new();
+        }
+        let n = queue.jobs.len().min(MAX_BATCH);
+        queue.jobs.drain(..n).collect()
+    }
+
+    /// Puts messages back at the head of `thread`'s queue, in their order.
+    fn requeue(&self, thread: ThreadId, jobs: Vec<Job>) {
+        if jobs.is_empty() {
+            return;
+        }
+        if let Ok(mut queues) = self.inner.queues.lock() {
+            let queue = queues.entry(thread).or_default();
+            for job in jobs.into_iter().rev() {
+                queue.jobs.push_front(job);
+            }
+        }
+    }
+
+    /// A writer: takes what waits on its thread and sends it over one connection, until nothing
+    /// waits.
+    async fn write_queue(self, thread: ThreadId) {
+        loop {
+            let mut jobs = self.take_jobs(thread);
+            if jobs.is_empty() {
+                return;
+            }
+            let now = tokio::time::Instant::now();
+            // A message whose submission stopped waiting is never sent.
+            jobs.retain(|job| job.deadline > now && !job.done.is_closed());
+            let Some(deadline) = jobs.iter().map(|job| job.deadline).max() else {
+                continue;
+            };
+            let mut peer = None;
+            let connection = tokio::time::timeout_at(deadline, async {
+                match self.reuse(thread).await {
+                    Some(connection) => Ok(connection),
+                    None => self.connect(&mut peer).await,
+                }
+            })
+            .await;
+            let mut connection = match connection {
+                Ok(Ok(connection)) => connection,
+                Ok(Err(failure)) => {
+                    for job in jobs {
+                        job.finish(Err(failure.clone()), peer);
+                    }
+                    continue;
+                }
+                // Each submission reports its own timeout.
+                Err(_) => continue,
+            };
+            if let Ok(mut queues) = self.inner.queues.lock() {
+                queues.entry(thread).or_default().batches =
+                    connection.offers.pipelining && connection.offers.chunking;
+            }
+            let shown = self.inner.shown.clone();
+            if let Ok((keep, unsent)) =
+                tokio::time::timeout_at(deadline, connection.send_all(jobs, &shown)).await
+            {
+                if keep {
+                    connection.idle_since = Instant::now();
+                    self.keep(thread, connection);
+                }
+                // Never written: first in line for the next connection.
+                self.requeue(thread, unsent);
+            }
+        }
     }
 
     /// An idle connection of this thread that still answers, if any.
-    async fn reuse(&self) -> Option<Connection> {
+    async fn reuse(&self, thread: ThreadId) -> Option<Connection> {
         loop {
             let mut connection = {
                 let mut idle = self.inner.idle.lock().ok()?;
-                let mine = idle.get_mut(&std::thread::current().id())?;
+                let mine = idle.get_mut(&thread)?;
                 mine.retain(|c| c.idle_since.elapsed() < IDLE_FOR);
                 mine.pop()?
             };
@@ -497,12 +745,12 @@ impl Mailer {
         }
     }
 
-    fn keep(&self, connection: Connection) {
+    fn keep(&self, thread: ThreadId, connection: Connection) {
         if connection.smtp.has_broken() {
             return;
         }
         if let Ok(mut idle) = self.inner.idle.lock() {
-            let mine = idle.entry(std::thread::current().id()).or_default();
+            let mine = idle.entry(thread).or_default();
             if mine.len() < MAX_IDLE_PER_THREAD {
                 mine.push(connection);
             }

@@ -409,7 +409,7 @@ impl Deliverer {
         let bytes = message.formatted();
         Some(
             mailer
-                .deliver(message.envelope(), &bytes, self.timeout, kind)
+                .deliver(message.envelope().clone(), bytes, self.timeout, kind)
                 .await,
         )
     }

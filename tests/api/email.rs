@@ -843,6 +843,235 @@ async fn twenty_concurrent_submissions_arrive_over_a_few_connections() {
     );
 }
 
+/// One message as [`BatchRelay`] queued it.
+#[derive(Debug, Clone)]
+struct Queued {
+    /// Its commands (RSET, MAIL, RCPT and BDAT lines) since the previous message.
+    commands: Vec<String>,
+    data: String,
+    /// More commands had already arrived when its chunk ended: it was written with others.
+    behind: bool,
+    /// The relay had refused an earlier message on this connection.
+    after_a_refusal: bool,
+}
+
+/// A plain relay offering PIPELINING and CHUNKING, a thread per connection, that holds every
+/// connection's first replies for `hold` (so that messages queue up behind the first) and is as
+/// strict as RFC 5321 allows: a MAIL while a transaction is open is refused (only a queued
+/// message or RSET ends one; a BDAT refused for want of recipients does not), and an address
+/// with "refused" in it is refused.
+struct BatchRelay {
+    port: u16,
+    queued: std::sync::Arc<std::sync::Mutex<Vec<Queued>>>,
+    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl BatchRelay {
+    fn start(hold: Duration) -> BatchRelay {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let queued = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (log, count) = (queued.clone(), connections.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                count.fetch_add(1, Ordering::SeqCst);
+                let log = log.clone();
+                std::thread::spawn(move || BatchRelay::session(stream, hold, &log));
+            }
+        });
+        BatchRelay {
+            port,
+            queued,
+            connections,
+        }
+    }
+
+    fn session(stream: std::net::TcpStream, hold: Duration, log: &std::sync::Mutex<Vec<Queued>>) {
+        use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+        let mut out = stream.try_clone().unwrap();
+        let mut lines = BufReader::with_capacity(1 << 20, stream);
+        let mut replies = String::from("220 batch.test ESMTP\r\n");
+        let (mut open, mut recipients, mut refused_before) = (false, 0, false);
+        let mut commands = Vec::new();
+        let mut held = false;
+        let mut line = String::new();
+        loop {
+            if lines.buffer().is_empty() && !replies.is_empty() {
+                if !held && commands.iter().any(|c: &String| c.starts_with("BDAT")) {
+                    std::thread::sleep(hold);
+                    held = true;
+                }
+                if out.write_all(replies.as_bytes()).is_err() {
+                    return;
+                }
+                replies.clear();
+            }
+            line.clear();
+            if lines.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let command = line.trim_end().to_owned();
+            let verb = command.get(..4).unwrap_or("").to_ascii_uppercase();
+            if ["RSET", "MAIL", "RCPT", "BDAT"].contains(&verb.as_str()) {
+                commands.push(command.clone());
+            }
+            match verb.as_str() {
+                "EHLO" => replies.push_str(
+                    "250-batch.test\r\n250-8BITMIME\r\n250-PIPELINING\r\n250 CHUNKING\r\n",
+                ),
+                "RSET" => {
+                    (open, recipients) = (false, 0);
+                    replies.push_str("250 2.0.0 ok\r\n");
+                }
+                "MAIL" if open => replies.push_str("503 5.5.1 nested MAIL command\r\n"),
+                "MAIL" => {
+                    open = true;
+                    replies.push_str("250 2.1.0 ok\r\n");
+                }
+                "RCPT" if !open => replies.push_str("503 5.5.1 need MAIL command\r\n"),
+                "RCPT" if command.contains("refused") => {
+                    refused_before = true;
+                    replies.push_str("550 5.1.1 no such user here\r\n");
+                }
+                "RCPT" => {
+                    recipients += 1;
+                    replies.push_str("250 2.1.5 ok\r\n");
+                }
+                "BDAT" => {
+                    let size: u64 = command.split_whitespace().nth(1).unwrap().parse().unwrap();
+                    let mut data = Vec::new();
+                    if (&mut lines).take(size).read_to_end(&mut data).unwrap_or(0) as u64 != size {
+                        return;
+                    }
+                    if !open || recipients == 0 {
+                        replies.push_str("554 5.5.1 no valid recipients\r\n");
+                        continue;
+                    }
+                    log.lock().unwrap().push(Queued {
+                        commands: std::mem::take(&mut commands),
+                        data: String::from_utf8(data).unwrap(),
+                        behind: !lines.buffer().is_empty(),
+                        after_a_refusal: refused_before,
+                    });
+                    (open, recipients) = (false, 0);
+                    replies.push_str("250 2.0.0 queued\r\n");
+                }
+                "QUIT" => {
+                    let _ = out.write_all(format!("{replies}221 bye\r\n").as_bytes());
+                    return;
+                }
+                _ => replies.push_str("250 ok\r\n"),
+            }
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}/?tls=none", self.port)
+    }
+
+    fn queued(&self) -> Vec<Queued> {
+        self.queued.lock().unwrap().clone()
+    }
+}
+
+/// Posts to the sites, all at once, each with a fresh token and a field `n` naming it.
+async fn post_all_at_once(app: &TestApp, keys: &[&str]) -> Vec<crate::helpers::Answer> {
+    let mut tokens = Vec::new();
+    for key in keys {
+        tokens.push(app.solve_token(key).await);
+    }
+    let posts = keys
+        .iter()
+        .zip(&tokens)
+        .enumerate()
+        .map(|(i, (key, token))| async move {
+            let n = format!("burst-{i:02}");
+            app.post_form(key, &[("n", &n), ("caputchin-token", token)])
+                .await
+        });
+    futures_util::future::join_all(posts).await
+}
+
+#[actix_web::test]
+async fn a_burst_to_a_chunking_relay_shares_writes_and_each_message_arrives_once() {
+    let relay = BatchRelay::start(Duration::from_millis(300));
+    let app = mail_app(&relay.url(), None, |_| {}).await;
+    let key = email_site(&app, "Burst", &["owner@example.test"]);
+
+    let answers = post_all_at_once(&app, &[key.as_str(); 20]).await;
+
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+    assert_eq!(statuses, [200; 20]);
+    let queued = relay.queued();
+    let mut seen: Vec<String> = queued
+        .iter()
+        .map(|q| {
+            let at = position(&q.data, "burst-");
+            q.data[at..at + 8].to_owned()
+        })
+        .collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!((queued.len(), seen.len()), (20, 20), "each submission once");
+    // Those that waited while the relay held its replies went together, several per write.
+    let behind = queued.iter().filter(|q| q.behind).count();
+    assert!(
+        behind >= 8,
+        "{behind} of 20 written behind another: {queued:#?}"
+    );
+    // Every transaction after the first of a write starts with RSET.
+    let with_rset = queued.iter().filter(|q| q.commands[0] == "RSET").count();
+    assert!(
+        with_rset >= behind,
+        "{with_rset} with RSET, {behind} behind"
+    );
+    let workers = std::thread::available_parallelism().unwrap().get();
+    let connections = relay.connections.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        connections <= MAX_BUSY_PER_THREAD * workers,
+        "{connections} connections"
+    );
+}
+
+#[actix_web::test]
+async fn in_a_shared_write_each_message_gets_its_own_outcome() {
+    let relay = BatchRelay::start(Duration::from_millis(300));
+    let app = mail_app(&relay.url(), None, |_| {}).await;
+    let good = email_site(&app, "Good", &["owner@example.test"]);
+    let bad = email_site(&app, "Bad", &["refused@example.test"]);
+    // Two by two: the server's workers take connections in turn, so each gets both sites.
+    let good_at = |i: usize| (i / 2).is_multiple_of(2);
+    let keys: Vec<&str> = (0..16)
+        .map(|i| {
+            if good_at(i) {
+                good.as_str()
+            } else {
+                bad.as_str()
+            }
+        })
+        .collect();
+
+    let answers = post_all_at_once(&app, &keys).await;
+
+    for (i, answer) in answers.iter().enumerate() {
+        let expected = if good_at(i) { 200 } else { 502 };
+        assert_eq!(answer.status, expected, "post {i}: {}", answer.text);
+    }
+    let queued = relay.queued();
+    assert_eq!(queued.len(), 8, "{queued:#?}");
+    assert!(
+        queued
+            .iter()
+            .all(|q| q.data.contains("To: owner@example.test")),
+        "{queued:#?}"
+    );
+    // Some were written behind a refused one, on the same connection, and still went.
+    assert!(queued.iter().any(|q| q.after_a_refusal), "{queued:#?}");
+}
+
 // The binary: site rules, settings, secrecy.
 
 fn mail_env(url: &str) -> [(&'static str, String); 2] {
