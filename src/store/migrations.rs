@@ -57,6 +57,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "destinations",
         include_str!("../../migrations/0010_destinations.sql"),
     ),
+    (
+        11,
+        "access_tokens",
+        include_str!("../../migrations/0011_access_tokens.sql"),
+    ),
 ];
 
 /// Applies every migration not yet recorded; returns the versions applied now. Each migration

@@ -2,6 +2,7 @@
 //! family. SQL lives here and nowhere else. Blocking calls are run off the async workers through
 //! [`Store::read_async`] and [`Store::write_async`].
 
+pub mod access_tokens;
 pub mod accounts;
 pub mod backup;
 pub mod deliveries;
@@ -567,6 +568,11 @@ impl Store {
     /// The account records.
     pub fn accounts(&self) -> accounts::Accounts<'_> {
         accounts::Accounts(self)
+    }
+
+    /// The management API's personal access tokens.
+    pub fn access_tokens(&self) -> access_tokens::AccessTokens<'_> {
+        access_tokens::AccessTokens(self)
     }
 
     /// The dashboard's sessions.

@@ -9,6 +9,7 @@ mod egress;
 mod email;
 mod form;
 mod helpers;
+mod management;
 mod metrics;
 mod newcomer;
 mod proxy;
