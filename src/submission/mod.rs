@@ -96,6 +96,10 @@ async fn run(
         admit,
         body,
     } = incoming;
+    // A disabled key refuses every post, the owner's test form's too (SPEC §12).
+    if site.settings.disabled {
+        return Err(Refusal::SiteDisabled);
+    }
     // The test form works like Test delivery: whether or not forwarding is on, from the
     // forwarder's own origin.
     if !test && !site.settings.enabled {

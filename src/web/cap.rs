@@ -27,6 +27,13 @@ async fn site_and_cors(
             cors::echo(req),
         ));
     };
+    if site.settings.disabled {
+        return Err(Refused::new(
+            Refusal::SiteDisabled,
+            Shape::Cap,
+            cors::echo(req),
+        ));
+    }
     let allowed = cors::check_or_own(&site, req, &state.settings.public_url)
         .map_err(|e| Refused::new(e, Shape::Cap, cors::Cors::NoOrigin))?;
     budget

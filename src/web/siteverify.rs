@@ -132,6 +132,9 @@ async fn verify(
         return Err(Refusal::MissingInputSecret);
     }
     let site = site.ok_or(Refusal::InvalidInputSecret)?;
+    if site.settings.disabled {
+        return Err(Refusal::SiteDisabled);
+    }
     let response = request.response.ok_or(Refusal::MissingInputResponse)?;
     state
         .issuer

@@ -88,6 +88,9 @@ fn origin_of(site: &Site, req: &HttpRequest, shape: Shape) -> Result<cors::Cors,
 fn enabled(site: Option<Arc<Site>>, req: &HttpRequest, shape: Shape) -> Result<Arc<Site>, Refused> {
     match site {
         None => Err(Refused::new(Refusal::UnknownSite, shape, cors::echo(req))),
+        Some(site) if site.settings.disabled => {
+            Err(Refused::new(Refusal::SiteDisabled, shape, cors::echo(req)))
+        }
         Some(site) if !site.settings.enabled => Err(Refused::new(
             Refusal::ForwardingDisabled,
             shape,

@@ -10,6 +10,7 @@ mod email;
 mod form;
 mod helpers;
 mod management;
+mod management_sites;
 mod metrics;
 mod newcomer;
 mod proxy;

@@ -10,6 +10,15 @@ use crate::helpers::{Answer, OWNER, TestApp, answer, spawn_app, spawn_app_with};
 /// The provider's user agent.
 const PROVIDER_UA: &str = "terraform-provider-caputchin/1.1.0";
 
+/// A client of one request, as the provider opens (its requests never wait on a pooled
+/// connection the server may be closing); it never follows a redirect.
+fn one_request_client() -> awc::Client {
+    awc::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .disable_redirects()
+        .finish()
+}
+
 impl TestApp {
     /// The owner's account id.
     pub fn owner_id(&self) -> i64 {
@@ -48,8 +57,7 @@ impl TestApp {
         body: Option<&str>,
     ) -> Answer {
         let method = actix_web::http::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = self
-            .client
+        let mut req = one_request_client()
             .request(method, self.url(path))
             .insert_header(("Authorization", format!("Bearer {token}")))
             .insert_header(("User-Agent", PROVIDER_UA))
@@ -72,7 +80,7 @@ impl TestApp {
         body: &[u8],
     ) -> Answer {
         let method = actix_web::http::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = self.client.request(method, self.url(path));
+        let mut req = one_request_client().request(method, self.url(path));
         for (name, value) in headers {
             req = req.insert_header((*name, *value));
         }
@@ -419,6 +427,46 @@ async fn unsupported_routes_are_501_known_ones_405_and_nothing_redirects() {
 mod cli {
     use super::*;
     use crate::cli::{cli, create_account, run, stderr, stdout};
+
+    #[test]
+    fn site_edit_switches_the_key_off_and_on_and_keeps_forwarding_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        assert!(create_account(d, "owner@example.com").status.success());
+        let site = run(cli(d).args([
+            "site",
+            "create",
+            "--account",
+            "owner@example.com",
+            "--name",
+            "Contact",
+            "--webhook",
+            "https://hooks.example.com/in",
+            "--json",
+        ]));
+        let site: Value = serde_json::from_str(stdout(&site).trim()).unwrap();
+        let key = site["site_key"].as_str().unwrap();
+        let listed = |d: &std::path::Path| -> Value {
+            let out = run(cli(d).args(["site", "list", "--json"]));
+            serde_json::from_str::<Value>(stdout(&out).trim()).unwrap()["sites"][0].clone()
+        };
+        assert_eq!(listed(d)["key_disabled"], false);
+        let off = run(cli(d).args(["site", "edit", key, "--disable-key"]));
+        assert!(off.status.success(), "{}", stderr(&off));
+        let row = listed(d);
+        assert_eq!(row["key_disabled"], true);
+        assert_eq!(row["enabled"], true, "forwarding's switch is another one");
+        let renamed = run(cli(d).args(["site", "edit", key, "--name", "Renamed"]));
+        assert!(renamed.status.success());
+        assert_eq!(
+            listed(d)["key_disabled"],
+            true,
+            "an edit that does not name it keeps it"
+        );
+        let on = run(cli(d).args(["site", "edit", key, "--enable-key"]));
+        assert!(on.status.success(), "{}", stderr(&on));
+        assert_eq!(listed(d)["key_disabled"], false);
+    }
 
     #[test]
     fn token_create_list_and_revoke_from_the_command_line() {

@@ -4,6 +4,9 @@
 //! handlers call the same library functions as the CLI and the dashboard.
 
 pub mod error;
+pub mod hosted;
+pub mod settings;
+pub mod sites;
 pub mod tokens;
 
 use actix_web::dev::Payload;
@@ -279,16 +282,73 @@ async fn not_supported(_caller: ApiCaller) -> Result<HttpResponse, ApiError> {
 
 /// The routes under one prefix.
 fn management(cfg: &mut web::ServiceConfig) {
+    let not_allowed = || web::to(method_not_allowed);
     cfg.service(
+        web::resource("/me/account")
+            .route(web::get().to(sites::me))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/troops")
+            .route(web::get().to(sites::troops))
+            .default_service(web::to(not_supported)),
+    )
+    .service(
+        web::resource("/troops/{troop_id}")
+            .route(web::get().to(sites::troop_by_id))
+            .default_service(web::to(not_supported)),
+    )
+    .service(
+        web::resource("/sites")
+            .route(web::get().to(sites::list))
+            .route(web::post().to(sites::create))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/sites/{site_id}")
+            .route(web::get().to(sites::read))
+            .route(web::patch().to(sites::update))
+            .route(web::delete().to(sites::delete))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/sites/{site_id}/rotate-secret")
+            .route(web::post().to(sites::rotate))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/sites/{site_id}/cap-config")
+            .route(web::get().to(settings::read_cap_config))
+            .route(web::patch().to(settings::update_cap_config))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/sites/{site_id}/security-settings")
+            .route(web::get().to(settings::read_security))
+            .route(web::patch().to(settings::update_security))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/hosted-verification/{site_id}")
+            .route(web::get().to(hosted::read))
+            .route(web::put().to(hosted::write))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/hosted-verification/{site_id}/test")
+            .route(web::post().to(hosted::test))
+            .default_service(not_allowed()),
+    )
+    .service(
         web::resource("/tokens")
             .route(web::get().to(tokens::list))
             .route(web::post().to(tokens::create))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(not_allowed()),
     )
     .service(
         web::resource("/tokens/{token_id}")
             .route(web::delete().to(tokens::revoke))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(not_allowed()),
     )
     .default_service(web::to(not_supported));
 }
