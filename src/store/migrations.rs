@@ -67,6 +67,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "management",
         include_str!("../../migrations/0012_management.sql"),
     ),
+    (
+        13,
+        "verification_counts",
+        include_str!("../../migrations/0013_verification_counts.sql"),
+    ),
 ];
 
 /// Applies every migration not yet recorded; returns the versions applied now. Each migration

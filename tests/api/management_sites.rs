@@ -270,6 +270,22 @@ async fn a_terraform_run_creates_reads_changes_rotates_configures_lists_and_dest
     assert_eq!(envelope["form"], json!({"email": "ada@example.com"}));
     assert!(received[0].header("x-caputchin-test").is_none());
 
+    // data "caputchin_site_stats": integer lifetime totals for the requested id.
+    app.state.store.flush().await.unwrap();
+    let stats = app
+        .provider("GET", &format!("{path}/stats"), &token, None)
+        .await;
+    assert_eq!(stats.status, 200, "{}", stats.text);
+    assert_decodes(&stats);
+    assert_eq!(stats.json["site_id"], id.as_str());
+    assert_eq!(stats.json["sessions_server_verified"], 1);
+    assert_eq!(stats.json["webhook_delivered"], 1);
+    assert!(
+        stats.json["sessions_started"].as_i64().unwrap() >= 2,
+        "{}",
+        stats.text
+    );
+
     // Cap config: the origins come back exactly as sent, in order.
     let config_path = format!("{path}/cap-config");
     let config = app.provider("GET", &config_path, &token, None).await;
@@ -845,4 +861,139 @@ async fn a_site_made_over_the_api_is_edited_in_the_dashboard_with_its_key_switch
         page.text
             .contains(r#"name="key_disabled" type="checkbox" value="on" checked>"#)
     );
+}
+
+/// A Cap challenge request on a connection of its own, with this `Origin` when given.
+async fn challenge(app: &TestApp, key: &str, origin: Option<&str>) -> Answer {
+    let mut req = awc::Client::default().post(app.url(&format!("/v1/cap/{key}/challenge")));
+    if let Some(origin) = origin {
+        req = req.insert_header(("Origin", origin));
+    }
+    crate::helpers::answer(req.send().await.unwrap()).await
+}
+
+#[actix_web::test]
+async fn site_stats_count_what_caputchins_stats_report_and_the_dashboard_shows_them() {
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.egress_allow = vec!["127.0.0.0/8".parse().unwrap()];
+        s.challenge_rate_limit_per_min = 4;
+        s.rate_limit_per_min = 3;
+    })
+    .await;
+    let mut input = crate::helpers::site_input("Counted");
+    input.webhook_url = app.receiver.url();
+    input.allowed_origins = vec!["https://ok.example".into()];
+    let site = app.create_site(&input);
+    let key = site.site_key.as_str().to_owned();
+    let token = app.token(Scope::Read, Some(&site.site_id));
+    let ok = ("Origin", "https://ok.example");
+
+    // Challenge 1, solved; challenge 2, a wrong redeem; a challenge from a refused origin.
+    let first = solve_token(&app, &key).await;
+    let issued = challenge(&app, &key, None).await;
+    let wrong = awc::Client::default()
+        .post(app.url(&format!("/v1/cap/{key}/redeem")))
+        .send_json(&json!({"token": issued.json["token"], "solutions": [0, 0, 0]}))
+        .await
+        .unwrap();
+    assert_eq!(crate::helpers::answer(wrong).await.json["success"], false);
+    assert_eq!(
+        challenge(&app, &key, Some("https://evil.example"))
+            .await
+            .status,
+        403
+    );
+
+    // Form posts: accepted and delivered, replayed, from a refused origin.
+    let post = |fields: Vec<(&'static str, String)>, origin: &'static str| {
+        let app = &app;
+        let key = key.clone();
+        async move {
+            let res = awc::Client::default()
+                .post(app.url(&format!("/f/{key}")))
+                .insert_header(("Accept", "application/json"))
+                .insert_header(("Origin", origin))
+                .send_form(&fields)
+                .await
+                .unwrap();
+            crate::helpers::answer(res).await
+        }
+    };
+    let delivered = post(vec![("caputchin-token", first.clone())], ok.1).await;
+    assert_eq!(delivered.status, 200, "{}", delivered.text);
+    let replayed = post(vec![("caputchin-token", first.clone())], ok.1).await;
+    assert_eq!(replayed.json["error"], "timeout-or-duplicate");
+    let elsewhere = post(vec![("caputchin-token", first)], "https://evil.example").await;
+    assert_eq!(elsewhere.json["error"], "origin-not-allowed");
+
+    // Siteverify: a fresh token accepted (challenge 3), a broken one refused.
+    let second = solve_token(&app, &key).await;
+    assert_eq!(
+        siteverify_token(&app, &site.secret, &second).await.json["success"],
+        true
+    );
+    assert_eq!(siteverify(&app, &site.secret).await.json["success"], false);
+
+    // Over the form's budget (3 a minute), then over the challenge budget (4 a minute).
+    assert_eq!(post(vec![], ok.1).await.json["error"], "missing-token");
+    assert_eq!(post(vec![], ok.1).await.status, 429);
+    assert_eq!(challenge(&app, &key, None).await.status, 200);
+    assert_eq!(challenge(&app, &key, None).await.status, 429);
+
+    app.state.store.flush().await.unwrap();
+    let path = format!("/v1/management/sites/{}/stats", site.site_id);
+    let stats = app.provider("GET", &path, &token, None).await;
+    assert_eq!(stats.status, 200, "{}", stats.text);
+    assert_decodes(&stats);
+    assert_eq!(
+        stats.json,
+        json!({
+            "site_id": site.site_id,
+            "sessions_started": 4,
+            "sessions_client_completed": 2,
+            "sessions_server_verified": 2,
+            "failed_client_completion": 1,
+            "failed_server_verification": 2,
+            "rate_limit_rejections": 2,
+            "challenge_blocked": 2,
+            "webhook_delivered": 1,
+            "webhook_failed": 0,
+            "email_delivered": 0,
+            "email_failed": 0,
+        })
+    );
+    let unknown = app
+        .provider(
+            "GET",
+            "/v1/management/sites/site_0000000000000000/stats",
+            &token,
+            None,
+        )
+        .await;
+    assert_error(&unknown, 404, "not-found");
+
+    let mut browser = crate::dashboard::logged_in(&app).await;
+    let page = browser
+        .get(&format!("/sites/{}/stats?range=all", site.site_id))
+        .await;
+    assert_eq!(page.status, 200);
+    for (tile, value) in [
+        ("tile-redeems-failed", "1"),
+        ("tile-tokens-accepted", "2"),
+        ("tile-tokens-refused", "2"),
+        ("tile-rate-limited", "2"),
+        ("tile-origin-refused", "2"),
+    ] {
+        assert_eq!(crate::dashboard::tile(&page.text, tile), value, "{tile}");
+    }
+}
+
+/// A backend's siteverify call with this secret and token.
+async fn siteverify_token(app: &TestApp, secret: &str, token: &str) -> Answer {
+    let res = awc::Client::default()
+        .post(app.url("/v1/siteverify"))
+        .send_json(&json!({"secret": secret, "response": token}))
+        .await
+        .unwrap();
+    crate::helpers::answer(res).await
 }

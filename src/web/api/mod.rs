@@ -7,6 +7,7 @@ pub mod error;
 pub mod hosted;
 pub mod settings;
 pub mod sites;
+pub mod stats;
 pub mod tokens;
 
 use actix_web::dev::Payload;
@@ -314,6 +315,11 @@ fn management(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/sites/{site_id}/rotate-secret")
             .route(web::post().to(sites::rotate))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/sites/{site_id}/stats")
+            .route(web::get().to(stats::site))
             .default_service(not_allowed()),
     )
     .service(
