@@ -574,3 +574,107 @@ mod cli {
         assert_eq!(listed["tokens"], json!([]));
     }
 }
+
+#[actix_web::test]
+async fn the_dashboard_creates_a_token_shown_once_lists_its_last_use_and_revokes_it() {
+    let app = spawn_app().await;
+    let site = app.create_receiving_site("Numbers");
+    let mut browser = crate::dashboard::logged_in(&app).await;
+    let page = browser.get("/tokens").await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.text.contains("No tokens yet."));
+    assert!(page.text.contains(&format!(
+        r#"<option value="{}">Numbers</option>"#,
+        site.site_id
+    )));
+
+    let fields = [
+        ("name", "ci numbers"),
+        ("scope", "read"),
+        ("site", site.site_id.as_str()),
+        ("expires_days", "30"),
+    ];
+    let created = browser.submit("/tokens", "/tokens", &fields).await;
+    assert_eq!(created.status, 200, "{}", created.text);
+    let at = created
+        .text
+        .find(r#"id="token" class="mono" readonly value=""#)
+        .unwrap()
+        + 40;
+    let value = created.text[at..at + 72].to_owned();
+    assert!(access_tokens::looks_like_token(&value), "{value}");
+
+    // The token works as made: read only, this one site.
+    let listed = app
+        .provider("GET", "/v1/management/sites", &value, None)
+        .await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    assert_eq!(listed.json["sites"].as_array().unwrap().len(), 1);
+    let write = app
+        .provider(
+            "POST",
+            "/v1/management/sites",
+            &value,
+            Some(r#"{"name":"x"}"#),
+        )
+        .await;
+    assert_error(&write, 403, "insufficient-scope");
+    app.state.store.flush().await.unwrap();
+
+    let page = browser.get("/tokens").await;
+    assert!(!page.text.contains(&value[16..]), "shown once only");
+    assert!(page.text.contains(&value[..16]), "its prefix is listed");
+    assert!(page.text.contains("ci numbers") && page.text.contains("Numbers"));
+    let row_start = page.text.find("<tbody>").unwrap();
+    let row = &page.text[row_start..];
+    assert!(
+        !row.contains(r#"data-label="Last used">never"#),
+        "its use is listed: {row}"
+    );
+
+    // Bad input re-renders with a message and makes nothing.
+    let refused = browser
+        .submit("/tokens", "/tokens", &[("name", ""), ("scope", "write")])
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.text.contains(r#"id="token-error""#));
+    let bad_site = browser
+        .submit(
+            "/tokens",
+            "/tokens",
+            &[
+                ("name", "x"),
+                ("scope", "write"),
+                ("site", "site_0000000000000000"),
+            ],
+        )
+        .await;
+    assert_eq!(bad_site.status, 422);
+    assert_eq!(
+        access_tokens::list_tokens(&app.state.store, app.owner_id())
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Revoke: at once refused.
+    let id = access_tokens::list_tokens(&app.state.store, app.owner_id()).unwrap()[0]
+        .id
+        .clone();
+    let no_csrf = browser.post(&format!("/tokens/{id}/revoke"), &[]).await;
+    assert_ne!(
+        no_csrf.status, 303,
+        "a revoke without its CSRF token is refused"
+    );
+    let revoked = browser
+        .submit("/tokens", &format!("/tokens/{id}/revoke"), &[])
+        .await;
+    assert_eq!(revoked.status, 303, "{}", revoked.text);
+    let gone = app
+        .provider("GET", "/v1/management/sites", &value, None)
+        .await;
+    assert_error(&gone, 401, "invalid-token");
+    let page = browser.get("/tokens?revoked=1").await;
+    assert!(page.text.contains(r#"id="revoked-notice""#));
+    assert!(page.text.contains("No tokens yet."));
+}

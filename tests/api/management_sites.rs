@@ -997,3 +997,138 @@ async fn siteverify_token(app: &TestApp, secret: &str, token: &str) -> Answer {
         .unwrap();
     crate::helpers::answer(res).await
 }
+
+#[actix_web::test]
+async fn our_extensions_read_and_change_the_full_settings_and_the_delivery_statistics() {
+    let app = spawn_app().await;
+    let site = app.create_receiving_site("Extended");
+    let key = site.site_key.as_str().to_owned();
+    let token = app.token(Scope::Write, None);
+    let reader = app.token(Scope::Read, None);
+    let base = format!("/v1/management/sites/{}", site.site_id);
+
+    let settings = app
+        .provider("GET", &format!("{base}/settings"), &reader, None)
+        .await;
+    assert_eq!(settings.status, 200, "{}", settings.text);
+    let s = &settings.json;
+    assert_eq!(s["key"], key.as_str());
+    assert_eq!(s["forwarding_enabled"], true);
+    assert_eq!(s["disabled"], false);
+    assert_eq!(s["challenge_count"], 3);
+    assert_eq!(s["verifier"], "builtin");
+    assert_eq!(s["verifier_secret_set"], false);
+    assert_eq!(s["redirect_url"], Value::Null);
+
+    let patch = format!("{base}/settings");
+    let refused = app
+        .provider("PATCH", &patch, &reader, Some(r#"{"challenge_count":9}"#))
+        .await;
+    assert_error(&refused, 403, "insufficient-scope");
+    let no_secret = app
+        .provider("PATCH", &patch, &token, Some(r#"{"verifier":"turnstile"}"#))
+        .await;
+    assert_error(&no_secret, 422, "invalid-verifier");
+    let bad_redirect = app
+        .provider(
+            "PATCH",
+            &patch,
+            &token,
+            Some(r#"{"redirect_url":"/thanks"}"#),
+        )
+        .await;
+    assert_error(&bad_redirect, 422, "invalid-redirect-url");
+    let changed = app
+        .provider(
+            "PATCH",
+            &patch,
+            &token,
+            Some(r#"{"allowed_origins":["https://A.example"],"challenge_count":9,"redirect_url":"https://example.com/thanks","verifier":"turnstile","verifier_secret":"ts-very-secret"}"#),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    let c = &changed.json;
+    assert_eq!(c["allowed_origins"], json!(["https://A.example"]));
+    assert_eq!(c["challenge_count"], 9);
+    assert_eq!(c["redirect_url"], "https://example.com/thanks");
+    assert_eq!(c["verifier"], "turnstile");
+    assert_eq!(c["verifier_secret_set"], true);
+    assert!(
+        !changed.text.contains("ts-very-secret"),
+        "the secret is write-only"
+    );
+    let stored = app.state.sites.get(&key).unwrap();
+    assert_eq!(stored.settings.allowed_origins, ["https://a.example"]);
+    assert_eq!(stored.settings.challenge.count, 9);
+    // Back to the built-in verifier, so that a real post can be verified here.
+    let back = app
+        .provider(
+            "PATCH",
+            &patch,
+            &token,
+            Some(r#"{"allowed_origins":null,"verifier":"builtin"}"#),
+        )
+        .await;
+    assert_eq!(back.status, 200, "{}", back.text);
+
+    // One real delivery and one test delivery.
+    let visitor = solve_token(&app, &key).await;
+    let posted = post_form(
+        &app,
+        &key,
+        &[("email", "ada@example.com"), ("caputchin-token", &visitor)],
+    )
+    .await;
+    assert_eq!(posted.status, 200, "{}", posted.text);
+    let hv = format!("/v1/management/hosted-verification/{}/test", site.site_id);
+    assert_eq!(
+        app.provider("POST", &hv, &token, Some("{}")).await.status,
+        200
+    );
+    app.state.store.flush().await.unwrap();
+
+    let stats = app
+        .provider(
+            "GET",
+            &format!("{base}/delivery-stats?range=all"),
+            &reader,
+            None,
+        )
+        .await;
+    assert_eq!(stats.status, 200, "{}", stats.text);
+    assert_eq!(stats.json["site_id"], site.site_id.as_str());
+    assert_eq!(stats.json["range"], "all");
+    assert_eq!(stats.json["delivered"], 1);
+    assert_eq!(stats.json["test_deliveries"], 1);
+    assert_eq!(stats.json["destinations"]["webhook"]["delivered"], 1);
+    assert!(stats.json.get("recent").is_none());
+    let bad = app
+        .provider(
+            "GET",
+            &format!("{base}/delivery-stats?range=forever"),
+            &reader,
+            None,
+        )
+        .await;
+    assert_error(&bad, 400, "invalid-field");
+
+    let latest = app
+        .provider("GET", &format!("{base}/deliveries"), &reader, None)
+        .await;
+    assert_eq!(latest.status, 200, "{}", latest.text);
+    let rows = latest.json["deliveries"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{}", latest.text);
+    assert_eq!(rows.iter().filter(|r| r["test"] == true).count(), 1);
+    assert!(
+        rows.iter()
+            .all(|r| r["outcome"] == "delivered" && r["at"].is_i64())
+    );
+    assert!(
+        !latest.text.contains("ada@example.com"),
+        "never form contents"
+    );
+    assert!(
+        !latest.text.contains("secret-path"),
+        "never the webhook URL"
+    );
+}

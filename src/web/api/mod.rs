@@ -323,6 +323,22 @@ fn management(cfg: &mut web::ServiceConfig) {
             .default_service(not_allowed()),
     )
     .service(
+        web::resource("/sites/{site_id}/settings")
+            .route(web::get().to(settings::read_full))
+            .route(web::patch().to(settings::update_full))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/sites/{site_id}/delivery-stats")
+            .route(web::get().to(stats::deliveries_range))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/sites/{site_id}/deliveries")
+            .route(web::get().to(stats::latest))
+            .default_service(not_allowed()),
+    )
+    .service(
         web::resource("/sites/{site_id}/cap-config")
             .route(web::get().to(settings::read_cap_config))
             .route(web::patch().to(settings::update_cap_config))

@@ -211,3 +211,100 @@ pub async fn update_security(
     refuse_unsupported(&body, &neutral_security_settings())?;
     Ok(super::json(StatusCode::OK, &security_settings(&site)))
 }
+
+/// Our extension: a site's full settings (SPEC §12). Secrets are write-only: the verifier
+/// secret is only said to be set; the webhook URL is shown as hosted verification shows it.
+fn full_settings(site: &Site) -> Value {
+    let s = &site.settings;
+    json!({
+        "site_id": site.id,
+        "key": site.key.as_str(),
+        "name": s.name,
+        "disabled": s.disabled,
+        "forwarding_enabled": s.enabled,
+        "webhook_url": site.webhook_url_echo(),
+        "email_to": site.email_to_echo(),
+        "redirect_url": s.redirect_url.as_ref().map(|u| u.to_string()),
+        "allowed_origins": site.allowed_origins_echo(),
+        "challenge_count": s.challenge.count,
+        "difficulty": s.challenge.difficulty,
+        "verifier": s.verifier.as_str(),
+        "verifier_url": s.verifier_url.as_ref().map(|u| u.expose().to_owned()),
+        "verifier_sitekey": s.verifier_sitekey,
+        "verifier_secret_set": site.verifier_secret.is_some(),
+    })
+}
+
+/// `GET …/sites/{id}/settings`.
+pub async fn read_full(
+    state: web::Data<WebState>,
+    caller: ApiCaller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let site = visible_site(&state, &caller, path.into_inner()).await?;
+    Ok(super::json(StatusCode::OK, &full_settings(&site)))
+}
+
+/// A string field that `null` or `""` clears.
+fn clearable(given: Given<String>) -> Option<Option<String>> {
+    match given {
+        Given::Absent => None,
+        Given::Null => Some(None),
+        Given::Value(v) if v.is_empty() => Some(None),
+        Given::Value(v) => Some(Some(v)),
+    }
+}
+
+/// `PATCH …/sites/{id}/settings` with the changed fields: `redirect_url`, `allowed_origins`,
+/// `challenge_count`, `difficulty`, `verifier`, `verifier_secret` (write-only), `verifier_url`,
+/// `verifier_sitekey` (destinations and the two switches have their own routes). The site's
+/// rules apply as in the dashboard; a refused change changes nothing.
+pub async fn update_full(
+    state: web::Data<WebState>,
+    caller: ApiCaller,
+    path: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_write()?;
+    let site = visible_site(&state, &caller, path.into_inner()).await?;
+    let body = read_object(&req, payload).await?.unwrap_or_default();
+    let fields = Fields(&body);
+    let mut input = site.to_input();
+    if let Some(redirect) = clearable(fields.string("redirect_url")?) {
+        input.redirect_url = redirect;
+    }
+    match fields.strings("allowed_origins")? {
+        Given::Value(list) => {
+            input.as_sent.allowed_origins = Some(list.clone());
+            input.allowed_origins = list;
+        }
+        Given::Null => input.allowed_origins = Vec::new(),
+        Given::Absent => {}
+    }
+    if let Given::Value(c) = fields.integer("challenge_count")? {
+        let c = in_range("challenge_count", c, i64::from(MAX_CHALLENGE_COUNT))?;
+        input.challenge_count = u16::try_from(c).ok();
+    }
+    if let Given::Value(d) = fields.integer("difficulty")? {
+        let d = in_range("difficulty", d, i64::from(MAX_DIFFICULTY))?;
+        input.difficulty = u8::try_from(d).ok();
+    }
+    if let Given::Value(verifier) = fields.string("verifier")? {
+        input.verifier = Some(verifier);
+    }
+    if let Some(url) = clearable(fields.string("verifier_url")?) {
+        input.verifier_url = url;
+    }
+    if let Some(sitekey) = clearable(fields.string("verifier_sitekey")?) {
+        input.verifier_sitekey = sitekey;
+    }
+    if let Given::Value(secret) = fields.string("verifier_secret")?
+        && !secret.trim().is_empty()
+    {
+        input.verifier_secret = Some(state.keys.sealer().seal(secret.trim()));
+    }
+    input.validate().map_err(super::sites::site_error)?;
+    let changed = change_site(&state, &caller, site.id.clone(), input).await?;
+    Ok(super::json(StatusCode::OK, &full_settings(&changed)))
+}

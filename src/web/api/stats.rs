@@ -43,3 +43,81 @@ pub async fn site(
         }),
     ))
 }
+
+/// `?range=` of the delivery statistics: `today`, `yesterday`, `7d` (default), `28d`, `all`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct RangeQuery {
+    range: Option<String>,
+}
+
+/// The statistics of §6 for one of the caller's sites over a range.
+async fn site_stats(
+    state: &WebState,
+    caller: &ApiCaller,
+    site_id: String,
+    range: Option<&str>,
+) -> Result<(String, stats::Stats), ApiError> {
+    let range = match range {
+        None => Range::Days7,
+        Some(raw) => Range::parse(raw).ok_or_else(|| {
+            ApiError::InvalidField("range must be today, yesterday, 7d, 28d or all".into())
+        })?,
+    };
+    let site = visible_site(state, caller, site_id).await?;
+    let now = state.clock.now_ms();
+    let id = site.id.clone();
+    let answer = blocking(state, move |s| {
+        stats::query(&s.store, Scope::Site(&id), range, now).map_err(ApiError::internal)
+    })
+    .await?;
+    Ok((site.id, answer))
+}
+
+/// Our extension: `GET …/sites/{id}/delivery-stats?range=7d`: the dashboard's statistics of
+/// SPEC §6 (tiles per destination, failures by category, latency, the series), without the
+/// latest deliveries.
+pub async fn deliveries_range(
+    state: web::Data<WebState>,
+    caller: ApiCaller,
+    path: web::Path<String>,
+    query: web::Query<RangeQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (site_id, mut answer) =
+        site_stats(&state, &caller, path.into_inner(), query.range.as_deref()).await?;
+    answer.recent.clear();
+    let mut body = serde_json::to_value(&answer).map_err(ApiError::internal)?;
+    if let Some(map) = body.as_object_mut() {
+        map.remove("recent");
+        map.insert("site_id".into(), json!(site_id));
+    }
+    Ok(super::json(StatusCode::OK, &body))
+}
+
+/// Our extension: `GET …/sites/{id}/deliveries`: the latest deliveries (time, destination, test
+/// or real, outcome, HTTP status, latency), never form contents.
+pub async fn latest(
+    state: web::Data<WebState>,
+    caller: ApiCaller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (site_id, answer) = site_stats(&state, &caller, path.into_inner(), Some("all")).await?;
+    let rows: Vec<serde_json::Value> = answer
+        .recent
+        .iter()
+        .map(|d| {
+            json!({
+                "at": d.at_ms,
+                "destination": d.destination.as_str(),
+                "test": d.is_test,
+                "outcome": d.outcome.as_str(),
+                "http_status": d.http_status,
+                "latency_ms": d.latency_ms,
+            })
+        })
+        .collect();
+    Ok(super::json(
+        StatusCode::OK,
+        &json!({"site_id": site_id, "deliveries": rows}),
+    ))
+}
