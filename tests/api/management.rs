@@ -678,3 +678,104 @@ async fn the_dashboard_creates_a_token_shown_once_lists_its_last_use_and_revokes
     assert!(page.text.contains(r#"id="revoked-notice""#));
     assert!(page.text.contains("No tokens yet."));
 }
+
+/// Every path and method the management router serves (under `/v1/management`).
+const SERVED: &[(&str, &str)] = &[
+    ("/v1/management/openapi.json", "get"),
+    ("/v1/management/me/account", "get"),
+    ("/v1/management/troops", "get"),
+    ("/v1/management/troops/{troop_id}", "get"),
+    ("/v1/management/sites", "get"),
+    ("/v1/management/sites", "post"),
+    ("/v1/management/sites/{site_id}", "get"),
+    ("/v1/management/sites/{site_id}", "patch"),
+    ("/v1/management/sites/{site_id}", "delete"),
+    ("/v1/management/sites/{site_id}/rotate-secret", "post"),
+    ("/v1/management/sites/{site_id}/stats", "get"),
+    ("/v1/management/sites/{site_id}/settings", "get"),
+    ("/v1/management/sites/{site_id}/settings", "patch"),
+    ("/v1/management/sites/{site_id}/delivery-stats", "get"),
+    ("/v1/management/sites/{site_id}/deliveries", "get"),
+    ("/v1/management/sites/{site_id}/cap-config", "get"),
+    ("/v1/management/sites/{site_id}/cap-config", "patch"),
+    ("/v1/management/sites/{site_id}/security-settings", "get"),
+    ("/v1/management/sites/{site_id}/security-settings", "patch"),
+    ("/v1/management/hosted-verification/{site_id}", "get"),
+    ("/v1/management/hosted-verification/{site_id}", "put"),
+    ("/v1/management/hosted-verification/{site_id}/test", "post"),
+    ("/v1/management/tokens", "get"),
+    ("/v1/management/tokens", "post"),
+    ("/v1/management/tokens/{token_id}", "delete"),
+];
+
+#[actix_web::test]
+async fn the_openapi_document_lists_every_served_path_and_validates() {
+    let app = spawn_app().await;
+    let doc = app
+        .raw_request("GET", "/v1/management/openapi.json", &[], b"")
+        .await;
+    assert_eq!(doc.status, 200, "served without a token: {}", doc.text);
+    assert!(
+        doc.json["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc.json["openapi"]
+    );
+    let aliased = app
+        .raw_request("GET", "/api/v1/management/openapi.json", &[], b"")
+        .await;
+    assert_eq!(aliased.json, doc.json);
+
+    let mut listed: Vec<(String, String)> = Vec::new();
+    for (path, item) in doc.json["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            listed.push((path.clone(), method.clone()));
+        }
+    }
+    listed.sort();
+    let mut served: Vec<(String, String)> = SERVED
+        .iter()
+        .map(|(p, m)| ((*p).to_owned(), (*m).to_owned()))
+        .collect();
+    served.sort();
+    assert_eq!(listed, served);
+
+    // Each listed route is one the router serves: with a token it is never 501 or 405.
+    let token = app.token(Scope::Write, None);
+    for (path, method) in SERVED {
+        let concrete = path
+            .replace("{site_id}", "site_0000000000000000")
+            .replace("{troop_id}", "troop_0000000000000000")
+            .replace("{token_id}", "tok_0000000000000000");
+        let body = (!matches!(*method, "get" | "delete")).then_some("{}");
+        let answer = app
+            .provider(&method.to_uppercase(), &concrete, &token, body)
+            .await;
+        assert!(
+            ![405, 501].contains(&answer.status) && answer.status < 500,
+            "{method} {concrete}: {}",
+            answer.status
+        );
+    }
+
+    // openapi-spec-validator, from the virtual environment tests/deps makes.
+    let validator = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/openapi/.venv/bin/openapi-spec-validator");
+    assert!(
+        validator.exists(),
+        "{} is missing: run tests/deps",
+        validator.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("openapi.json");
+    std::fs::write(&file, &doc.text).unwrap();
+    let out = std::process::Command::new(&validator)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
 use super::sites::{change_site, site_error, visible_site};
-use super::{ApiCaller, ApiError, Fields, Given, read_object};
+use super::{ApiCaller, ApiError, Fields, Given, read_object, schema};
 use crate::delivery::Outcome;
 use crate::egress::webhook_url::WebhookUrl;
 use crate::sites::{self, Site};
@@ -16,17 +16,18 @@ use crate::web::WebState;
 /// The hosted-verification object of a site: the values as they were sent while they still name
 /// the stored ones.
 fn hosted_object(site: &Site) -> Value {
-    json!({
-        "site_id": site.id,
-        "enabled": site.settings.enabled,
-        "webhook_url": site.webhook_url_echo(),
-        "email_to": site.email_to_echo(),
-        "created_at": site.hosted_created_at,
-        "updated_at": site.hosted_updated_at,
+    json!(schema::HostedVerification {
+        site_id: site.id.clone(),
+        enabled: site.settings.enabled,
+        webhook_url: site.webhook_url_echo(),
+        email_to: site.email_to_echo(),
+        created_at: site.hosted_created_at,
+        updated_at: site.hosted_updated_at,
     })
 }
 
 /// `GET …/hosted-verification/{id}`: 200 for every visible site, configured or not.
+#[utoipa::path(get, operation_id = "hosted_read", path = "/v1/management/hosted-verification/{site_id}", tag = "hosted verification", params(("site_id" = String, Path, description = "The site's internal id, site_…")), responses((status = 200, body = crate::web::api::schema::HostedVerification), (status = 404, body = crate::web::api::schema::ErrorBody)))]
 pub async fn read(
     state: web::Data<WebState>,
     caller: ApiCaller,
@@ -66,6 +67,7 @@ fn check_email_to(raw: &str) -> Result<(), ApiError> {
 /// `PUT …/hosted-verification/{id}` with `{"email_to", "enabled", "webhook_url"}`: `enabled` is
 /// required; a destination given as `null` (or `""`) is removed, one left out stays as it is.
 /// Every rule is checked before anything changes.
+#[utoipa::path(put, operation_id = "hosted_write", path = "/v1/management/hosted-verification/{site_id}", tag = "hosted verification", params(("site_id" = String, Path, description = "The site's internal id, site_…")), request_body = crate::web::api::schema::HostedVerificationPut, responses((status = 200, body = crate::web::api::schema::HostedVerification), (status = 400, body = crate::web::api::schema::ErrorBody), (status = 403, body = crate::web::api::schema::ErrorBody), (status = 404, body = crate::web::api::schema::ErrorBody), (status = 422, body = crate::web::api::schema::ErrorBody)))]
 pub async fn write(
     state: web::Data<WebState>,
     caller: ApiCaller,
@@ -114,6 +116,7 @@ pub async fn write(
 
 /// `POST …/hosted-verification/{id}/test` (body empty or `{}`): SPEC §6's Test delivery to each
 /// configured destination, whether or not forwarding is on, with each one's result.
+#[utoipa::path(post, operation_id = "hosted_test", path = "/v1/management/hosted-verification/{site_id}/test", tag = "hosted verification", params(("site_id" = String, Path, description = "The site's internal id, site_…")), responses((status = 200, body = crate::web::api::schema::TestAnswer), (status = 403, body = crate::web::api::schema::ErrorBody), (status = 404, body = crate::web::api::schema::ErrorBody), (status = 422, body = crate::web::api::schema::ErrorBody)))]
 pub async fn test(
     state: web::Data<WebState>,
     caller: ApiCaller,

@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod hosted;
+pub mod schema;
 pub mod settings;
 pub mod sites;
 pub mod stats;
@@ -270,6 +271,28 @@ pub fn json(status: actix_web::http::StatusCode, body: &Value) -> HttpResponse {
         .json(body)
 }
 
+/// `GET …/openapi.json`: the OpenAPI 3.1 document of these routes, generated from the handlers'
+/// annotations and the types of [`schema`]; served without a token (it holds no data).
+#[utoipa::path(
+    get,
+    path = "/v1/management/openapi.json",
+    tag = "discovery",
+    security(()),
+    responses((status = 200, description = "This document"))
+)]
+pub async fn openapi() -> HttpResponse {
+    use utoipa::OpenApi as _;
+    static DOCUMENT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        schema::ApiDoc::openapi()
+            .to_json()
+            .unwrap_or_else(|_| "{}".to_owned())
+    });
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(DOCUMENT.as_str())
+}
+
 /// 405 for a known path asked with another method (after the token is checked).
 async fn method_not_allowed(_caller: ApiCaller) -> Result<HttpResponse, ApiError> {
     Err(ApiError::MethodNotAllowed)
@@ -285,6 +308,11 @@ async fn not_supported(_caller: ApiCaller) -> Result<HttpResponse, ApiError> {
 fn management(cfg: &mut web::ServiceConfig) {
     let not_allowed = || web::to(method_not_allowed);
     cfg.service(
+        web::resource("/openapi.json")
+            .route(web::get().to(openapi))
+            .default_service(not_allowed()),
+    )
+    .service(
         web::resource("/me/account")
             .route(web::get().to(sites::me))
             .default_service(not_allowed()),

@@ -79,6 +79,7 @@ fn cap_config(site: &Site) -> Value {
 }
 
 /// `GET …/sites/{id}/cap-config`.
+#[utoipa::path(get, operation_id = "settings_read_cap_config", path = "/v1/management/sites/{site_id}/cap-config", tag = "settings", params(("site_id" = String, Path, description = "The site's internal id, site_…")), responses((status = 200, body = crate::web::api::schema::CapConfigAnswer), (status = 404, body = crate::web::api::schema::ErrorBody)))]
 pub async fn read_cap_config(
     state: web::Data<WebState>,
     caller: ApiCaller,
@@ -103,6 +104,7 @@ fn in_range(key: &str, value: i64, max: i64) -> Result<i64, ApiError> {
 /// `PATCH …/sites/{id}/cap-config` with the changed fields: `difficulty` (1–8),
 /// `challenge_count` (1–500), `cors_origins` (a list of `scheme://host[:port]`, or `null`/`[]`
 /// for any origin). Answers like the `GET`.
+#[utoipa::path(patch, operation_id = "settings_update_cap_config", path = "/v1/management/sites/{site_id}/cap-config", tag = "settings", params(("site_id" = String, Path, description = "The site's internal id, site_…")), request_body = crate::web::api::schema::CapConfig, responses((status = 200, body = crate::web::api::schema::CapConfigAnswer), (status = 400, body = crate::web::api::schema::ErrorBody), (status = 403, body = crate::web::api::schema::ErrorBody), (status = 404, body = crate::web::api::schema::ErrorBody), (status = 422, body = crate::web::api::schema::ErrorBody)))]
 pub async fn update_cap_config(
     state: web::Data<WebState>,
     caller: ApiCaller,
@@ -187,6 +189,7 @@ fn security_settings(site: &Site) -> Value {
 }
 
 /// `GET …/sites/{id}/security-settings`.
+#[utoipa::path(get, operation_id = "settings_read_security", path = "/v1/management/sites/{site_id}/security-settings", tag = "settings", params(("site_id" = String, Path, description = "The site's internal id, site_…")), responses((status = 200, body = crate::web::api::schema::SecuritySettingsAnswer), (status = 404, body = crate::web::api::schema::ErrorBody)))]
 pub async fn read_security(
     state: web::Data<WebState>,
     caller: ApiCaller,
@@ -198,6 +201,7 @@ pub async fn read_security(
 
 /// `PATCH …/sites/{id}/security-settings`: only the neutral values are accepted (nothing here
 /// has games, preview mode, clearance reuse or a proxy gate).
+#[utoipa::path(patch, operation_id = "settings_update_security", path = "/v1/management/sites/{site_id}/security-settings", tag = "settings", params(("site_id" = String, Path, description = "The site's internal id, site_…")), request_body = crate::web::api::schema::SecuritySettings, responses((status = 200, body = crate::web::api::schema::SecuritySettingsAnswer), (status = 403, body = crate::web::api::schema::ErrorBody), (status = 404, body = crate::web::api::schema::ErrorBody), (status = 422, body = crate::web::api::schema::ErrorBody)))]
 pub async fn update_security(
     state: web::Data<WebState>,
     caller: ApiCaller,
@@ -236,6 +240,7 @@ fn full_settings(site: &Site) -> Value {
 }
 
 /// `GET …/sites/{id}/settings`.
+#[utoipa::path(get, operation_id = "settings_read_full", path = "/v1/management/sites/{site_id}/settings", tag = "extensions", params(("site_id" = String, Path, description = "The site's internal id, site_…")), responses((status = 200, body = crate::web::api::schema::FullSettings), (status = 404, body = crate::web::api::schema::ErrorBody)))]
 pub async fn read_full(
     state: web::Data<WebState>,
     caller: ApiCaller,
@@ -259,6 +264,7 @@ fn clearable(given: Given<String>) -> Option<Option<String>> {
 /// `challenge_count`, `difficulty`, `verifier`, `verifier_secret` (write-only), `verifier_url`,
 /// `verifier_sitekey` (destinations and the two switches have their own routes). The site's
 /// rules apply as in the dashboard; a refused change changes nothing.
+#[utoipa::path(patch, operation_id = "settings_update_full", path = "/v1/management/sites/{site_id}/settings", tag = "extensions", params(("site_id" = String, Path, description = "The site's internal id, site_…")), request_body = crate::web::api::schema::FullSettingsPatch, responses((status = 200, body = crate::web::api::schema::FullSettings), (status = 400, body = crate::web::api::schema::ErrorBody), (status = 403, body = crate::web::api::schema::ErrorBody), (status = 404, body = crate::web::api::schema::ErrorBody), (status = 422, body = crate::web::api::schema::ErrorBody)))]
 pub async fn update_full(
     state: web::Data<WebState>,
     caller: ApiCaller,

@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
-use super::{ApiCaller, ApiError, Fields, Given, blocking, read_object};
+use super::{ApiCaller, ApiError, Fields, Given, blocking, read_object, schema};
 use crate::sites::{self, RotationGrace, Site, SiteError};
 use crate::store::accounts::AccountRow;
 use crate::web::WebState;
@@ -45,16 +45,16 @@ fn troop(account: &AccountRow) -> Value {
 
 /// The site object (reference §5): the seven fields the provider reads. The secret and the
 /// destinations are never part of it.
-pub fn site_object(site: &Site, account: &AccountRow) -> Value {
-    json!({
-        "id": site.id,
-        "key": site.key.as_str(),
-        "name": site.settings.name,
-        "troop_id": account.troop_id,
-        "tier": TIER,
-        "disabled": site.settings.disabled,
-        "created_at": site.created_at,
-    })
+pub fn site_object(site: &Site, account: &AccountRow) -> schema::Site {
+    schema::Site {
+        id: site.id.clone(),
+        key: site.key.as_str().to_owned(),
+        name: site.settings.name.clone(),
+        troop_id: account.troop_id.clone(),
+        tier: TIER.to_owned(),
+        disabled: site.settings.disabled,
+        created_at: site.created_at,
+    }
 }
 
 /// One of the caller's sites by its internal id: 404 for an unknown id, another account's site,
@@ -136,6 +136,7 @@ pub async fn change_site(
 }
 
 /// `GET …/me/account`.
+#[utoipa::path(get, operation_id = "sites_me", path = "/v1/management/me/account", tag = "account", responses((status = 200, body = crate::web::api::schema::AccountAnswer), (status = 401, body = crate::web::api::schema::ErrorBody)))]
 pub async fn me(state: web::Data<WebState>, caller: ApiCaller) -> Result<HttpResponse, ApiError> {
     let account = account_of(&state, &caller).await?;
     Ok(super::json(
@@ -149,6 +150,7 @@ pub async fn me(state: web::Data<WebState>, caller: ApiCaller) -> Result<HttpRes
 }
 
 /// `GET …/troops`: the caller's one troop.
+#[utoipa::path(get, operation_id = "sites_troops", path = "/v1/management/troops", tag = "account", responses((status = 200, body = crate::web::api::schema::TroopList), (status = 401, body = crate::web::api::schema::ErrorBody)))]
 pub async fn troops(
     state: web::Data<WebState>,
     caller: ApiCaller,
@@ -161,6 +163,7 @@ pub async fn troops(
 }
 
 /// `GET …/troops/{troop_id}`: the caller's troop, or 404.
+#[utoipa::path(get, operation_id = "sites_troop_by_id", path = "/v1/management/troops/{troop_id}", tag = "account", params(("troop_id" = String, Path, description = "troop_…")), responses((status = 200, body = crate::web::api::schema::TroopAnswer), (status = 404, body = crate::web::api::schema::ErrorBody)))]
 pub async fn troop_by_id(
     state: web::Data<WebState>,
     caller: ApiCaller,
@@ -177,6 +180,7 @@ pub async fn troop_by_id(
 }
 
 /// `GET …/sites`: every site the caller may read, each row with all seven fields.
+#[utoipa::path(get, operation_id = "sites_list", path = "/v1/management/sites", tag = "sites", responses((status = 200, body = crate::web::api::schema::SiteList), (status = 401, body = crate::web::api::schema::ErrorBody)))]
 pub async fn list(state: web::Data<WebState>, caller: ApiCaller) -> Result<HttpResponse, ApiError> {
     let account = account_of(&state, &caller).await?;
     let id = caller.account_id;
@@ -184,7 +188,7 @@ pub async fn list(state: web::Data<WebState>, caller: ApiCaller) -> Result<HttpR
         sites::sites_of_account(&s.store, id).map_err(site_error)
     })
     .await?;
-    let rows: Vec<Value> = all
+    let rows: Vec<schema::Site> = all
         .iter()
         .filter(|site| caller.may_see(&site.id))
         .map(|site| site_object(site, &account))
@@ -195,6 +199,7 @@ pub async fn list(state: web::Data<WebState>, caller: ApiCaller) -> Result<HttpR
 /// `POST …/sites` with `{"name", "troop_id"}` (`troop_id` absent: the caller's troop; other keys
 /// ignored): 201 `{"site", "secret"}`. The site has no destination yet, so forwarding is off; its
 /// key is on.
+#[utoipa::path(post, operation_id = "sites_create", path = "/v1/management/sites", tag = "sites", request_body = crate::web::api::schema::CreateSite, responses((status = 201, body = crate::web::api::schema::CreatedSite), (status = 400, body = crate::web::api::schema::ErrorBody), (status = 403, body = crate::web::api::schema::ErrorBody), (status = 404, body = crate::web::api::schema::ErrorBody), (status = 422, body = crate::web::api::schema::ErrorBody)))]
 pub async fn create(
     state: web::Data<WebState>,
     caller: ApiCaller,
@@ -234,6 +239,7 @@ pub async fn create(
 }
 
 /// `GET …/sites/{id}`.
+#[utoipa::path(get, operation_id = "sites_read", path = "/v1/management/sites/{site_id}", tag = "sites", params(("site_id" = String, Path, description = "The site's internal id, site_…")), responses((status = 200, body = crate::web::api::schema::SiteAnswer), (status = 404, body = crate::web::api::schema::ErrorBody)))]
 pub async fn read(
     state: web::Data<WebState>,
     caller: ApiCaller,
@@ -248,6 +254,7 @@ pub async fn read(
 }
 
 /// `PATCH …/sites/{id}` with the changed fields, `name` and/or `disabled`: `{"site"}`.
+#[utoipa::path(patch, operation_id = "sites_update", path = "/v1/management/sites/{site_id}", tag = "sites", params(("site_id" = String, Path, description = "The site's internal id, site_…")), request_body = crate::web::api::schema::PatchSite, responses((status = 200, body = crate::web::api::schema::SiteAnswer), (status = 400, body = crate::web::api::schema::ErrorBody), (status = 403, body = crate::web::api::schema::ErrorBody), (status = 404, body = crate::web::api::schema::ErrorBody), (status = 422, body = crate::web::api::schema::ErrorBody)))]
 pub async fn update(
     state: web::Data<WebState>,
     caller: ApiCaller,
@@ -286,6 +293,7 @@ pub async fn update(
 }
 
 /// `DELETE …/sites/{id}`: 204; the key is `unknown-site` at once (SPEC §9).
+#[utoipa::path(delete, operation_id = "sites_delete", path = "/v1/management/sites/{site_id}", tag = "sites", params(("site_id" = String, Path, description = "The site's internal id, site_…")), responses((status = 204, description = "Deleted"), (status = 403, body = crate::web::api::schema::ErrorBody), (status = 404, body = crate::web::api::schema::ErrorBody)))]
 pub async fn delete(
     state: web::Data<WebState>,
     caller: ApiCaller,
@@ -311,6 +319,7 @@ pub async fn delete(
 
 /// `POST …/sites/{id}/rotate-secret` (body `{}` or none): `{"secret"}`; the old secret fails
 /// siteverify at once.
+#[utoipa::path(post, operation_id = "sites_rotate", path = "/v1/management/sites/{site_id}/rotate-secret", tag = "sites", params(("site_id" = String, Path, description = "The site's internal id, site_…")), responses((status = 200, body = crate::web::api::schema::SecretAnswer), (status = 403, body = crate::web::api::schema::ErrorBody), (status = 404, body = crate::web::api::schema::ErrorBody)))]
 pub async fn rotate(
     state: web::Data<WebState>,
     caller: ApiCaller,

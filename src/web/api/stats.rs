@@ -11,6 +11,7 @@ use crate::stats::{self, Range, Scope};
 use crate::web::WebState;
 
 /// `GET …/sites/{id}/stats`: every counter an integer lifetime total.
+#[utoipa::path(get, operation_id = "stats_site", path = "/v1/management/sites/{site_id}/stats", tag = "sites", params(("site_id" = String, Path, description = "The site's internal id, site_…")), responses((status = 200, body = crate::web::api::schema::SiteStats), (status = 404, body = crate::web::api::schema::ErrorBody)))]
 pub async fn site(
     state: web::Data<WebState>,
     caller: ApiCaller,
@@ -27,19 +28,19 @@ pub async fn site(
     let d = &totals.destinations;
     Ok(super::json(
         StatusCode::OK,
-        &json!({
-            "site_id": site.id,
-            "sessions_started": v.sessions_started,
-            "sessions_client_completed": v.sessions_client_completed,
-            "sessions_server_verified": v.sessions_server_verified,
-            "failed_client_completion": v.failed_client_completion,
-            "failed_server_verification": v.failed_server_verification,
-            "rate_limit_rejections": v.rate_limit_rejections,
-            "challenge_blocked": v.challenge_blocked,
-            "webhook_delivered": d.webhook.delivered,
-            "webhook_failed": d.webhook.failed,
-            "email_delivered": d.email.delivered,
-            "email_failed": d.email.failed,
+        &json!(super::schema::SiteStats {
+            site_id: site.id,
+            sessions_started: v.sessions_started,
+            sessions_client_completed: v.sessions_client_completed,
+            sessions_server_verified: v.sessions_server_verified,
+            failed_client_completion: v.failed_client_completion,
+            failed_server_verification: v.failed_server_verification,
+            rate_limit_rejections: v.rate_limit_rejections,
+            challenge_blocked: v.challenge_blocked,
+            webhook_delivered: d.webhook.delivered,
+            webhook_failed: d.webhook.failed,
+            email_delivered: d.email.delivered,
+            email_failed: d.email.failed,
         }),
     ))
 }
@@ -77,6 +78,7 @@ async fn site_stats(
 /// Our extension: `GET …/sites/{id}/delivery-stats?range=7d`: the dashboard's statistics of
 /// SPEC §6 (tiles per destination, failures by category, latency, the series), without the
 /// latest deliveries.
+#[utoipa::path(get, operation_id = "stats_deliveries_range", path = "/v1/management/sites/{site_id}/delivery-stats", tag = "extensions", params(("site_id" = String, Path, description = "The site's internal id"), ("range" = Option<String>, Query, description = "today, yesterday, 7d (default), 28d or all")), responses((status = 200, description = "SPEC §6 statistics of the range", body = Object), (status = 400, body = crate::web::api::schema::ErrorBody), (status = 404, body = crate::web::api::schema::ErrorBody)))]
 pub async fn deliveries_range(
     state: web::Data<WebState>,
     caller: ApiCaller,
@@ -96,6 +98,7 @@ pub async fn deliveries_range(
 
 /// Our extension: `GET …/sites/{id}/deliveries`: the latest deliveries (time, destination, test
 /// or real, outcome, HTTP status, latency), never form contents.
+#[utoipa::path(get, operation_id = "stats_latest", path = "/v1/management/sites/{site_id}/deliveries", tag = "extensions", params(("site_id" = String, Path, description = "The site's internal id, site_…")), responses((status = 200, body = crate::web::api::schema::LatestDeliveries), (status = 404, body = crate::web::api::schema::ErrorBody)))]
 pub async fn latest(
     state: web::Data<WebState>,
     caller: ApiCaller,

@@ -25,6 +25,7 @@ fn listed(t: &TokenInfo) -> Value {
 }
 
 /// `GET …/tokens`: `{"tokens": [...]}`, revoked ones left out.
+#[utoipa::path(get, operation_id = "tokens_list", path = "/v1/management/tokens", tag = "tokens", responses((status = 200, body = crate::web::api::schema::TokenList), (status = 403, body = crate::web::api::schema::ErrorBody)))]
 pub async fn list(state: web::Data<WebState>, caller: ApiCaller) -> Result<HttpResponse, ApiError> {
     caller.require_unrestricted_write()?;
     let account = caller.account_id;
@@ -38,6 +39,7 @@ pub async fn list(state: web::Data<WebState>, caller: ApiCaller) -> Result<HttpR
 
 /// `POST …/tokens` with `{"name", "type"}` (and our `scope`, `site_id`, `expires_days`): 201
 /// `{"token": {…, "value"}}`, the value shown this once.
+#[utoipa::path(post, operation_id = "tokens_create", path = "/v1/management/tokens", tag = "tokens", request_body = crate::web::api::schema::CreateToken, responses((status = 201, body = crate::web::api::schema::CreatedTokenAnswer), (status = 400, body = crate::web::api::schema::ErrorBody), (status = 403, body = crate::web::api::schema::ErrorBody), (status = 422, body = crate::web::api::schema::ErrorBody)))]
 pub async fn create(
     state: web::Data<WebState>,
     caller: ApiCaller,
@@ -94,6 +96,7 @@ pub async fn create(
 }
 
 /// `DELETE …/tokens/{token_id}`: revoked at once, 204; another account's or an unknown one 404.
+#[utoipa::path(delete, operation_id = "tokens_revoke", path = "/v1/management/tokens/{token_id}", tag = "tokens", params(("token_id" = String, Path, description = "tok_…")), responses((status = 204, description = "Revoked"), (status = 403, body = crate::web::api::schema::ErrorBody), (status = 404, body = crate::web::api::schema::ErrorBody)))]
 pub async fn revoke(
     state: web::Data<WebState>,
     caller: ApiCaller,
