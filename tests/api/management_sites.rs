@@ -1111,6 +1111,15 @@ async fn our_extensions_read_and_change_the_full_settings_and_the_delivery_stati
         )
         .await;
     assert_error(&bad, 400, "invalid-field");
+    let twice = app
+        .provider(
+            "GET",
+            &format!("{base}/delivery-stats?range=7d&range=all"),
+            &reader,
+            None,
+        )
+        .await;
+    assert_error(&twice, 400, "invalid-field");
 
     let latest = app
         .provider("GET", &format!("{base}/deliveries"), &reader, None)

@@ -307,7 +307,11 @@ async fn not_supported(_caller: ApiCaller) -> Result<HttpResponse, ApiError> {
 /// The routes under one prefix.
 fn management(cfg: &mut web::ServiceConfig) {
     let not_allowed = || web::to(method_not_allowed);
-    cfg.service(
+    // A query string that does not parse is bad input like any other: a JSON 400.
+    cfg.app_data(web::QueryConfig::default().error_handler(|e, _| {
+        ApiError::InvalidField(format!("the query string does not parse: {e}")).into()
+    }))
+    .service(
         web::resource("/openapi.json")
             .route(web::get().to(openapi))
             .default_service(not_allowed()),
