@@ -128,6 +128,15 @@ pub struct SettingsArgs {
     )]
     pub siteverify_rate_limit_per_min: String,
 
+    /// Management API requests per access token per minute.
+    #[arg(
+        long,
+        global = true,
+        env = "CAPUTCHIN_API_RATE_LIMIT_PER_MIN",
+        default_value = "600"
+    )]
+    pub api_rate_limit_per_min: String,
+
     /// Longest time a request body may take to arrive after its headers, in milliseconds; a
     /// slower one is answered 408 and its connection closed.
     #[arg(
@@ -261,6 +270,8 @@ pub struct Settings {
     pub redeem_rate_limit_per_min: u32,
     /// Siteverify calls per client IP per site per minute.
     pub siteverify_rate_limit_per_min: u32,
+    /// Management API requests per access token per minute.
+    pub api_rate_limit_per_min: u32,
     /// Longest time a request body may take to arrive after its headers.
     pub body_timeout: Duration,
     /// Largest accepted form body in bytes.
@@ -304,6 +315,7 @@ impl std::fmt::Debug for Settings {
                 "siteverify_rate_limit_per_min",
                 &self.siteverify_rate_limit_per_min,
             )
+            .field("api_rate_limit_per_min", &self.api_rate_limit_per_min)
             .field("body_timeout", &self.body_timeout)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("max_fields", &self.max_fields)
@@ -552,6 +564,11 @@ impl Settings {
                 &args.siteverify_rate_limit_per_min,
                 1..=1_000_000,
             )?,
+            api_rate_limit_per_min: parse_int(
+                "CAPUTCHIN_API_RATE_LIMIT_PER_MIN",
+                &args.api_rate_limit_per_min,
+                1..=1_000_000,
+            )?,
             body_timeout: Duration::from_millis(parse_int(
                 "CAPUTCHIN_BODY_TIMEOUT_MS",
                 &args.body_timeout_ms,
@@ -602,6 +619,7 @@ impl Settings {
             challenge_rate_limit_per_min: 600,
             redeem_rate_limit_per_min: 600,
             siteverify_rate_limit_per_min: 600,
+            api_rate_limit_per_min: 600,
             body_timeout: Duration::from_millis(10_000),
             max_body_bytes: 65536,
             max_fields: 100,
@@ -638,6 +656,7 @@ mod tests {
             challenge_rate_limit_per_min: "600".into(),
             redeem_rate_limit_per_min: "600".into(),
             siteverify_rate_limit_per_min: "600".into(),
+            api_rate_limit_per_min: "600".into(),
             body_timeout_ms: "10000".into(),
             max_body_bytes: "65536".into(),
             max_fields: "100".into(),
@@ -696,6 +715,10 @@ mod tests {
             (
                 |a| a.siteverify_rate_limit_per_min = "".into(),
                 "CAPUTCHIN_SITEVERIFY_RATE_LIMIT_PER_MIN",
+            ),
+            (
+                |a| a.api_rate_limit_per_min = "0".into(),
+                "CAPUTCHIN_API_RATE_LIMIT_PER_MIN",
             ),
             (
                 |a| a.body_timeout_ms = "50".into(),

@@ -8,6 +8,7 @@
 //! pipeline, and [`test_delivery`]); and the surfaces: the HTTP handlers ([`web`]), the server
 //! ([`app`]) and the command line ([`cli`]).
 
+pub mod access_tokens;
 pub mod accounts;
 pub mod app;
 pub mod captcha;

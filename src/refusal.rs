@@ -12,6 +12,10 @@ pub enum Refusal {
     /// No site has this key (404 `unknown-site`).
     #[error("unknown-site")]
     UnknownSite,
+    /// The site's key is switched off (403 `site-disabled`, SPEC §12): no challenge, redeem,
+    /// form post or siteverify.
+    #[error("site-disabled")]
+    SiteDisabled,
     /// The site's forwarding is switched off (403 `forwarding-disabled`).
     #[error("forwarding-disabled")]
     ForwardingDisabled,
@@ -95,6 +99,7 @@ impl Refusal {
     pub fn code(self) -> &'static str {
         match self {
             Refusal::UnknownSite => "unknown-site",
+            Refusal::SiteDisabled => "site-disabled",
             Refusal::ForwardingDisabled => "forwarding-disabled",
             Refusal::OriginNotAllowed => "origin-not-allowed",
             Refusal::RateLimited(_) => "rate-limited",
@@ -127,6 +132,9 @@ impl Refusal {
     pub fn message(self) -> &'static str {
         match self {
             Refusal::UnknownSite => "Unknown site key",
+            Refusal::SiteDisabled => {
+                "This form is switched off by its owner. Please contact the site owner another way."
+            }
             Refusal::ForwardingDisabled => {
                 "This form is not accepting submissions right now. Please contact the site owner another way."
             }

@@ -74,7 +74,7 @@ pub enum SiteError {
     #[error("at most {MAX_EMAIL_TO} email addresses")]
     TooManyEmailTo,
     /// Neither a webhook nor an address.
-    #[error("a site needs a webhook URL, an email address, or both")]
+    #[error("forwarding needs a webhook URL, an email address, or both")]
     NoDestination,
     /// Addresses while the operator configured no relay.
     #[error(
@@ -209,6 +209,27 @@ pub struct SiteInput {
     pub verifier_url: Option<String>,
     /// hCaptcha's site key, sent with each verification when set.
     pub verifier_sitekey: Option<String>,
+    /// Whether the site's key is switched off (SPEC §12): it refuses challenges, form posts and
+    /// siteverify, whatever forwarding says.
+    pub disabled: bool,
+    /// How a management API client spelled the values it sent (kept to be echoed; `None`
+    /// fields keep what is stored).
+    pub as_sent: AsSent,
+    /// When a management API client saved the hosted verification (destinations and
+    /// forwarding), epoch ms; `None` for other changes.
+    pub hosted_saved_at: Option<i64>,
+}
+
+/// Values as a management API client sent them, kept beside the normalised ones the site uses,
+/// so that answers give back exactly what was sent (the Caputchin reference's §2, rule 5).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AsSent {
+    /// The webhook URL.
+    pub webhook_url: Option<String>,
+    /// The email addresses, one string (commas between addresses).
+    pub email_to: Option<String>,
+    /// The allowed origins, in the order sent.
+    pub allowed_origins: Option<Vec<String>>,
 }
 
 /// Site settings that passed every rule.
@@ -234,6 +255,8 @@ pub struct SiteSettings {
     pub verifier_url: Option<WebhookUrl>,
     /// hCaptcha's site key.
     pub verifier_sitekey: Option<String>,
+    /// Whether the site's key is switched off.
+    pub disabled: bool,
 }
 
 impl SiteSettings {
@@ -262,7 +285,9 @@ impl SiteInput {
             raw => Some(WebhookUrl::parse(raw)?),
         };
         let email_to = parse_email_to(&self.email_to)?;
-        if webhook_url.is_none() && email_to.is_empty() {
+        // An enabled site needs a destination; one with forwarding off may have none yet (a
+        // site made over the management API starts so, SPEC §12).
+        if self.enabled && webhook_url.is_none() && email_to.is_empty() {
             return Err(SiteError::NoDestination);
         }
         let redirect_url = parse_redirect(self.redirect_url.as_deref().unwrap_or(""))?;
@@ -320,6 +345,7 @@ impl SiteInput {
             verifier,
             verifier_url,
             verifier_sitekey,
+            disabled: self.disabled,
         })
     }
 }
@@ -345,6 +371,13 @@ pub struct Site {
     pub settings: SiteSettings,
     /// Creation time, epoch ms.
     pub created_at: i64,
+    /// How a management API client last spelled its destinations and origins.
+    pub as_sent: AsSent,
+    /// The first save of its hosted verification, epoch ms (`None` for a site made over the
+    /// API whose hosted verification was never saved).
+    pub hosted_created_at: Option<i64>,
+    /// The latest save of its hosted verification, epoch ms.
+    pub hosted_updated_at: Option<i64>,
 }
 
 /// A replaced secret that still verifies until `until_ms`.
@@ -469,8 +502,19 @@ impl Site {
             verifier_secret: None,
             verifier_url: row.verifier_url.clone(),
             verifier_sitekey: row.verifier_sitekey.clone(),
+            disabled: row.disabled,
+            as_sent: AsSent::default(),
+            hosted_saved_at: None,
         };
         let settings = input.validate().map_err(|e| corrupt(&e.to_string()))?;
+        let as_sent = AsSent {
+            webhook_url: row.webhook_url_as_sent.clone(),
+            email_to: row.email_to_as_sent.clone(),
+            allowed_origins: row
+                .allowed_origins_as_sent
+                .as_deref()
+                .and_then(|raw| serde_json::from_str(raw).ok()),
+        };
         Ok(Site {
             id: row.id,
             account_id: row.account_id,
@@ -481,7 +525,90 @@ impl Site {
             verifier_secret: row.verifier_secret,
             settings,
             created_at: row.created_at,
+            as_sent,
+            hosted_created_at: row.hosted_created_at,
+            hosted_updated_at: row.hosted_updated_at,
         })
+    }
+
+    /// The site's current settings as an input, for a change that keeps everything it does not
+    /// name (the verifier secret is kept: `None` keeps the stored one).
+    pub fn to_input(&self) -> SiteInput {
+        let s = &self.settings;
+        SiteInput {
+            name: s.name.clone(),
+            webhook_url: s
+                .webhook_url
+                .as_ref()
+                .map(|u| u.expose().to_owned())
+                .unwrap_or_default(),
+            email_to: s.email_to.iter().map(ToString::to_string).collect(),
+            redirect_url: s.redirect_url.as_ref().map(|u| u.to_string()),
+            allowed_origins: s.allowed_origins.clone(),
+            challenge_count: Some(s.challenge.count),
+            difficulty: Some(s.challenge.difficulty),
+            enabled: s.enabled,
+            verifier: Some(s.verifier.as_str().to_owned()),
+            verifier_secret: None,
+            verifier_url: s.verifier_url.as_ref().map(|u| u.expose().to_owned()),
+            verifier_sitekey: s.verifier_sitekey.clone(),
+            disabled: s.disabled,
+            as_sent: AsSent::default(),
+            hosted_saved_at: None,
+        }
+    }
+
+    /// The webhook URL to show a management client: as it sent it while that still names the
+    /// stored one, else the stored one.
+    pub fn webhook_url_echo(&self) -> Option<String> {
+        let current = self.settings.webhook_url.as_ref()?.expose().to_owned();
+        Some(
+            self.as_sent
+                .webhook_url
+                .clone()
+                .filter(|sent| WebhookUrl::parse(sent).is_ok_and(|u| u.expose() == current))
+                .unwrap_or(current),
+        )
+    }
+
+    /// The email addresses to show a management client: as it sent them while they still name
+    /// the stored ones, else the stored ones separated by `, `.
+    pub fn email_to_echo(&self) -> Option<String> {
+        let current = &self.settings.email_to;
+        if current.is_empty() {
+            return None;
+        }
+        let sent = self.as_sent.email_to.clone().filter(|sent| {
+            parse_email_to(std::slice::from_ref(sent)).is_ok_and(|parsed| &parsed == current)
+        });
+        Some(sent.unwrap_or_else(|| {
+            current
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        }))
+    }
+
+    /// The allowed origins to show a management client: `None` when any origin may use the
+    /// site; as it sent them while they still name the stored ones, else the stored ones.
+    pub fn allowed_origins_echo(&self) -> Option<Vec<String>> {
+        let current = &self.settings.allowed_origins;
+        if current.is_empty() {
+            return None;
+        }
+        let sent = self.as_sent.allowed_origins.clone().filter(|sent| {
+            let mut normalised: Vec<String> = Vec::new();
+            for origin in sent {
+                match normalize_origin(origin) {
+                    Some(o) if !normalised.contains(&o) => normalised.push(o),
+                    Some(_) => {}
+                    None => return false,
+                }
+            }
+            &normalised == current
+        });
+        Some(sent.unwrap_or_else(|| current.clone()))
     }
 }
 
@@ -516,13 +643,49 @@ pub fn create_site_for(
     now_ms: i64,
 ) -> Result<CreatedSite, SiteError> {
     let settings = input.validate()?;
+    // A site made here starts with a destination (only the management API makes sites without
+    // one, with forwarding off: [`create_api_site_for`]).
+    if settings.webhook_url.is_none() && settings.email_to.is_empty() {
+        return Err(SiteError::NoDestination);
+    }
+    insert_site(store, account_id, input, settings, Some(now_ms), now_ms)
+}
+
+/// Creates a site over the management API (SPEC §12): just a name, no destination yet, so
+/// forwarding is off, the key on, the default challenge; its hosted verification was never
+/// saved.
+pub fn create_api_site_for(
+    store: &Store,
+    account_id: i64,
+    name: &str,
+    now_ms: i64,
+) -> Result<CreatedSite, SiteError> {
+    let input = SiteInput {
+        name: name.to_owned(),
+        ..SiteInput::default()
+    };
+    let settings = input.validate()?;
+    insert_site(store, account_id, &input, settings, None, now_ms)
+}
+
+/// Records a new site with fresh ids and secret.
+fn insert_site(
+    store: &Store,
+    account_id: i64,
+    input: &SiteInput,
+    settings: SiteSettings,
+    hosted_at: Option<i64>,
+    now_ms: i64,
+) -> Result<CreatedSite, SiteError> {
     if settings.verifier != VerifierKind::Builtin && input.verifier_secret.is_none() {
         return Err(SiteError::MissingVerifierSecret);
     }
     let site_id = crate::ids::random_id::<8>(SITE_ID_PREFIX);
     let site_key = SiteKey::generate();
     let secret = crate::ids::random_id::<24>(SECRET_PREFIX);
-    let mut row = settings_row(&site_id, settings, input.verifier_secret.clone(), now_ms);
+    let mut row = settings_row(&site_id, settings, input, now_ms);
+    row.hosted_created_at = hosted_at;
+    row.hosted_updated_at = hosted_at;
     row.account_id = account_id;
     row.site_key = site_key.as_str().to_owned();
     row.secret_hash = hash_secret(&secret).to_vec();
@@ -539,9 +702,10 @@ pub fn create_site_for(
 fn settings_row(
     site_id: &str,
     settings: SiteSettings,
-    sealed_secret: Option<Vec<u8>>,
+    input: &SiteInput,
     now_ms: i64,
 ) -> store::sites::SiteRow {
+    let sealed_secret = input.verifier_secret.clone();
     store::sites::SiteRow {
         id: site_id.to_owned(),
         account_id: 0,
@@ -573,6 +737,16 @@ fn settings_row(
         verifier_sitekey: settings.verifier_sitekey,
         previous_secret_hash: None,
         previous_secret_until: None,
+        disabled: settings.disabled,
+        hosted_created_at: input.hosted_saved_at,
+        hosted_updated_at: input.hosted_saved_at,
+        webhook_url_as_sent: input.as_sent.webhook_url.clone(),
+        email_to_as_sent: input.as_sent.email_to.clone(),
+        allowed_origins_as_sent: input
+            .as_sent
+            .allowed_origins
+            .as_ref()
+            .and_then(|origins| serde_json::to_string(origins).ok()),
     }
 }
 
@@ -596,7 +770,7 @@ pub fn update_site(
 ) -> Result<bool, SiteError> {
     let settings = input.validate()?;
     let remote = settings.verifier != VerifierKind::Builtin;
-    let row = settings_row(site_id, settings, input.verifier_secret.clone(), now_ms);
+    let row = settings_row(site_id, settings, input, now_ms);
     store.sites().update(account_id, &row, |current| {
         // A remote verifier keeps its stored secret unless a new one is given, and needs one.
         if remote && row.verifier_secret.is_none() && current.verifier_secret.is_none() {

@@ -8,6 +8,7 @@ pub mod backup;
 pub mod logging;
 mod serve;
 pub mod site;
+pub mod token;
 
 use std::fmt::Display;
 use std::io::{BufRead as _, Write as _};
@@ -51,6 +52,9 @@ pub enum Command {
     /// Manage sites.
     #[command(subcommand)]
     Site(site::SiteCommand),
+    /// Manage the management API's personal access tokens.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
     /// Apply database migrations and exit.
     Migrate,
     /// Copy the database while servers use it: a consistent snapshot, checked with
@@ -75,6 +79,7 @@ pub fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
         Command::Serve => serve::serve(settings),
         Command::Account(command) => account::run(settings, command),
         Command::Site(command) => site::run(settings, command),
+        Command::Token(command) => token::run(settings, command),
         Command::Migrate => emit(&backup::migrate(&settings)?, false),
         Command::Backup { to, force, json } => emit(&backup::backup(&settings, &to, force)?, json),
     }

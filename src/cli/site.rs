@@ -154,6 +154,13 @@ pub struct EditArgs {
     /// Disable forwarding.
     #[arg(long)]
     disable: bool,
+    /// Switch the site's key off: challenges, form posts and siteverify are refused
+    /// (`site-disabled`) until --enable-key; forwarding's switch and the destinations stay.
+    #[arg(long, conflicts_with = "enable_key")]
+    disable_key: bool,
+    /// Switch the site's key back on.
+    #[arg(long)]
+    enable_key: bool,
     #[command(flatten)]
     verifier: VerifierArgs,
 }
@@ -304,6 +311,7 @@ fn create(settings: Settings, args: CreateArgs) -> anyhow::Result<SiteCreated> {
         verifier_secret,
         verifier_url: verifier.verifier_url,
         verifier_sitekey: verifier.verifier_sitekey,
+        ..SiteInput::default()
     };
     sites::check_email_relay(&input.validate()?, state.settings.mail.is_some())?;
     let created = sites::create_site(&state.store, &account, &input, SystemClock.now_ms())?;
@@ -350,6 +358,8 @@ fn edit(settings: Settings, args: EditArgs) -> anyhow::Result<SiteChanged> {
         difficulty,
         enable,
         disable,
+        disable_key,
+        enable_key,
         verifier,
     } = args;
     let verifier_secret = verifier.sealed_secret(state.keys()?.sealer())?;
@@ -386,6 +396,8 @@ fn edit(settings: Settings, args: EditArgs) -> anyhow::Result<SiteChanged> {
         verifier_sitekey: verifier
             .verifier_sitekey
             .or_else(|| current.verifier_sitekey.clone()),
+        disabled: disable_key || (!enable_key && current.disabled),
+        ..SiteInput::default()
     };
     sites::check_email_relay(&input.validate()?, state.settings.mail.is_some())?;
     sites::update_site(
@@ -706,6 +718,8 @@ pub struct ListedSite {
     pub account: String,
     /// Whether forwarding is enabled.
     pub enabled: bool,
+    /// Whether the site's key is switched off (`site edit --disable-key`).
+    pub key_disabled: bool,
     /// The webhook URL, scheme and host only; `None` without a webhook.
     pub webhook_url: Option<String>,
     /// The email destination's addresses.
@@ -734,7 +748,11 @@ impl fmt::Display for SiteList {
                 f,
                 "{:<32}  {:<8}  {:<24}  {:<28}  {:<32}  {}",
                 s.site_key,
-                if s.enabled { "yes" } else { "no" },
+                match (s.enabled, s.key_disabled) {
+                    (_, true) => "key off",
+                    (true, false) => "yes",
+                    (false, false) => "no",
+                },
                 s.name,
                 s.account,
                 s.webhook_url.as_deref().unwrap_or("-"),
@@ -761,6 +779,7 @@ fn list(settings: Settings, account: Option<&str>) -> anyhow::Result<SiteList> {
                 .map(ToString::to_string)
                 .collect(),
             enabled: s.settings.enabled,
+            key_disabled: s.settings.disabled,
             name: s.settings.name,
             account: s.account_email,
             site_id: s.id,

@@ -243,6 +243,49 @@ pub struct RecentDelivery {
     pub latency_ms: u64,
 }
 
+/// The verification counts Caputchin's site statistics report (the reference's §9.7), over the
+/// range: the built-in issuer's and siteverify's events, and the form endpoint's refusals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Verification {
+    /// Challenges issued (Cap and Caputchin's widget).
+    pub sessions_started: u64,
+    /// Challenges solved and redeemed for a token.
+    pub sessions_client_completed: u64,
+    /// Tokens accepted by siteverify or the form endpoint.
+    pub sessions_server_verified: u64,
+    /// Redeems refused (a wrong, spent or expired challenge).
+    pub failed_client_completion: u64,
+    /// Tokens refused by siteverify (with a known secret) or the form endpoint
+    /// (`invalid-token`, `timeout-or-duplicate`, `site-mismatch`).
+    pub failed_server_verification: u64,
+    /// Requests refused by a rate limit: Cap and widget requests, and form posts.
+    pub rate_limit_rejections: u64,
+    /// Requests refused for their origin: Cap and widget requests, and form posts.
+    pub challenge_blocked: u64,
+}
+
+impl Verification {
+    /// The counts of the verification endpoints plus the form endpoint's rejections.
+    pub fn of(counts: &deliveries::ChallengeCount, rejections: &[(String, u64)]) -> Verification {
+        let rejected = |code: &str| {
+            rejections
+                .iter()
+                .filter(|(reason, _)| reason == code)
+                .map(|&(_, n)| n)
+                .sum::<u64>()
+        };
+        Verification {
+            sessions_started: counts.issued,
+            sessions_client_completed: counts.solved,
+            sessions_server_verified: counts.tokens_accepted,
+            failed_client_completion: counts.redeem_failed,
+            failed_server_verification: counts.tokens_refused,
+            rate_limit_rejections: counts.rate_limited + rejected("rate-limited"),
+            challenge_blocked: counts.origin_refused + rejected("origin-not-allowed"),
+        }
+    }
+}
+
 /// The statistics of one scope over one range (SPEC §6); the dashboard and `site stats` show
 /// these same numbers.
 #[derive(Debug, Clone, Serialize)]
@@ -267,6 +310,8 @@ pub struct Stats {
     pub challenges_issued: u64,
     /// Challenges solved (redeemed for a token).
     pub challenges_solved: u64,
+    /// What Caputchin's site statistics report (SPEC §12).
+    pub verification: Verification,
     /// Median latency of real deliveries (delivered or failed, every destination together), ms.
     pub p50_ms: Option<u64>,
     /// 95th percentile latency of real deliveries (delivered or failed, every destination

@@ -191,6 +191,7 @@ pub(super) fn stats_of(range: Range, rows: RangeRows) -> Result<Stats, StoreErro
         success_rate,
         challenges_issued: challenges.issued,
         challenges_solved: challenges.solved,
+        verification: super::Verification::of(&challenges, &rejected_by_reason),
         p50_ms: percentile(&histogram, 50),
         p95_ms: percentile(&histogram, 95),
         rejected: rejected_by_reason.iter().map(|&(_, n)| n).sum(),

@@ -13,6 +13,8 @@ pub struct AccountRow {
     pub email: String,
     /// Creation time, epoch ms.
     pub created_at: i64,
+    /// Its troop id in the management API, `troop_…` (one troop per account).
+    pub troop_id: String,
 }
 
 /// Inserts an account; `Ok(None)` when the email is taken.
@@ -23,7 +25,8 @@ pub(super) fn insert(
     now_ms: i64,
 ) -> Result<Option<i64>, StoreError> {
     match conn.execute(
-        "INSERT INTO accounts (email, password_hash, created_at) VALUES (?1, ?2, ?3)",
+        "INSERT INTO accounts (email, password_hash, created_at, troop_id)
+         VALUES (?1, ?2, ?3, 'troop_' || lower(hex(randomblob(8))))",
         params![email, password_hash, now_ms],
     ) {
         Ok(_) => Ok(Some(conn.last_insert_rowid())),
@@ -39,15 +42,29 @@ pub(super) fn find_by_email(
 ) -> Result<Option<AccountRow>, StoreError> {
     Ok(conn
         .query_row(
-            "SELECT id, email, created_at FROM accounts WHERE email = ?1",
+            "SELECT id, email, created_at, troop_id FROM accounts WHERE email = ?1",
             params![email],
-            |r| {
-                Ok(AccountRow {
-                    id: r.get(0)?,
-                    email: r.get(1)?,
-                    created_at: r.get(2)?,
-                })
-            },
+            account_from_row,
+        )
+        .optional()?)
+}
+
+fn account_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AccountRow> {
+    Ok(AccountRow {
+        id: r.get(0)?,
+        email: r.get(1)?,
+        created_at: r.get(2)?,
+        troop_id: r.get(3)?,
+    })
+}
+
+/// Finds an account by id.
+pub(super) fn find_by_id(conn: &Connection, id: i64) -> Result<Option<AccountRow>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT id, email, created_at, troop_id FROM accounts WHERE id = ?1",
+            params![id],
+            account_from_row,
         )
         .optional()?)
 }
@@ -114,6 +131,11 @@ impl Accounts<'_> {
     /// The account with this email (any case).
     pub fn by_email(&self, email: &str) -> Result<Option<AccountRow>, StoreError> {
         self.0.read(|c| find_by_email(c, email))
+    }
+
+    /// The account with this id.
+    pub fn by_id(&self, id: i64) -> Result<Option<AccountRow>, StoreError> {
+        self.0.read(|c| find_by_id(c, id))
     }
 
     /// The id and password hash of the account with this email.

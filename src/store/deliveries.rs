@@ -259,13 +259,59 @@ fn write_records_in(conn: &Connection, records: &[Record]) -> Result<usize, Stor
     Ok(skipped)
 }
 
-/// Challenges issued and solved in one hour.
+/// Challenges issued and solved in one hour, and what else the verification endpoints count
+/// (SPEC §12's site statistics).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ChallengeCount {
     /// Challenges issued.
     pub issued: u64,
     /// Challenges solved (redeemed).
     pub solved: u64,
+    /// Redeems refused: a wrong, spent or expired challenge.
+    pub redeem_failed: u64,
+    /// Verification tokens accepted by siteverify or the form endpoint.
+    pub tokens_accepted: u64,
+    /// Verification tokens refused by siteverify (a known secret) or the form endpoint.
+    pub tokens_refused: u64,
+    /// Cap and widget requests refused by the rate limit.
+    pub rate_limited: u64,
+    /// Cap and widget requests refused for their origin.
+    pub origin_refused: u64,
+}
+
+/// One event the verification endpoints count per site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verification {
+    /// A challenge was issued.
+    Issued,
+    /// A challenge was solved and redeemed for a token.
+    Solved,
+    /// A redeem was refused.
+    RedeemFailed,
+    /// A verification token was accepted.
+    TokenAccepted,
+    /// A verification token was refused.
+    TokenRefused,
+    /// A Cap or widget request was over its rate limit.
+    RateLimited,
+    /// A Cap or widget request came from an origin the site does not allow.
+    OriginRefused,
+}
+
+impl ChallengeCount {
+    /// Counts one event.
+    pub fn add(&mut self, event: Verification) {
+        let counter = match event {
+            Verification::Issued => &mut self.issued,
+            Verification::Solved => &mut self.solved,
+            Verification::RedeemFailed => &mut self.redeem_failed,
+            Verification::TokenAccepted => &mut self.tokens_accepted,
+            Verification::TokenRefused => &mut self.tokens_refused,
+            Verification::RateLimited => &mut self.rate_limited,
+            Verification::OriginRefused => &mut self.origin_refused,
+        };
+        *counter += 1;
+    }
 }
 
 /// Challenge counts per site id and hour (epoch ms of the hour's start).
@@ -278,10 +324,17 @@ pub(super) fn write_challenge_counts(
     counts: &ChallengeCounts,
 ) -> Result<(), StoreError> {
     let mut upsert = conn.prepare_cached(
-        "INSERT INTO challenge_hourly (site_id, hour_ms, issued, solved)
-         SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM sites WHERE id = ?1)
+        "INSERT INTO challenge_hourly (site_id, hour_ms, issued, solved, redeem_failed,
+                                       tokens_accepted, tokens_refused, rate_limited,
+                                       origin_refused)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 WHERE EXISTS (SELECT 1 FROM sites WHERE id = ?1)
          ON CONFLICT (site_id, hour_ms) DO UPDATE
-         SET issued = issued + excluded.issued, solved = solved + excluded.solved",
+         SET issued = issued + excluded.issued, solved = solved + excluded.solved,
+             redeem_failed = redeem_failed + excluded.redeem_failed,
+             tokens_accepted = tokens_accepted + excluded.tokens_accepted,
+             tokens_refused = tokens_refused + excluded.tokens_refused,
+             rate_limited = rate_limited + excluded.rate_limited,
+             origin_refused = origin_refused + excluded.origin_refused",
     )?;
     for (site_id, hours) in counts {
         for (hour, count) in hours {
@@ -290,7 +343,12 @@ pub(super) fn write_challenge_counts(
                 site_id,
                 hour,
                 as_i64(count.issued),
-                as_i64(count.solved)
+                as_i64(count.solved),
+                as_i64(count.redeem_failed),
+                as_i64(count.tokens_accepted),
+                as_i64(count.tokens_refused),
+                as_i64(count.rate_limited),
+                as_i64(count.origin_refused)
             ])?;
         }
     }
@@ -306,18 +364,25 @@ pub(super) fn challenge_counts(
 ) -> Result<ChallengeCount, StoreError> {
     let (filter, value) = set.filter();
     let sql = format!(
-        "SELECT COALESCE(SUM(issued), 0), COALESCE(SUM(solved), 0) FROM challenge_hourly
-         WHERE {filter} AND hour_ms >= ?2 AND hour_ms < ?3"
+        "SELECT COALESCE(SUM(issued), 0), COALESCE(SUM(solved), 0),
+                COALESCE(SUM(redeem_failed), 0), COALESCE(SUM(tokens_accepted), 0),
+                COALESCE(SUM(tokens_refused), 0), COALESCE(SUM(rate_limited), 0),
+                COALESCE(SUM(origin_refused), 0)
+         FROM challenge_hourly WHERE {filter} AND hour_ms >= ?2 AND hour_ms < ?3"
     );
-    let (issued, solved) = conn
+    Ok(conn
         .prepare_cached(&sql)?
         .query_row(params![value, start_ms, end_ms], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
-    Ok(ChallengeCount {
-        issued: count(issued),
-        solved: count(solved),
-    })
+            Ok(ChallengeCount {
+                issued: count(r.get(0)?),
+                solved: count(r.get(1)?),
+                redeem_failed: count(r.get(2)?),
+                tokens_accepted: count(r.get(3)?),
+                tokens_refused: count(r.get(4)?),
+                rate_limited: count(r.get(5)?),
+                origin_refused: count(r.get(6)?),
+            })
+        })?)
 }
 
 /// Which rollup a range query reads: hourly rows, or daily rows for ranges of whole days.

@@ -57,6 +57,21 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "destinations",
         include_str!("../../migrations/0010_destinations.sql"),
     ),
+    (
+        11,
+        "access_tokens",
+        include_str!("../../migrations/0011_access_tokens.sql"),
+    ),
+    (
+        12,
+        "management",
+        include_str!("../../migrations/0012_management.sql"),
+    ),
+    (
+        13,
+        "verification_counts",
+        include_str!("../../migrations/0013_verification_counts.sql"),
+    ),
 ];
 
 /// Applies every migration not yet recorded; returns the versions applied now. Each migration
@@ -116,5 +131,58 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0))
             .unwrap();
         assert_eq!(recorded, MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn the_management_migration_keeps_every_site_as_it_was() {
+        let conn = Connection::open_in_memory().unwrap();
+        for &(_, _, sql) in &MIGRATIONS[..11] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO accounts (id, email, password_hash, created_at) VALUES (1, 'a@x', 'h', 5);
+             INSERT INTO accounts (id, email, password_hash, created_at) VALUES (2, 'b@x', 'h', 6);
+             INSERT INTO sites (id, account_id, name, site_key, secret_hash, webhook_url, enabled,
+                                challenge_count, challenge_difficulty, created_at, updated_at)
+             VALUES ('site_on', 1, 'On', 'k1', x'01', 'https://h.example/', 1, 50, 4, 10, 20),
+                    ('site_off', 1, 'Off', 'k2', x'02', 'https://h.example/', 0, 50, 4, 11, 21);",
+        )
+        .unwrap();
+        conn.execute_batch(MIGRATIONS[11].2).unwrap();
+        type Row = (String, bool, bool, Option<i64>, Option<i64>);
+        let rows: Vec<Row> = conn
+            .prepare(
+                "SELECT id, enabled, disabled, hosted_created_at, hosted_updated_at FROM sites
+                 ORDER BY id",
+            )
+            .unwrap()
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            [
+                ("site_off".to_owned(), false, false, Some(11), Some(21)),
+                ("site_on".to_owned(), true, false, Some(10), Some(20)),
+            ],
+            "forwarding as it was, no key disabled, the hosted times the site's own"
+        );
+        let troops: Vec<String> = conn
+            .prepare("SELECT troop_id FROM accounts ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(troops.len(), 2);
+        assert!(
+            troops
+                .iter()
+                .all(|t| t.starts_with("troop_") && t.len() == 22)
+        );
+        assert_ne!(troops[0], troops[1]);
     }
 }

@@ -2,6 +2,7 @@
 //! family. SQL lives here and nowhere else. Blocking calls are run off the async workers through
 //! [`Store::read_async`] and [`Store::write_async`].
 
+pub mod access_tokens;
 pub mod accounts;
 pub mod backup;
 pub mod deliveries;
@@ -512,6 +513,17 @@ impl Store {
     /// Counts a challenge issued (`solved` false) or solved for a site in the hour of `at_ms`:
     /// added up in memory and written with the batch writer's next commit.
     pub fn count_challenge(&self, site_id: &str, at_ms: i64, solved: bool) {
+        let event = if solved {
+            deliveries::Verification::Solved
+        } else {
+            deliveries::Verification::Issued
+        };
+        self.count_verification(site_id, at_ms, event);
+    }
+
+    /// Counts one verification event for a site in the hour of `at_ms`: added up in memory and
+    /// written with the batch writer's next commit, so counting does no I/O of its own.
+    pub fn count_verification(&self, site_id: &str, at_ms: i64, event: deliveries::Verification) {
         let hour = at_ms - at_ms.rem_euclid(crate::time::HOUR_MS);
         self.queue(|queue| {
             let counts = &mut queue.challenge_counts;
@@ -520,12 +532,7 @@ impl Store {
                 Some(hours) => hours,
                 None => counts.entry(site_id.to_owned()).or_default(),
             };
-            let count = hours.entry(hour).or_default();
-            if solved {
-                count.solved += 1;
-            } else {
-                count.issued += 1;
-            }
+            hours.entry(hour).or_default().add(event);
         });
     }
 
@@ -567,6 +574,11 @@ impl Store {
     /// The account records.
     pub fn accounts(&self) -> accounts::Accounts<'_> {
         accounts::Accounts(self)
+    }
+
+    /// The management API's personal access tokens.
+    pub fn access_tokens(&self) -> access_tokens::AccessTokens<'_> {
+        access_tokens::AccessTokens(self)
     }
 
     /// The dashboard's sessions.

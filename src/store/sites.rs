@@ -49,13 +49,26 @@ pub struct SiteRow {
     pub previous_secret_hash: Option<Vec<u8>>,
     /// Until when (epoch ms) the previous secret verifies.
     pub previous_secret_until: Option<i64>,
+    /// Whether the site's key is switched off (it refuses challenges, posts and siteverify).
+    pub disabled: bool,
+    /// The first save of its hosted verification (destinations and forwarding), epoch ms.
+    pub hosted_created_at: Option<i64>,
+    /// The latest save of its hosted verification, epoch ms.
+    pub hosted_updated_at: Option<i64>,
+    /// The webhook URL as an API client sent it.
+    pub webhook_url_as_sent: Option<String>,
+    /// The email addresses as an API client sent them.
+    pub email_to_as_sent: Option<String>,
+    /// The allowed origins as an API client sent them, a JSON array.
+    pub allowed_origins_as_sent: Option<String>,
 }
 
 const COLUMNS: &str = "s.id, s.account_id, a.email, s.name, s.site_key, s.secret_hash, \
      s.webhook_url, s.enabled, s.redirect_url, s.allowed_origins, s.challenge_count, \
      s.challenge_difficulty, s.created_at, s.updated_at, s.verifier, s.verifier_secret, \
      s.verifier_url, s.verifier_sitekey, s.previous_secret_hash, s.previous_secret_until, \
-     s.email_to";
+     s.email_to, s.disabled, s.hosted_created_at, s.hosted_updated_at, s.webhook_url_as_sent, \
+     s.email_to_as_sent, s.allowed_origins_as_sent";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<SiteRow> {
     Ok(SiteRow {
@@ -80,6 +93,12 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<SiteRow> {
         previous_secret_hash: r.get(18)?,
         previous_secret_until: r.get(19)?,
         email_to: r.get(20)?,
+        disabled: r.get(21)?,
+        hosted_created_at: r.get(22)?,
+        hosted_updated_at: r.get(23)?,
+        webhook_url_as_sent: r.get(24)?,
+        email_to_as_sent: r.get(25)?,
+        allowed_origins_as_sent: r.get(26)?,
     })
 }
 
@@ -89,8 +108,11 @@ pub(super) fn insert(conn: &Connection, row: &SiteRow) -> Result<(), StoreError>
         "INSERT INTO sites (id, account_id, name, site_key, secret_hash, webhook_url, enabled,
                             redirect_url, allowed_origins, challenge_count, challenge_difficulty,
                             created_at, updated_at, verifier, verifier_secret, verifier_url,
-                            verifier_sitekey, email_to)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                            verifier_sitekey, email_to, disabled, hosted_created_at,
+                            hosted_updated_at, webhook_url_as_sent, email_to_as_sent,
+                            allowed_origins_as_sent)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+                 ?19, ?20, ?21, ?22, ?23, ?24)",
         params![
             row.id,
             row.account_id,
@@ -109,7 +131,13 @@ pub(super) fn insert(conn: &Connection, row: &SiteRow) -> Result<(), StoreError>
             row.verifier_secret,
             row.verifier_url,
             row.verifier_sitekey,
-            row.email_to
+            row.email_to,
+            row.disabled,
+            row.hosted_created_at,
+            row.hosted_updated_at,
+            row.webhook_url_as_sent,
+            row.email_to_as_sent,
+            row.allowed_origins_as_sent
         ],
     )?;
     Ok(())
@@ -151,7 +179,9 @@ pub(super) fn by_id_for_account(
         .optional()?)
 }
 
-/// Updates a site's settings (not its keys); false when the account has no such site.
+/// Updates a site's settings (not its keys); false when the account has no such site. The
+/// hosted-verification time and the as-sent spellings are set only when given (`Some`); the
+/// first hosted-verification time is kept once set.
 pub(super) fn update_settings(
     conn: &Connection,
     account_id: i64,
@@ -162,7 +192,13 @@ pub(super) fn update_settings(
                           allowed_origins = ?7, challenge_count = ?8, challenge_difficulty = ?9,
                           updated_at = ?10, verifier = ?11,
                           verifier_secret = COALESCE(?12, verifier_secret),
-                          verifier_url = ?13, verifier_sitekey = ?14, email_to = ?15
+                          verifier_url = ?13, verifier_sitekey = ?14, email_to = ?15,
+                          disabled = ?16,
+                          hosted_created_at = COALESCE(hosted_created_at, ?17),
+                          hosted_updated_at = COALESCE(?17, hosted_updated_at),
+                          webhook_url_as_sent = COALESCE(?18, webhook_url_as_sent),
+                          email_to_as_sent = COALESCE(?19, email_to_as_sent),
+                          allowed_origins_as_sent = COALESCE(?20, allowed_origins_as_sent)
          WHERE account_id = ?1 AND id = ?2",
         params![
             account_id,
@@ -179,7 +215,12 @@ pub(super) fn update_settings(
             row.verifier_secret,
             row.verifier_url,
             row.verifier_sitekey,
-            row.email_to
+            row.email_to,
+            row.disabled,
+            row.hosted_updated_at,
+            row.webhook_url_as_sent,
+            row.email_to_as_sent,
+            row.allowed_origins_as_sent
         ],
     )?;
     Ok(changed == 1)

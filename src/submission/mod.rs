@@ -15,6 +15,7 @@ use crate::delivery::{Deliveries, Submission};
 use crate::refusal::Refusal;
 use crate::services::Services;
 use crate::sites::Site;
+use crate::store::deliveries::Verification;
 
 /// A post to a site's form endpoint, as the web layer hands it over. Nothing is read or counted
 /// before its step in the pipeline comes.
@@ -96,6 +97,10 @@ async fn run(
         admit,
         body,
     } = incoming;
+    // A disabled key refuses every post, the owner's test form's too (SPEC §12).
+    if site.settings.disabled {
+        return Err(Refusal::SiteDisabled);
+    }
     // The test form works like Test delivery: whether or not forwarding is on, from the
     // forwarder's own origin.
     if !test && !site.settings.enabled {
@@ -131,12 +136,12 @@ async fn run(
         .fields
         .retain(|name| !ALL_TOKEN_FIELDS.contains(&name));
     let token = parsed.token.ok_or(Refusal::MissingToken)?;
-    let mut claims = match verifier {
+    let verified = match verifier {
         VerifierKind::Builtin => services
             .issuer
             .consume(site.key.as_str(), &token)
             .await
-            .map_err(|e| e.refusal(Refusal::InvalidToken))?,
+            .map_err(|e| e.refusal(Refusal::InvalidToken)),
         _ => {
             let remote = Remote {
                 client: clients.verifier,
@@ -145,9 +150,23 @@ async fn run(
                 timeout: services.settings.delivery_timeout,
             };
             let now = services.clock.now_ms();
-            remote::verify_for_site(remote, &site.verifier(), &token, now).await?
+            remote::verify_for_site(remote, &site.verifier(), &token, now).await
         }
     };
+    // The token's fate is counted for Caputchin's statistics (SPEC §12); the test form's apart.
+    let event = match &verified {
+        Ok(_) => Some(Verification::TokenAccepted),
+        Err(Refusal::InvalidToken | Refusal::TimeoutOrDuplicate | Refusal::SiteMismatch) => {
+            Some(Verification::TokenRefused)
+        }
+        Err(_) => None,
+    };
+    if let Some(event) = event.filter(|_| !test) {
+        services
+            .store
+            .count_verification(&site.id, services.clock.now_ms(), event);
+    }
+    let mut claims = verified?;
     if test {
         // A test's session id says so, as Test delivery's does (the webhook contract).
         claims.session_id = crate::ids::random_id::<16>("test_");

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::captcha::{RedeemRequest, cap, token};
 use crate::sites::Site;
+use crate::store::deliveries::Verification;
 use crate::web::error::{Refusal, Refused, Shape};
 use crate::web::rate_limit::RateLimiter;
 use crate::web::{SMALL_BODY_LIMIT, WebState, body_deadline, cors};
@@ -27,14 +28,33 @@ async fn site_and_cors(
             cors::echo(req),
         ));
     };
-    let allowed = cors::check_or_own(&site, req, &state.settings.public_url)
-        .map_err(|e| Refused::new(e, Shape::Cap, cors::Cors::NoOrigin))?;
+    if site.settings.disabled {
+        return Err(Refused::new(
+            Refusal::SiteDisabled,
+            Shape::Cap,
+            cors::echo(req),
+        ));
+    }
+    let allowed = cors::check_or_own(&site, req, &state.settings.public_url).map_err(|e| {
+        count(state, &site, Verification::OriginRefused);
+        Refused::new(e, Shape::Cap, cors::Cors::NoOrigin)
+    })?;
     budget
         .check_request(state, req, site.key.as_str())
         .map_err(|seconds| {
+            if !cors::from_own_origin(req, &state.settings.public_url) {
+                count(state, &site, Verification::RateLimited);
+            }
             Refused::new(Refusal::RateLimited(seconds), Shape::Cap, allowed.clone())
         })?;
     Ok((site, allowed))
+}
+
+/// Counts a verification event of the site (SPEC §12's statistics; no I/O of its own).
+fn count(state: &WebState, site: &Site, event: Verification) {
+    state
+        .store
+        .count_verification(&site.id, state.clock.now_ms(), event);
 }
 
 /// `OPTIONS` preflight for both Cap endpoints.
@@ -150,7 +170,12 @@ async fn redeem_answer(
         .issuer
         .redeem(site.key.as_str(), request)
         .await
-        .map_err(|e| refused(e.refusal()))?;
+        .map_err(|e| {
+            if !cors::from_own_origin(req, &state.settings.public_url) {
+                count(state, &site, Verification::RedeemFailed);
+            }
+            refused(e.refusal())
+        })?;
     if !cors::from_own_origin(req, &state.settings.public_url) {
         state
             .store

@@ -19,6 +19,7 @@ pub fn status(refusal: Refusal) -> StatusCode {
     match refusal {
         Refusal::UnknownSite => StatusCode::NOT_FOUND,
         Refusal::ForwardingDisabled
+        | Refusal::SiteDisabled
         | Refusal::OriginNotAllowed
         | Refusal::InvalidToken
         | Refusal::TimeoutOrDuplicate
@@ -78,7 +79,10 @@ const GATE_MISCONFIGURED: &str = "gate-misconfigured";
 
 /// Whether a bootstrap refusal is answered as a misconfigured gate (409).
 fn is_gate_refusal(refusal: Refusal) -> bool {
-    matches!(refusal, Refusal::UnknownSite | Refusal::ForwardingDisabled)
+    matches!(
+        refusal,
+        Refusal::UnknownSite | Refusal::ForwardingDisabled | Refusal::SiteDisabled
+    )
 }
 
 /// A refusal ready to answer: what was refused, the sentence for people, the shape of the

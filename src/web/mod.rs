@@ -1,5 +1,6 @@
 //! HTTP handlers, thin: they parse the request, call the library, and shape the answer.
 
+pub mod api;
 pub mod body_deadline;
 pub mod cap;
 pub mod client_addr;
@@ -114,6 +115,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/v1/siteverify", web::post().to(siteverify::siteverify))
         .route("/siteverify", web::post().to(siteverify::siteverify))
         .route("/api/v1/siteverify", web::post().to(siteverify::siteverify));
+    api::routes(cfg);
     dashboard::routes(cfg);
 }
 

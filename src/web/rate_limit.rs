@@ -109,6 +109,8 @@ pub struct RateLimits {
     pub redeem: RateLimiter,
     /// `POST /v1/siteverify` and its aliases.
     pub siteverify: RateLimiter,
+    /// The management API, per access token (counted under the token's id, with no address).
+    pub api: RateLimiter,
 }
 
 impl RateLimits {
@@ -119,6 +121,7 @@ impl RateLimits {
             challenge: RateLimiter::new(settings.challenge_rate_limit_per_min),
             redeem: RateLimiter::new(settings.redeem_rate_limit_per_min),
             siteverify: RateLimiter::new(settings.siteverify_rate_limit_per_min),
+            api: RateLimiter::new(settings.api_rate_limit_per_min),
         }
     }
 }

@@ -6,6 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
 use crate::captcha::token::Claims;
+use crate::store::deliveries::Verification;
 use crate::web::cors::Cors;
 use crate::web::error::{Refusal, Refused, Shape};
 use crate::web::{SMALL_BODY_LIMIT, WebState, body_deadline};
@@ -132,12 +133,28 @@ async fn verify(
         return Err(Refusal::MissingInputSecret);
     }
     let site = site.ok_or(Refusal::InvalidInputSecret)?;
+    if site.settings.disabled {
+        return Err(Refusal::SiteDisabled);
+    }
     let response = request.response.ok_or(Refusal::MissingInputResponse)?;
-    state
+    let verdict = state
         .issuer
         .consume(site.key.as_str(), &response)
         .await
-        .map_err(|e| e.refusal(Refusal::InvalidInputResponse))
+        .map_err(|e| e.refusal(Refusal::InvalidInputResponse));
+    // Counted for the site whose secret this is (SPEC §12's statistics); a failure of ours is
+    // not a refused token.
+    let event = match &verdict {
+        Ok(_) => Some(Verification::TokenAccepted),
+        Err(Refusal::Internal) => None,
+        Err(_) => Some(Verification::TokenRefused),
+    };
+    if let Some(event) = event {
+        state
+            .store
+            .count_verification(&site.id, state.clock.now_ms(), event);
+    }
+    verdict
 }
 
 #[cfg(test)]

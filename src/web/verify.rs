@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use crate::captcha::{cap, session};
 use crate::sites::Site;
+use crate::store::deliveries::Verification;
 use crate::web::error::{Refusal, Refused, Shape};
 use crate::web::{SMALL_BODY_LIMIT, WebState, body_deadline, cors};
 
@@ -77,6 +78,13 @@ pub fn parse_pass_body(body: &[u8]) -> Option<PassRequest> {
     })
 }
 
+/// Counts a verification event of the site (SPEC §12's statistics; no I/O of its own).
+fn count_event(state: &WebState, site: &Site, event: Verification) {
+    state
+        .store
+        .count_verification(&site.id, state.clock.now_ms(), event);
+}
+
 /// The site's CORS answer for this request, or the refusal of its origin (answered without
 /// `Access-Control-Allow-Origin`, as the Cap endpoints' are).
 fn origin_of(site: &Site, req: &HttpRequest, shape: Shape) -> Result<cors::Cors, Refused> {
@@ -88,6 +96,9 @@ fn origin_of(site: &Site, req: &HttpRequest, shape: Shape) -> Result<cors::Cors,
 fn enabled(site: Option<Arc<Site>>, req: &HttpRequest, shape: Shape) -> Result<Arc<Site>, Refused> {
     match site {
         None => Err(Refused::new(Refusal::UnknownSite, shape, cors::echo(req))),
+        Some(site) if site.settings.disabled => {
+            Err(Refused::new(Refusal::SiteDisabled, shape, cors::echo(req)))
+        }
         Some(site) if !site.settings.enabled => Err(Refused::new(
             Refusal::ForwardingDisabled,
             shape,
@@ -188,13 +199,17 @@ async fn start_answer(
         req,
         Shape::VerifyStart,
     )?;
-    let allowed = origin_of(&site, req, Shape::VerifyStart)?;
+    let allowed = origin_of(&site, req, Shape::VerifyStart)
+        .inspect_err(|_| count_event(state, &site, Verification::OriginRefused))?;
     let refused = |refusal| Refused::new(refusal, Shape::VerifyStart, allowed.clone());
     state
         .rate_limits
         .challenge
         .check_request(state, req, site.key.as_str())
-        .map_err(|seconds| refused(Refusal::RateLimited(seconds)))?;
+        .map_err(|seconds| {
+            count_event(state, &site, Verification::RateLimited);
+            refused(Refusal::RateLimited(seconds))
+        })?;
     let issued = state
         .issuer
         .challenge_named(site.key.as_str(), site.settings.challenge)
@@ -250,13 +265,17 @@ async fn pass_answer(
         req,
         Shape::VerifyPass,
     )?;
-    let allowed = origin_of(&site, req, Shape::VerifyPass)?;
+    let allowed = origin_of(&site, req, Shape::VerifyPass)
+        .inspect_err(|_| count_event(state, &site, Verification::OriginRefused))?;
     let refused = |refusal| Refused::new(refusal, Shape::VerifyPass, allowed.clone());
     state
         .rate_limits
         .redeem
         .check_request(state, req, site.key.as_str())
-        .map_err(|seconds| refused(Refusal::RateLimited(seconds)))?;
+        .map_err(|seconds| {
+            count_event(state, &site, Verification::RateLimited);
+            refused(Refusal::RateLimited(seconds))
+        })?;
     // A pass that does not name the challenge's session is not an attempt at it: the challenge
     // is not spent, as for a malformed body.
     let session_ok = request
@@ -270,7 +289,10 @@ async fn pass_answer(
         .issuer
         .redeem_named(named, request.solutions)
         .await
-        .map_err(|e| refused(e.refusal()))?;
+        .map_err(|e| {
+            count_event(state, &site, Verification::RedeemFailed);
+            refused(e.refusal())
+        })?;
     state
         .store
         .count_challenge(&site.id, state.clock.now_ms(), true);

@@ -90,6 +90,7 @@ fn help_documents_every_command_and_setting() {
         "CAPUTCHIN_CHALLENGE_RATE_LIMIT_PER_MIN",
         "CAPUTCHIN_REDEEM_RATE_LIMIT_PER_MIN",
         "CAPUTCHIN_SITEVERIFY_RATE_LIMIT_PER_MIN",
+        "CAPUTCHIN_API_RATE_LIMIT_PER_MIN",
         "CAPUTCHIN_BODY_TIMEOUT_MS",
         "CAPUTCHIN_MAX_BODY_BYTES",
         "CAPUTCHIN_MAX_FIELDS",
@@ -463,20 +464,68 @@ async fn serve_answers_and_logs_no_secret(format: LogFormat) {
     let verdict: Value = res.json().await.unwrap();
     assert_eq!(verdict["success"], true);
 
+    // A personal access token, used once well and once with a typo, never reaches the logs.
+    let minted = run(cli(d).args([
+        "token",
+        "create",
+        "--account",
+        "owner@example.com",
+        "--name",
+        "ci",
+        "--json",
+    ]));
+    assert!(minted.status.success(), "{}", stderr(&minted));
+    let minted: Value = serde_json::from_str(stdout(&minted).trim()).unwrap();
+    let pat = minted["token"].as_str().unwrap().to_owned();
+    let listed = client
+        .get(format!("{base}/v1/management/tokens"))
+        .insert_header(("Authorization", format!("Bearer {pat}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 200);
+    // The last digit changed (to another one whatever it was).
+    let last = if pat.ends_with('0') { '1' } else { '0' };
+    let mistyped = format!("{}{last}", &pat[..pat.len() - 1]);
+    let refused = client
+        .get(format!("{base}/v1/management/tokens"))
+        .insert_header(("Authorization", format!("Bearer {mistyped}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+
     let all = drain(&mut child, &logs);
     format.assert_lines(&all);
     assert!(
         format.logged(&all, "route", "/v1/cap/{site_key}/redeem"),
         "requests are logged:\n{all}"
     );
+    assert!(
+        format.logged(&all, "route", "/v1/management/tokens"),
+        "management requests are logged:\n{all}"
+    );
+    // The token's secret part: its first 16 characters are its listed prefix.
+    let pat_secret = &pat[16..];
+    let mistyped_secret = &mistyped[16..];
     for needle in [
         secret.as_str(),
         token.as_str(),
         challenge.as_str(),
         "very-secret-hook",
         server_key,
+        pat_secret,
+        mistyped_secret,
     ] {
         assert!(!all.contains(needle), "log contains {needle}:\n{all}");
+    }
+    let db = std::fs::read(d.join("db/forwarder.db")).unwrap();
+    let wal = std::fs::read(d.join("db/forwarder.db-wal")).unwrap_or_default();
+    for bytes in [db, wal] {
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(pat_secret),
+            "the access token is stored in clear"
+        );
     }
 }
 

@@ -1390,3 +1390,71 @@ async fn the_dashboard_refuses_email_addresses_without_a_relay_and_invalid_ones_
     );
     assert_eq!(with.db_count("SELECT COUNT(*) FROM sites"), 1);
 }
+
+#[actix_web::test]
+async fn the_management_api_sets_both_destinations_and_tests_each_one() {
+    let ca = TestCa::new();
+    let relay = starttls_relay(&ca);
+    let app = mail_app(&relay.url(), Some(&ca), |_| {}).await;
+    let token = app.token(caputchin_forwarder::access_tokens::Scope::Write, None);
+    let created = app
+        .provider(
+            "POST",
+            "/v1/management/sites",
+            &token,
+            Some(r#"{"name":"Both"}"#),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let id = created.json["site"]["id"].as_str().unwrap().to_owned();
+    let hv = format!("/v1/management/hosted-verification/{id}");
+    // Two addresses in one string, as Caputchin holds one: echoed exactly as sent.
+    let email_to = "Owner@Example.test, second@example.test";
+    let body = format!(
+        r#"{{"email_to":"{email_to}","enabled":true,"webhook_url":"{}"}}"#,
+        app.receiver.url()
+    );
+    let saved = app.provider("PUT", &hv, &token, Some(&body)).await;
+    assert_eq!(saved.status, 200, "{}", saved.text);
+    assert_eq!(saved.json["email_to"], email_to);
+    let read = app.provider("GET", &hv, &token, None).await;
+    assert_eq!(read.json["email_to"], email_to);
+
+    let tested = app
+        .provider("POST", &format!("{hv}/test"), &token, Some("{}"))
+        .await;
+    assert_eq!(tested.status, 200, "{}", tested.text);
+    let results = tested.json["destinations"].as_array().unwrap();
+    let names: Vec<&str> = results
+        .iter()
+        .map(|r| r["destination"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["webhook", "email"], "{}", tested.text);
+    for result in results {
+        assert_eq!(result["ok"], true, "{result}");
+        assert_eq!(result["outcome"], "delivered", "{result}");
+    }
+    assert_eq!(results[0]["http_status"], 200);
+    assert_eq!(results[1]["smtp_code"], 250);
+    let messages = relay.wait_for_messages(1, WAIT);
+    assert_eq!(messages.len(), 1);
+    assert!(
+        messages[0].header_values("Subject")[0].starts_with("[Test] New submission — Both"),
+        "{:?}",
+        messages[0].header_values("Subject")
+    );
+    assert_eq!(
+        app.receiver.requests()[0].header("x-caputchin-test"),
+        Some("1")
+    );
+
+    // Removing the webhook with null leaves the email destination.
+    let body = format!(r#"{{"email_to":"{email_to}","enabled":true,"webhook_url":null}}"#);
+    let saved = app.provider("PUT", &hv, &token, Some(&body)).await;
+    assert_eq!(saved.json["webhook_url"], serde_json::Value::Null);
+    let tested = app
+        .provider("POST", &format!("{hv}/test"), &token, None)
+        .await;
+    assert_eq!(tested.json["destinations"].as_array().unwrap().len(), 1);
+    assert_eq!(tested.json["destinations"][0]["destination"], "email");
+}

@@ -9,6 +9,8 @@ mod egress;
 mod email;
 mod form;
 mod helpers;
+mod management;
+mod management_sites;
 mod metrics;
 mod newcomer;
 mod proxy;

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod chart;
 pub mod sites;
 pub mod stats;
+pub mod tokens;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError, web};
@@ -22,7 +23,7 @@ pub struct Nav {
     pub email: Option<String>,
     /// The CSRF token for the page's forms.
     pub csrf: String,
-    /// The highlighted section: `sites` or `stats`.
+    /// The highlighted section: `sites`, `stats` or `tokens`.
     pub section: &'static str,
 }
 
@@ -65,7 +66,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/sites/{id}/delete", web::get().to(sites::delete_confirm))
         .route("/sites/{id}/delete", web::post().to(sites::delete))
         .route("/sites/{id}/stats", web::get().to(stats::site))
-        .route("/stats", web::get().to(stats::account));
+        .route("/stats", web::get().to(stats::account))
+        .route("/tokens", web::get().to(tokens::list))
+        .route("/tokens", web::post().to(tokens::create))
+        .route("/tokens/{id}/revoke", web::post().to(tokens::revoke));
 }
 
 /// Renders a template as an HTML response with `status`.

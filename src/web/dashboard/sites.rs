@@ -42,6 +42,8 @@ pub struct FormValues {
     email_to: String,
     #[serde(deserialize_with = "checkbox")]
     enabled: bool,
+    #[serde(deserialize_with = "checkbox")]
+    key_disabled: bool,
     redirect_url: String,
     allowed_origins: String,
     challenge_count: String,
@@ -427,6 +429,7 @@ fn values_of(site: &Site, relay: bool) -> FormValues {
             .join("\n"),
         relay,
         enabled: s.enabled,
+        key_disabled: s.disabled,
         redirect_url: s
             .redirect_url
             .as_ref()
@@ -480,6 +483,8 @@ fn input_from(
             .map(|s| sealer.seal(s)),
         verifier_url: Some(values.verifier_url.clone()),
         verifier_sitekey: Some(values.verifier_sitekey.clone()),
+        disabled: values.key_disabled,
+        ..SiteInput::default()
     })
 }
 

@@ -34,6 +34,8 @@ struct Tiles {
     tests: u64,
     challenges_issued: u64,
     challenges_solved: u64,
+    /// Caputchin's site statistics (SPEC §12), as the management API reports them.
+    verification: crate::stats::Verification,
 }
 
 /// One destination's failure categories, as one table.
@@ -128,6 +130,7 @@ fn page(
             tests: s.test_deliveries,
             challenges_issued: s.challenges_issued,
             challenges_solved: s.challenges_solved,
+            verification: s.verification,
         },
         chart: chart_svg(s),
         failures: s
