@@ -32,7 +32,7 @@ await run("dashboard: log in, create a site, Test delivery, statistics", async (
     assert((await page.locator("#webhook-error").textContent()).includes("http or https"), "webhook error next to its field");
     await shot(page, "03-site-form-error");
     await page.getByLabel("Webhook URL").fill(receiver.url);
-    await page.getByLabel("Challenges").fill("3");
+    await page.getByLabel("Challenges", { exact: true }).fill("3");
     await page.getByLabel("Difficulty").fill("2");
     await page.getByRole("button", { name: "Create site" }).click();
     const secret = await page.locator("#secret").inputValue();

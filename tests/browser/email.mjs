@@ -85,7 +85,7 @@ await run("email: an email-only site end to end, then Test delivery and statisti
     assert((await page.locator("#webhook_url").getAttribute("required")) === null, "the webhook is optional with a relay");
     await page.getByLabel("Email to").fill("owner@example.com\nnot-an-address");
     await page.getByLabel("Allowed origins").fill(staticPage.origin);
-    await page.getByLabel("Challenges").fill("3");
+    await page.getByLabel("Challenges", { exact: true }).fill("3");
     await page.getByLabel("Difficulty").fill("2");
     await page.getByRole("button", { name: "Create site" }).click();
     const emailError = (await page.locator("#email-error").textContent()).trim();

@@ -129,7 +129,7 @@ async function newcomer(label, contextOptions) {
     await page.getByLabel("Name").fill("Contact form");
     await page.getByLabel("Webhook URL").fill(receiver.url);
     await page.getByLabel("Allowed origins").fill(`${staticPage.origin}, http://localhost:1`);
-    await page.getByLabel("Challenges").fill("32");
+    await page.getByLabel("Challenges", { exact: true }).fill("32");
     await page.getByLabel("Difficulty").fill("9");
     const status = await submit(page, page.getByRole("button", { name: "Create site" }));
     assert(status === 422, `difficulty 9 answers 422, got ${status}`);
@@ -155,7 +155,7 @@ async function newcomer(label, contextOptions) {
     assert(!(await page.locator("#difficulty-error").isVisible()), "and its stale message");
     await look(page, "04-estimate-warning");
     await difficulty.fill("4");
-    await page.getByLabel("Challenges").fill("32");
+    await page.getByLabel("Challenges", { exact: true }).fill("32");
     await warning.waitFor({ state: "hidden", timeout: 5_000 });
     const okText = await estimate.locator(".estimate-text").textContent();
     assert(okText.includes("on a laptop") && okText.includes("on a mid-range phone"), `estimate text at 32 × 4: ${okText}`);
