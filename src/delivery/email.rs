@@ -282,12 +282,10 @@ impl Connection {
         envelope: &Envelope,
         message: &[u8],
     ) -> Result<Response, lettre::transport::smtp::Error> {
-        let Some(mut commands) = self
-            .pipelined_commands(envelope, message)
-            .filter(|_| std::str::from_utf8(message).is_ok())
-        else {
+        let Some(mut commands) = self.pipelined_commands(envelope, message) else {
             return self.smtp.send(envelope, message).await;
         };
+        // `None` for a message that is not UTF-8: lettre then writes it.
         let Some(data) = dot_stuffed(message) else {
             return self.smtp.send(envelope, message).await;
         };
@@ -714,9 +712,9 @@ impl Mailer {
                 queues.entry(thread).or_default().batches =
                     connection.offers.pipelining && connection.offers.chunking;
             }
-            let shown = self.inner.shown.clone();
             if let Ok((keep, unsent)) =
-                tokio::time::timeout_at(deadline, connection.send_all(jobs, &shown)).await
+                tokio::time::timeout_at(deadline, connection.send_all(jobs, &self.inner.shown))
+                    .await
             {
                 if keep {
                     connection.idle_since = Instant::now();
