@@ -93,11 +93,9 @@ pub async fn challenge(
     })))
 }
 
-/// Parses a redeem body: `{"token": string, "solutions": [u64…]}` plus optional game metadata
-/// (`game_id` string, `score` number, `duration_ms` non-negative integer, each may be null).
-pub fn parse_redeem_body(body: &[u8]) -> Option<RedeemRequest> {
-    let value: Value = serde_json::from_slice(body).ok()?;
-    let object = value.as_object()?;
+/// A redeem body's `token` (a string) and `solutions` (at most [`cap::MAX_CHALLENGE_COUNT`]
+/// non-negative integers), as Cap's redeem and Caputchin's `verify/pass` send them.
+pub fn token_and_solutions(object: &serde_json::Map<String, Value>) -> Option<(String, Vec<u64>)> {
     let token = object.get("token")?.as_str()?.to_owned();
     let solutions = object
         .get("solutions")?
@@ -108,6 +106,15 @@ pub fn parse_redeem_body(body: &[u8]) -> Option<RedeemRequest> {
     if solutions.len() > usize::from(cap::MAX_CHALLENGE_COUNT) {
         return None;
     }
+    Some((token, solutions))
+}
+
+/// Parses a redeem body: `{"token": string, "solutions": [u64…]}` plus optional game metadata
+/// (`game_id` string, `score` number, `duration_ms` non-negative integer, each may be null).
+pub fn parse_redeem_body(body: &[u8]) -> Option<RedeemRequest> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    let object = value.as_object()?;
+    let (token, solutions) = token_and_solutions(object)?;
     let game_id = match object.get("game_id") {
         None | Some(Value::Null) => None,
         Some(Value::String(s))

@@ -13,7 +13,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
-use crate::captcha::{cap, session};
+use crate::captcha::session;
 use crate::sites::Site;
 use crate::store::deliveries::Verification;
 use crate::web::error::{Refusal, Refused, Shape};
@@ -52,16 +52,7 @@ pub fn parse_start_body(body: &[u8]) -> Option<StartRequest> {
 pub fn parse_pass_body(body: &[u8]) -> Option<PassRequest> {
     let value: Value = serde_json::from_slice(body).ok()?;
     let object = value.as_object()?;
-    let token = object.get("token")?.as_str()?.to_owned();
-    let solutions = object
-        .get("solutions")?
-        .as_array()?
-        .iter()
-        .map(Value::as_u64)
-        .collect::<Option<Vec<u64>>>()?;
-    if solutions.len() > usize::from(cap::MAX_CHALLENGE_COUNT) {
-        return None;
-    }
+    let (token, solutions) = crate::web::cap::token_and_solutions(object)?;
     let session_id = match object.get("platform") {
         None | Some(Value::Null) => None,
         Some(Value::Object(platform)) => match platform.get("sessionId") {
